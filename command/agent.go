@@ -1,0 +1,188 @@
+package command
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/hashicorp/cli"
+	"github.com/hashicorp/go-hclog"
+	"github.com/pinlb/pinlb/agent"
+	"github.com/pinlb/pinlb/config"
+	"github.com/pinlb/pinlb/version"
+)
+
+// AgentCommand runs the pinlb agent. It owns the process's signals.
+type AgentCommand struct {
+	Ui cli.Ui
+
+	// signals replaces the process's signals in tests.
+	signals chan os.Signal
+	// started, if set, receives the agent once it serves (tests).
+	started chan<- *agent.Agent
+}
+
+func (c *AgentCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: pinlb agent [options]
+
+  Starts the pinlb agent: binds every listener in the configuration and
+  forwards its TCP connections or UDP datagrams to its upstream servers.
+
+  Signals:
+    SIGHUP           Reload the configuration. If it is invalid, the errors
+                     are logged and the running configuration stays.
+    SIGINT, SIGTERM  Stop accepting, let open connections finish for up to
+                     shutdown_timeout, then close them and exit 0. A second
+                     signal closes them at once and exits 2.
+
+Options:
+
+  -config-file=<path>
+     A configuration file: HCL, or HCL's JSON syntax when the name ends in
+     .json. Repeatable; files merge in the order given, later ones
+     overriding earlier attributes.
+
+  -config-dir=<path>
+     A directory whose *.hcl and *.json files merge in lexical order.
+     Repeatable, and ordered with -config-file as given.
+
+  -log-level=<level>
+     One of trace, debug, info, warn, error. Overrides log_level in the
+     configuration, also across reloads. Default: info.
+
+  -log-json
+     Log as JSON lines. Overrides log_json in the configuration.
+`)
+}
+
+func (c *AgentCommand) Synopsis() string { return "Runs the pinlb agent" }
+
+func (c *AgentCommand) Run(args []string) int {
+	var (
+		paths    []string
+		logLevel string
+		logJSON  bool
+	)
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() { c.Ui.Error(c.Help()) }
+	fs.Var(pathList{&paths}, "config-file", "")
+	fs.Var(pathList{&paths}, "config-dir", "")
+	fs.StringVar(&logLevel, "log-level", "", "")
+	fs.BoolVar(&logJSON, "log-json", false, "")
+	if err := fs.Parse(args); err != nil {
+		c.Ui.Error(err.Error())
+		c.Ui.Error(c.Help())
+		return exitError
+	}
+	if fs.NArg() > 0 {
+		c.Ui.Error(fmt.Sprintf("Error: unexpected arguments %q; configuration goes in -config-file or -config-dir", fs.Args()))
+		return exitError
+	}
+	if logLevel != "" && hclog.LevelFromString(logLevel) == hclog.NoLevel {
+		c.Ui.Error(fmt.Sprintf("Error: -log-level=%q is not one of trace, debug, info, warn, error", logLevel))
+		return exitError
+	}
+
+	cfg, diags := config.Load(paths)
+	if len(diags) > 0 {
+		c.Ui.Error(strings.TrimRight(config.FormatDiagnostics(diags), "\n"))
+	}
+	if diags.HasErrors() {
+		c.Ui.Error("Error: configuration is invalid; nothing was started")
+		return exitError
+	}
+
+	level := func(cfg *config.Config) hclog.Level {
+		if logLevel != "" {
+			return hclog.LevelFromString(logLevel)
+		}
+		return hclog.LevelFromString(cfg.LogLevel)
+	}
+	logger := hclog.New(&hclog.LoggerOptions{
+		Name:       "pinlb",
+		Level:      level(cfg),
+		JSONFormat: logJSON || cfg.LogJSON,
+		Output:     &cli.UiWriter{Ui: c.Ui},
+	})
+
+	// Subscribe before starting, so no signal is missed in between.
+	sigs := c.signals
+	if sigs == nil {
+		sigs = make(chan os.Signal, 4)
+		signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+		defer signal.Stop(sigs)
+		signal.Ignore(syscall.SIGPIPE)
+	}
+
+	a := agent.New(cfg, logger.Named("agent"))
+	if err := a.Start(context.Background()); err != nil {
+		c.Ui.Error(fmt.Sprintf("Error starting agent: %s", err))
+		a.Shutdown(context.Background())
+		return exitError
+	}
+	logger.Info("agent started", "version", version.String(), "config", strings.Join(cfg.Files, ","))
+	if c.started != nil {
+		c.started <- a
+	}
+
+	for sig := range sigs {
+		switch sig {
+		case syscall.SIGHUP:
+			logger.Info("reloading configuration", "signal", sig)
+			next, diags := config.Load(paths)
+			for _, line := range strings.Split(strings.TrimRight(config.FormatDiagnostics(diags), "\n"), "\n") {
+				if line != "" {
+					logger.Error("configuration problem", "diagnostic", line)
+				}
+			}
+			if diags.HasErrors() {
+				logger.Error("reload failed: configuration is invalid; the running configuration stays")
+				continue
+			}
+			if err := a.Reload(next); err != nil {
+				logger.Error("reload failed; the running configuration stays", "error", err)
+				continue
+			}
+			logger.SetLevel(level(next))
+			cfg = next
+		default:
+			return c.shutdown(a, cfg, logger, sigs)
+		}
+	}
+	return exitOK
+}
+
+// shutdown drains the agent until shutdown_timeout; a second signal forces
+// it.
+func (c *AgentCommand) shutdown(a *agent.Agent, cfg *config.Config, logger hclog.Logger, sigs <-chan os.Signal) int {
+	logger.Info("shutting down: no new connections; waiting for open ones", "timeout", cfg.ShutdownTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- a.Shutdown(ctx) }()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				logger.Warn("open connections were closed at the shutdown timeout", "timeout", cfg.ShutdownTimeout)
+			}
+			logger.Info("agent stopped")
+			return exitOK
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				continue
+			}
+			logger.Warn("second signal: closing open connections now", "signal", sig)
+			cancel()
+			<-done
+			return exitForced
+		}
+	}
+}

@@ -1,0 +1,71 @@
+package config
+
+import "time"
+
+// Config is the finalized, validated configuration handed to the rest of
+// pinlb. It holds plain values: every default has been applied.
+type Config struct {
+	// Files lists the files the configuration was read from, in merge order.
+	Files []string
+
+	LogLevel        string
+	LogJSON         bool
+	ShutdownTimeout time.Duration
+
+	Consul Consul
+	API    API
+
+	// Listeners are sorted by name.
+	Listeners []Listener
+}
+
+// Consul holds the consul {} block. Empty strings mean "use the Consul API
+// client's default", which honours the CONSUL_* environment variables.
+type Consul struct {
+	Address    string
+	Datacenter string
+	Token      string
+	TokenFile  string
+	TLS        ConsulTLS
+	StaleTTL   time.Duration
+}
+
+// ConsulTLS holds the consul { tls {} } block.
+type ConsulTLS struct {
+	CAFile     string
+	CertFile   string
+	KeyFile    string
+	ServerName string
+}
+
+// API holds the api {} block.
+type API struct {
+	Address string
+}
+
+// Listener is one listener block: a TCP or UDP port and where it forwards.
+type Listener struct {
+	Name           string
+	Protocol       string // "tcp" or "udp"
+	Address        string // host:port to bind
+	Balance        string
+	ConnectTimeout time.Duration
+	IdleTimeout    time.Duration // 0 disables
+	MaxConnections int           // 0 means no limit
+	Upstream       Upstream
+	UDP            UDP // meaningful only when Protocol is "udp"
+}
+
+// Upstream says where a listener forwards to.
+type Upstream struct {
+	// Servers are static backends as "ip:port".
+	Servers []string
+}
+
+// UDP holds the udp {} block of a UDP listener.
+type UDP struct {
+	Mode           string // "packet" or "session"
+	SessionTimeout time.Duration
+	Responses      int // session mode: end the session after this many replies; 0 means no limit
+	MaxSessions    int
+}

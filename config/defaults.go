@@ -1,0 +1,56 @@
+package config
+
+import "time"
+
+// Defaults. Each one is documented in website/content/docs/configuration.md;
+// change both together.
+const (
+	// DefaultLogLevel is the log level when neither log_level nor -log-level
+	// is given.
+	DefaultLogLevel = "info"
+
+	// DefaultShutdownTimeout is how long SIGINT/SIGTERM waits for open
+	// connections to finish before closing them.
+	DefaultShutdownTimeout = 30 * time.Second
+
+	// DefaultProtocol is a listener's protocol when protocol is not set.
+	DefaultProtocol = "tcp"
+
+	// DefaultBalance is a listener's balancing algorithm.
+	DefaultBalance = "round_robin"
+
+	// DefaultConnectTimeout bounds one connect attempt to a backend.
+	DefaultConnectTimeout = 5 * time.Second
+
+	// DefaultIdleTimeout closes a TCP connection that moved no byte in either
+	// direction for this long. It is above the 5-minute ping of Pinpoint's
+	// Thrift agent channel, so live agents are never cut.
+	DefaultIdleTimeout = 10 * time.Minute
+
+	// DefaultMaxConnections is the per-listener connection limit; 0 means no
+	// limit other than the process's file descriptor limit.
+	DefaultMaxConnections = 0
+
+	// DefaultUDPMode balances every datagram: a Pinpoint agent sends from one
+	// fixed source port, so a session would pin it to one collector forever.
+	DefaultUDPMode = "packet"
+
+	// DefaultSessionTimeout ends a UDP session (and frees its socket) after
+	// this much silence in both directions.
+	DefaultSessionTimeout = 30 * time.Second
+
+	// DefaultResponses is the number of replies after which a session-mode
+	// UDP session ends; 0 means no limit.
+	DefaultResponses = 0
+
+	// DefaultMaxSessions bounds the UDP session table of one listener. Each
+	// session holds one socket.
+	DefaultMaxSessions = 10000
+
+	// DefaultConsulStaleTTL is how long pools keep the last endpoints Consul
+	// reported while Consul is unreachable.
+	DefaultConsulStaleTTL = 10 * time.Minute
+
+	// DefaultAPIAddress is where the HTTP API listens: loopback only.
+	DefaultAPIAddress = "127.0.0.1:9700"
+)

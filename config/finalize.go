@@ -1,0 +1,301 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Accepted values of enumerated attributes.
+var (
+	logLevels = []string{"trace", "debug", "info", "warn", "error"}
+	protocols = []string{"tcp", "udp"}
+	balances  = []string{"round_robin"}
+	udpModes  = []string{"packet", "session"}
+)
+
+var listenerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// finalize applies defaults to the merged user layer and validates it,
+// collecting every problem.
+func finalize(fc *fileConfig) (*Config, hcl.Diagnostics) {
+	v := &validator{}
+	cfg := &Config{
+		LogLevel:        DefaultLogLevel,
+		ShutdownTimeout: v.duration(fc.ShutdownTimeout, fc.ShutdownTimeoutRange, DefaultShutdownTimeout, false),
+		Consul:          Consul{StaleTTL: DefaultConsulStaleTTL},
+		API:             API{Address: DefaultAPIAddress},
+	}
+	if fc.LogLevel != nil {
+		cfg.LogLevel = strings.ToLower(*fc.LogLevel)
+		v.oneOf(cfg.LogLevel, fc.LogLevelRange, "log level", logLevels)
+	}
+	if fc.LogJSON != nil {
+		cfg.LogJSON = *fc.LogJSON
+	}
+	if c := fc.Consul; c != nil {
+		cfg.Consul = v.consul(c)
+	}
+	if a := fc.API; a != nil && a.Address != nil {
+		cfg.API.Address = *a.Address
+		v.hostPort(cfg.API.Address, a.AddressRange, true)
+	}
+
+	seenName := map[string]*listenerBlock{}
+	seenAddr := map[string]*listenerBlock{}
+	for _, lb := range fc.Listeners {
+		l := v.listener(lb)
+		if first, ok := seenName[l.Name]; ok {
+			v.errorf(lb.NameRange, "Duplicate listener",
+				"listener %q is already defined at %s; listener names must be unique across all files",
+				l.Name, position(first.NameRange))
+		} else {
+			seenName[l.Name] = lb
+		}
+		key := l.Protocol + " " + l.Address
+		if first, ok := seenAddr[key]; ok && lb.Address != nil {
+			v.errorf(lb.AddressRange, "Duplicate listener address",
+				"listener %q binds %s %s, which listener %q at %s binds already",
+				l.Name, l.Protocol, l.Address, first.Name, position(first.AddressRange))
+		} else {
+			seenAddr[key] = lb
+		}
+		cfg.Listeners = append(cfg.Listeners, l)
+	}
+	if len(fc.Listeners) == 0 {
+		v.diags = append(v.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "No listeners",
+			Detail:   `define at least one listener "NAME" { ... } block`,
+		})
+	}
+	sort.Slice(cfg.Listeners, func(i, j int) bool { return cfg.Listeners[i].Name < cfg.Listeners[j].Name })
+	return cfg, v.diags
+}
+
+func (v *validator) consul(c *consulBlock) Consul {
+	out := Consul{
+		Address:    deref(c.Address),
+		Datacenter: deref(c.Datacenter),
+		Token:      deref(c.Token),
+		TokenFile:  deref(c.TokenFile),
+		StaleTTL:   v.duration(c.StaleTTL, c.StaleTTLRange, DefaultConsulStaleTTL, true),
+	}
+	if c.Address != nil && strings.TrimSpace(out.Address) == "" {
+		v.errorf(c.AddressRange, "Invalid Consul address",
+			`address is empty; remove it to use $CONSUL_HTTP_ADDR or 127.0.0.1:8500, or give e.g. "127.0.0.1:8500"`)
+	}
+	if c.Token != nil && c.TokenFile != nil {
+		v.errorf(c.TokenFileRange, "Conflicting Consul token settings",
+			"set token or token_file, not both")
+	}
+	if t := c.TLS; t != nil {
+		out.TLS = ConsulTLS{
+			CAFile:     deref(t.CAFile),
+			CertFile:   deref(t.CertFile),
+			KeyFile:    deref(t.KeyFile),
+			ServerName: deref(t.ServerName),
+		}
+		if (out.TLS.CertFile == "") != (out.TLS.KeyFile == "") {
+			v.errorf(t.DefRange, "Incomplete Consul client certificate",
+				"cert_file and key_file go together; set both or neither")
+		}
+	}
+	return out
+}
+
+func (v *validator) listener(lb *listenerBlock) Listener {
+	l := Listener{
+		Name:           lb.Name,
+		Protocol:       DefaultProtocol,
+		Balance:        DefaultBalance,
+		ConnectTimeout: v.duration(lb.ConnectTimeout, lb.ConnectTimeoutRange, DefaultConnectTimeout, false),
+		IdleTimeout:    v.duration(lb.IdleTimeout, lb.IdleTimeoutRange, DefaultIdleTimeout, true),
+		MaxConnections: DefaultMaxConnections,
+	}
+	if !listenerName.MatchString(l.Name) {
+		v.errorf(lb.NameRange, "Invalid listener name",
+			"%q must start with a letter or digit and hold only letters, digits, '_', '.' and '-'", l.Name)
+	}
+	if lb.Protocol != nil {
+		l.Protocol = *lb.Protocol
+		v.oneOf(l.Protocol, lb.ProtocolRange, "protocol", protocols)
+	}
+	if lb.Address == nil {
+		v.errorf(lb.DefRange, "Missing listener address",
+			`listener %q needs an address to bind, e.g. address = "0.0.0.0:9991"`, l.Name)
+	} else {
+		l.Address = *lb.Address
+		v.hostPort(l.Address, lb.AddressRange, false)
+	}
+	if lb.Balance != nil {
+		l.Balance = *lb.Balance
+		v.oneOf(l.Balance, lb.BalanceRange, "balance", balances)
+	}
+	if lb.MaxConnections != nil {
+		l.MaxConnections = *lb.MaxConnections
+		if l.MaxConnections < 0 {
+			v.errorf(lb.MaxConnectionsRange, "Invalid max_connections",
+				"%d is negative; use 0 for no limit", l.MaxConnections)
+		}
+	}
+
+	if u := lb.Upstream; u == nil {
+		v.errorf(lb.DefRange, "Missing upstream block",
+			`listener %q needs an upstream { servers = ["ip:port", ...] } block`, l.Name)
+	} else {
+		l.Upstream = v.upstream(u)
+	}
+
+	l.UDP = UDP{
+		Mode:           DefaultUDPMode,
+		SessionTimeout: DefaultSessionTimeout,
+		Responses:      DefaultResponses,
+		MaxSessions:    DefaultMaxSessions,
+	}
+	if u := lb.UDP; u != nil {
+		if l.Protocol != "udp" {
+			v.errorf(u.DefRange, "Unexpected udp block",
+				"listener %q has protocol %q; a udp block only applies to protocol = \"udp\"", l.Name, l.Protocol)
+		}
+		l.UDP = v.udp(u)
+	}
+	return l
+}
+
+func (v *validator) upstream(u *upstreamBlock) Upstream {
+	out := Upstream{Servers: u.Servers}
+	if len(u.Servers) == 0 {
+		r := u.ServersRange
+		if u.Servers == nil {
+			r = u.DefRange
+		}
+		v.errorf(r, "No upstream servers",
+			`list at least one backend, e.g. servers = ["10.0.0.5:9991"]`)
+	}
+	seen := map[netip.AddrPort]bool{}
+	for _, s := range u.Servers {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			v.errorf(u.ServersRange, "Invalid server address",
+				`%q is not an IP address and port, e.g. "10.0.0.5:9994" or "[fd00::5]:9994" (to find backends by name, register them in Consul)`, s)
+			continue
+		}
+		if ap.Port() == 0 {
+			v.errorf(u.ServersRange, "Invalid port", "server %q has port 0; use a port from 1 to 65535", s)
+		}
+		if seen[ap] {
+			v.errorf(u.ServersRange, "Duplicate server", "%q is listed twice", s)
+		}
+		seen[ap] = true
+	}
+	return out
+}
+
+func (v *validator) udp(u *udpBlock) UDP {
+	out := UDP{
+		Mode:           DefaultUDPMode,
+		SessionTimeout: v.duration(u.SessionTimeout, u.SessionTimeoutRange, DefaultSessionTimeout, false),
+		Responses:      DefaultResponses,
+		MaxSessions:    DefaultMaxSessions,
+	}
+	if u.Mode != nil {
+		out.Mode = *u.Mode
+		v.oneOf(out.Mode, u.ModeRange, "UDP mode", udpModes)
+	}
+	if u.Responses != nil {
+		out.Responses = *u.Responses
+		if out.Responses < 0 {
+			v.errorf(u.ResponsesRange, "Invalid responses", "%d is negative; use 0 for no limit", out.Responses)
+		}
+	}
+	if u.MaxSessions != nil {
+		out.MaxSessions = *u.MaxSessions
+		if out.MaxSessions < 1 {
+			v.errorf(u.MaxSessionsRange, "Invalid max_sessions", "%d is below 1; each client address needs a session", out.MaxSessions)
+		}
+	}
+	return out
+}
+
+// validator collects diagnostics.
+type validator struct {
+	diags hcl.Diagnostics
+}
+
+func (v *validator) errorf(r hcl.Range, summary, format string, args ...any) {
+	v.diags = append(v.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  summary,
+		Detail:   fmt.Sprintf(format, args...),
+		Subject:  r.Ptr(),
+	})
+}
+
+// duration parses an optional duration string; zero is allowed only when
+// allowZero says so (it then means "disabled").
+func (v *validator) duration(s *string, r hcl.Range, def time.Duration, allowZero bool) time.Duration {
+	if s == nil {
+		return def
+	}
+	d, err := time.ParseDuration(*s)
+	switch {
+	case err != nil:
+		v.errorf(r, "Invalid duration", `%q is not a duration (use e.g. "5s", "250ms" or "10m")`, *s)
+	case d < 0:
+		v.errorf(r, "Invalid duration", "%q is negative", *s)
+	case d == 0 && !allowZero:
+		v.errorf(r, "Invalid duration", "%q must be greater than zero", *s)
+	}
+	return d
+}
+
+func (v *validator) oneOf(s string, r hcl.Range, what string, allowed []string) {
+	for _, a := range allowed {
+		if s == a {
+			return
+		}
+	}
+	v.errorf(r, "Invalid "+what, "%q is not a %s; use one of: %s", s, what, strings.Join(allowed, ", "))
+}
+
+// hostPort checks a bind address: an IP literal or empty host, and a port.
+func (v *validator) hostPort(s string, r hcl.Range, allowPortZero bool) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		v.errorf(r, "Invalid address", `%q is not host:port (use e.g. "0.0.0.0:9991" or "[::1]:9991")`, s)
+		return
+	}
+	if host != "" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			v.errorf(r, "Invalid address", "%q is not an IP address; bind addresses take an IP, or nothing for all interfaces", host)
+		}
+	}
+	p, err := strconv.Atoi(port)
+	min := 1
+	if allowPortZero {
+		min = 0
+	}
+	if err != nil || p < min || p > 65535 {
+		v.errorf(r, "Invalid port", "%q is not a port from %d to 65535", port, min)
+	}
+}
+
+// position formats where a range starts as file:line:col.
+func position(r hcl.Range) string {
+	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

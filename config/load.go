@@ -1,0 +1,196 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclparse"
+)
+
+// Source is one configuration text and the name diagnostics show for it.
+type Source struct {
+	Name string
+	Data []byte
+}
+
+// Load reads the files and directories in paths, in the order given, then
+// merges, finalizes and validates them. A directory contributes its *.hcl and
+// *.json files (not subdirectories) in lexical order. Later files override
+// earlier ones attribute by attribute; listener blocks add up and their names
+// must be unique.
+//
+// The returned diagnostics may hold warnings even when the Config is usable;
+// when they hold an error the Config is nil.
+func Load(paths []string) (*Config, hcl.Diagnostics) {
+	files, diags := expand(paths)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	srcs := make([]Source, 0, len(files))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Unreadable configuration file",
+				Detail:   err.Error(),
+			})
+			continue
+		}
+		srcs = append(srcs, Source{Name: f, Data: data})
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	cfg, more := Parse(srcs)
+	return cfg, append(diags, more...)
+}
+
+// Parse merges, finalizes and validates configuration texts, in order. A
+// source whose name ends in ".json" is read as HCL's JSON syntax.
+func Parse(srcs []Source) (*Config, hcl.Diagnostics) {
+	if len(srcs) == 0 {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "No configuration files",
+			Detail:   "give at least one -config-file or a -config-dir that holds *.hcl or *.json files",
+		}}
+	}
+	parser := hclparse.NewParser()
+	var (
+		diags  hcl.Diagnostics
+		merged fileConfig
+		names  []string
+	)
+	for _, src := range srcs {
+		var f *hcl.File
+		var d hcl.Diagnostics
+		if strings.HasSuffix(src.Name, ".json") {
+			f, d = parser.ParseJSON(src.Data, src.Name)
+		} else {
+			f, d = parser.ParseHCL(src.Data, src.Name)
+		}
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			continue
+		}
+		// gohcl decodes what it can around an error (an unknown attribute,
+		// say), so validation still runs and every problem shows at once.
+		var fc fileConfig
+		diags = append(diags, gohcl.DecodeBody(f.Body, nil, &fc)...)
+		merge(&merged, &fc)
+		names = append(names, src.Name)
+	}
+	cfg, d := finalize(&merged)
+	diags = append(diags, d...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	cfg.Files = names
+	return cfg, diags
+}
+
+// expand turns files and directories into the ordered list of files to read.
+func expand(paths []string) ([]string, hcl.Diagnostics) {
+	var (
+		files []string
+		diags hcl.Diagnostics
+	)
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Missing configuration path",
+				Detail:   err.Error(),
+			})
+			continue
+		}
+		if !fi.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		entries, err := os.ReadDir(p)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Unreadable configuration directory",
+				Detail:   err.Error(),
+			})
+			continue
+		}
+		var found []string
+		for _, e := range entries {
+			ext := filepath.Ext(e.Name())
+			if e.Type().IsRegular() && (ext == ".hcl" || ext == ".json") {
+				found = append(found, filepath.Join(p, e.Name()))
+			}
+		}
+		if len(found) == 0 {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Empty configuration directory",
+				Detail:   fmt.Sprintf("%s holds no *.hcl or *.json file", p),
+			})
+		}
+		sort.Strings(found)
+		files = append(files, found...)
+	}
+	return files, diags
+}
+
+// merge lays src over dst: set attributes override, listeners add up.
+func merge(dst, src *fileConfig) {
+	override(&dst.LogLevel, &dst.LogLevelRange, src.LogLevel, src.LogLevelRange)
+	if src.LogJSON != nil {
+		dst.LogJSON = src.LogJSON
+	}
+	override(&dst.ShutdownTimeout, &dst.ShutdownTimeoutRange, src.ShutdownTimeout, src.ShutdownTimeoutRange)
+
+	if s := src.Consul; s != nil {
+		if dst.Consul == nil {
+			dst.Consul = &consulBlock{}
+		}
+		d := dst.Consul
+		override(&d.Address, &d.AddressRange, s.Address, s.AddressRange)
+		if s.Datacenter != nil {
+			d.Datacenter = s.Datacenter
+		}
+		override(&d.Token, &d.TokenRange, s.Token, s.TokenRange)
+		override(&d.TokenFile, &d.TokenFileRange, s.TokenFile, s.TokenFileRange)
+		override(&d.StaleTTL, &d.StaleTTLRange, s.StaleTTL, s.StaleTTLRange)
+		if st := s.TLS; st != nil {
+			if d.TLS == nil {
+				d.TLS = &consulTLSBlock{DefRange: st.DefRange}
+			}
+			dt := d.TLS
+			for _, p := range [][2]**string{
+				{&dt.CAFile, &st.CAFile}, {&dt.CertFile, &st.CertFile},
+				{&dt.KeyFile, &st.KeyFile}, {&dt.ServerName, &st.ServerName},
+			} {
+				if *p[1] != nil {
+					*p[0] = *p[1]
+				}
+			}
+		}
+	}
+	if s := src.API; s != nil {
+		if dst.API == nil {
+			dst.API = &apiBlock{}
+		}
+		override(&dst.API.Address, &dst.API.AddressRange, s.Address, s.AddressRange)
+	}
+	dst.Listeners = append(dst.Listeners, src.Listeners...)
+}
+
+// override sets *dst (and its range) from src when src is set.
+func override[T any](dst **T, dstRange *hcl.Range, src *T, srcRange hcl.Range) {
+	if src != nil {
+		*dst, *dstRange = src, srcRange
+	}
+}

@@ -1,0 +1,205 @@
+// Package testbackend starts real loopback servers for tests: TCP echo
+// servers and UDP receivers that count what they get and answer Pinpoint's
+// network-check probe, plus a bounded wait for conditions.
+package testbackend
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Probe is Pinpoint's UDP network-check datagram; ProbeReply is the answer.
+var (
+	Probe      = []byte{0xEF, 0x10, 0x00, 0x0A}
+	ProbeReply = []byte("OK")
+)
+
+// TCP is a loopback TCP echo server.
+type TCP struct {
+	Addr     netip.AddrPort
+	ln       net.Listener
+	Accepted atomic.Int64
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+}
+
+// StartTCP starts an echo server on 127.0.0.1 and stops it at the end of the
+// test. Each connection is echoed until the client half-closes; then the
+// server half-closes too.
+func StartTCP(t testing.TB) *TCP {
+	t.Helper()
+	return StartTCPFunc(t, "127.0.0.1:0", func(c *net.TCPConn) {
+		io.Copy(c, c)
+		c.CloseWrite()
+	})
+}
+
+// StartTCPFunc starts a server on addr that hands each connection to serve
+// and closes it when serve returns.
+func StartTCPFunc(t testing.TB, addr string, serve func(*net.TCPConn)) *TCP {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("testbackend: listen: %v", err)
+	}
+	s := &TCP{Addr: ln.Addr().(*net.TCPAddr).AddrPort(), ln: ln, conns: map[net.Conn]struct{}{}}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if err != nil { // EMFILE in a test that runs out of descriptors
+				time.Sleep(time.Millisecond)
+				continue
+			}
+			s.Accepted.Add(1)
+			s.mu.Lock()
+			s.conns[c] = struct{}{}
+			s.mu.Unlock()
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				serve(c.(*net.TCPConn))
+				c.Close()
+				s.mu.Lock()
+				delete(s.conns, c)
+				s.mu.Unlock()
+			}()
+		}
+	}()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Close stops the server and closes its connections.
+func (s *TCP) Close() {
+	s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// UDP is a loopback UDP receiver. It counts datagrams and bytes, answers the
+// Pinpoint probe with "OK", and echoes datagrams that start with "echo:".
+type UDP struct {
+	Addr      netip.AddrPort
+	conn      *net.UDPConn
+	Datagrams atomic.Int64
+	Bytes     atomic.Int64
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	sources   map[netip.AddrPort]int
+}
+
+// StartUDP starts a receiver on 127.0.0.1 and stops it at the end of the
+// test.
+func StartUDP(t testing.TB) *UDP {
+	t.Helper()
+	return StartUDPAt(t, "127.0.0.1:0")
+}
+
+// StartUDPAt starts a receiver on addr.
+func StartUDPAt(t testing.TB, addr string) *UDP {
+	t.Helper()
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatalf("testbackend: %v", err)
+	}
+	conn, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		t.Fatalf("testbackend: listen: %v", err)
+	}
+	u := &UDP{Addr: conn.LocalAddr().(*net.UDPAddr).AddrPort(), conn: conn, sources: map[netip.AddrPort]int{}}
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := conn.ReadFromUDPAddrPort(buf)
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if err != nil {
+				continue
+			}
+			u.Datagrams.Add(1)
+			u.Bytes.Add(int64(n))
+			u.mu.Lock()
+			u.sources[from]++
+			u.mu.Unlock()
+			switch p := buf[:n]; {
+			case bytes.Equal(p, Probe):
+				conn.WriteToUDPAddrPort(ProbeReply, from)
+			case bytes.HasPrefix(p, []byte("echo:")):
+				conn.WriteToUDPAddrPort(p, from)
+			}
+		}
+	}()
+	t.Cleanup(u.Close)
+	return u
+}
+
+// Sources returns how many datagrams came from each source address.
+func (u *UDP) Sources() map[netip.AddrPort]int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out := make(map[netip.AddrPort]int, len(u.sources))
+	for k, v := range u.sources {
+		out[k] = v
+	}
+	return out
+}
+
+// Close stops the receiver.
+func (u *UDP) Close() {
+	u.conn.Close()
+	u.wg.Wait()
+}
+
+// WaitFor retries cond until it holds, failing the test after 10 seconds.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// FreePort returns a loopback address with a port that was free a moment
+// ago, for configuration files that must name a port.
+func FreePort(t testing.TB, network string) string {
+	t.Helper()
+	switch network {
+	case "udp":
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().String()
+	default:
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().String()
+	}
+}

@@ -1,0 +1,136 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Protocols.
+const (
+	TCP = "tcp"
+	UDP = "udp"
+)
+
+// UDP modes.
+const (
+	// PacketMode balances every datagram.
+	PacketMode = "packet"
+	// SessionMode keeps a client address on one backend until its session
+	// ends.
+	SessionMode = "session"
+)
+
+// Config describes one listener. The proxy applies no defaults: the caller
+// passes every value.
+type Config struct {
+	Name     string
+	Protocol string // TCP or UDP
+	Address  string // host:port to bind
+	Balance  string
+
+	// TCP.
+	ConnectTimeout time.Duration
+	IdleTimeout    time.Duration // no byte either way for this long closes a connection; 0 disables
+	MaxConnections int           // 0 means no limit
+
+	// UDP.
+	UDP UDPConfig
+}
+
+// UDPConfig holds the UDP settings of a listener.
+type UDPConfig struct {
+	Mode           string        // PacketMode or SessionMode
+	SessionTimeout time.Duration // silence in both directions that ends a session
+	Responses      int           // session mode: replies that end a session; 0 means no limit
+	MaxSessions    int           // bound on the session table; datagrams of new clients beyond it are dropped
+}
+
+// Listener is a running TCP or UDP listener.
+type Listener interface {
+	// Addr is the bound address.
+	Addr() net.Addr
+	// Update applies new settings to the running listener, keeping its
+	// socket and open connections. Protocol and address cannot change.
+	Update(Config) error
+	// SetEndpoints replaces the endpoint set. Open connections stay on
+	// their backends; new ones use the new set.
+	SetEndpoints([]Endpoint)
+	// Stats returns the listener's counters.
+	Stats() Stats
+	// Shutdown stops accepting, waits for open connections to end, and
+	// closes those still open when ctx is done. It is safe to call more
+	// than once and from several goroutines.
+	Shutdown(ctx context.Context) error
+}
+
+// Stats are a listener's counters since it started.
+type Stats struct {
+	Accepted        uint64 // TCP connections accepted
+	AcceptErrors    uint64 // failed accepts (EMFILE and the like), each followed by a back-off
+	Active          int64  // open TCP connections
+	Rejected        uint64 // TCP connections closed at once by max_connections
+	ConnectFailures uint64 // failed connects to a backend (each try counts)
+	NoBackend       uint64 // connections closed because no backend could be reached
+	IdleClosed      uint64 // connections closed by the idle timeout
+	BytesIn         uint64 // client to backend
+	BytesOut        uint64 // backend to client
+
+	DatagramsIn  uint64 // from clients
+	DatagramsOut uint64 // to backends
+	Replies      uint64 // from backends to clients
+	Sessions     int64  // open UDP sessions
+	Dropped      map[string]uint64
+}
+
+// Listen binds cfg.Address and starts serving. The listener has no endpoints
+// until SetEndpoints is called; until then it closes connections and drops
+// datagrams, counting them.
+func Listen(cfg Config, logger hclog.Logger) (Listener, error) {
+	if err := checkBalance(cfg.Balance); err != nil {
+		return nil, fmt.Errorf("listener %q: %w", cfg.Name, err)
+	}
+	logger = logger.With("listener", cfg.Name)
+	switch cfg.Protocol {
+	case TCP:
+		return listenTCP(cfg, logger)
+	case UDP:
+		if cfg.UDP.Mode != PacketMode && cfg.UDP.Mode != SessionMode {
+			return nil, fmt.Errorf("listener %q: unknown UDP mode %q", cfg.Name, cfg.UDP.Mode)
+		}
+		return listenUDP(cfg, logger)
+	}
+	return nil, fmt.Errorf("listener %q: unknown protocol %q", cfg.Name, cfg.Protocol)
+}
+
+// checkUpdate vets a new config for a running listener.
+func checkUpdate(cur *Config, next Config) error {
+	if next.Protocol != cur.Protocol || next.Address != cur.Address {
+		return fmt.Errorf("listener %q: cannot change %s %s to %s %s in place",
+			cur.Name, cur.Protocol, cur.Address, next.Protocol, next.Address)
+	}
+	return checkBalance(next.Balance)
+}
+
+// rateLog lets a recurring event through to the log at most once a second,
+// and counts what it held back so the next line can say so.
+type rateLog struct {
+	last       atomic.Int64
+	suppressed atomic.Uint64
+}
+
+// allow reports whether to log now, and how many events were held back
+// since the last line.
+func (r *rateLog) allow() (uint64, bool) {
+	now := time.Now().UnixNano()
+	last := r.last.Load()
+	if now-last < int64(time.Second) || !r.last.CompareAndSwap(last, now) {
+		r.suppressed.Add(1)
+		return 0, false
+	}
+	return r.suppressed.Swap(0), true
+}

@@ -1,0 +1,372 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+)
+
+// maxDatagram fits any UDP payload (65507 bytes over IPv4).
+const maxDatagram = 65535
+
+// Reasons a datagram is dropped, as reported in Stats.Dropped.
+const (
+	dropNoBackend = iota
+	dropSessionLimit
+	dropSocket
+	dropSendError
+	dropReplyUnknownSource
+	dropReplySendError
+	numDropReasons
+)
+
+var dropNames = [numDropReasons]string{
+	"no_backend", "session_limit", "socket_error", "send_error",
+	"reply_unknown_source", "reply_send_error",
+}
+
+// replyBuffers holds datagram buffers for replies, so that an idle session
+// holds no buffer while it waits.
+var replyBuffers = sync.Pool{New: func() any {
+	b := make([]byte, maxDatagram)
+	return &b
+}}
+
+// udpListener forwards datagrams. Each client address gets a flow: its own
+// upstream socket, so that replies can be routed back to it. One goroutine
+// reads the listener socket and alone owns the flow table, so the forward
+// path takes no lock and allocates nothing once a flow exists.
+type udpListener struct {
+	logger hclog.Logger
+	conn   *net.UDPConn
+	cfg    atomic.Pointer[Config]
+	pool   *pool
+
+	flows map[netip.AddrPort]*flow // owned by the reader goroutine
+
+	// Flows that ended on their own, for the reader to remove from flows.
+	endedMu sync.Mutex
+	ended   []*flow
+	nEnded  atomic.Int32
+
+	wg       sync.WaitGroup // the reader and one per flow
+	stopOnce sync.Once
+
+	sessions                           atomic.Int64
+	datagramsIn, datagramsOut, replies atomic.Uint64
+	bytesIn, bytesOut                  atomic.Uint64
+	dropped                            [numDropReasons]atomic.Uint64
+	dropLog                            [numDropReasons]rateLog
+}
+
+func listenUDP(cfg Config, logger hclog.Logger) (*udpListener, error) {
+	addr, err := net.ResolveUDPAddr("udp", cfg.Address)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := net.ListenUDP("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	l := &udpListener{
+		logger: logger,
+		conn:   conn,
+		pool:   newPool(cfg.Balance),
+		flows:  map[netip.AddrPort]*flow{},
+	}
+	l.cfg.Store(&cfg)
+	l.wg.Add(1)
+	go l.serve()
+	return l, nil
+}
+
+func (l *udpListener) Addr() net.Addr { return l.conn.LocalAddr() }
+
+func (l *udpListener) Update(cfg Config) error {
+	if err := checkUpdate(l.cfg.Load(), cfg); err != nil {
+		return err
+	}
+	if cfg.UDP.Mode != PacketMode && cfg.UDP.Mode != SessionMode {
+		return errors.New("unknown UDP mode " + cfg.UDP.Mode)
+	}
+	l.pool.setBalance(cfg.Balance)
+	l.cfg.Store(&cfg)
+	return nil
+}
+
+func (l *udpListener) SetEndpoints(eps []Endpoint) { l.pool.update(eps) }
+
+func (l *udpListener) Stats() Stats {
+	s := Stats{
+		DatagramsIn:  l.datagramsIn.Load(),
+		DatagramsOut: l.datagramsOut.Load(),
+		Replies:      l.replies.Load(),
+		BytesIn:      l.bytesIn.Load(),
+		BytesOut:     l.bytesOut.Load(),
+		Sessions:     l.sessions.Load(),
+		Dropped:      make(map[string]uint64, numDropReasons),
+	}
+	for i := range l.dropped {
+		s.Dropped[dropNames[i]] = l.dropped[i].Load()
+	}
+	return s
+}
+
+// Shutdown closes the socket and every session at once: a UDP listener has
+// nothing to drain, and replies need the socket that is going away.
+func (l *udpListener) Shutdown(context.Context) error {
+	l.stopOnce.Do(func() { l.conn.Close() })
+	l.wg.Wait()
+	return nil
+}
+
+func (l *udpListener) serve() {
+	defer l.wg.Done()
+	buf := make([]byte, maxDatagram)
+	for {
+		n, client, err := l.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				break
+			}
+			l.drop(dropSocket, client, err)
+			continue
+		}
+		if l.nEnded.Load() > 0 {
+			l.reap()
+		}
+		l.forward(buf[:n], netip.AddrPortFrom(client.Addr().Unmap(), client.Port()))
+	}
+	for _, f := range l.flows {
+		f.sock.Close()
+	}
+}
+
+func (l *udpListener) forward(p []byte, client netip.AddrPort) {
+	cfg := l.cfg.Load()
+	l.datagramsIn.Add(1)
+	l.bytesIn.Add(uint64(len(p)))
+	set := l.pool.load()
+	if len(set.backends) == 0 {
+		l.drop(dropNoBackend, client, nil)
+		return
+	}
+	// One retry: a flow can end (timeout) between the lookup and the send.
+	for range 2 {
+		f := l.flows[client]
+		if f == nil || f.dead.Load() {
+			if f = l.newFlow(client, cfg); f == nil {
+				return
+			}
+		}
+		b := f.target(set, cfg, client)
+		f.touch()
+		_, err := f.sock.WriteToUDPAddrPort(p, b.addr)
+		if err == nil {
+			l.datagramsOut.Add(1)
+			l.bytesOut.Add(uint64(len(p)))
+			return
+		}
+		if !f.dead.Load() {
+			l.drop(dropSendError, client, err)
+			return
+		}
+	}
+	l.drop(dropSendError, client, net.ErrClosed)
+}
+
+func (l *udpListener) drop(reason int, client netip.AddrPort, err error) {
+	l.dropped[reason].Add(1)
+	if n, ok := l.dropLog[reason].allow(); ok {
+		l.logger.Warn("datagram dropped", "reason", dropNames[reason], "client", client,
+			"error", err, "suppressed", n, "total", l.dropped[reason].Load())
+	}
+}
+
+// reap removes flows that ended on their own from the table.
+func (l *udpListener) reap() {
+	l.endedMu.Lock()
+	ended := l.ended
+	l.ended = nil
+	l.nEnded.Store(0)
+	l.endedMu.Unlock()
+	for _, f := range ended {
+		if l.flows[f.client] == f {
+			delete(l.flows, f.client)
+		}
+	}
+}
+
+func (l *udpListener) newFlow(client netip.AddrPort, cfg *Config) *flow {
+	delete(l.flows, client) // a dead flow, if any
+	if l.sessions.Load() >= int64(cfg.UDP.MaxSessions) {
+		l.drop(dropSessionLimit, client, nil)
+		return nil
+	}
+	sock, err := net.ListenUDP("udp", nil)
+	if err != nil {
+		l.drop(dropSocket, client, err)
+		return nil
+	}
+	raw, err := sock.SyscallConn()
+	if err != nil {
+		sock.Close()
+		l.drop(dropSocket, client, err)
+		return nil
+	}
+	f := &flow{l: l, client: client, sock: sock, raw: raw, start: time.Now()}
+	f.readFn = f.read
+	l.flows[client] = f
+	l.sessions.Add(1)
+	l.wg.Add(1)
+	go f.relayReplies()
+	return f
+}
+
+// flow is one client address's session: an upstream socket and, in session
+// mode, the backend it sticks to.
+type flow struct {
+	l      *udpListener
+	client netip.AddrPort
+	sock   *net.UDPConn
+	raw    syscall.RawConn
+	start  time.Time
+
+	last    atomic.Int64 // unix nanoseconds of the last datagram either way
+	dead    atomic.Bool
+	mu      sync.Mutex // guards binding and unbinding backend (rare)
+	backend atomic.Pointer[backend]
+
+	// Reply read state, used only by relayReplies and read.
+	readFn func(uintptr) bool
+	buf    *[]byte
+	n      int
+	from   netip.AddrPort
+	rerr   error
+}
+
+func (f *flow) touch() { f.last.Store(time.Now().UnixNano()) }
+
+// target picks the backend for one datagram: per datagram in packet mode;
+// in session mode the bound backend, re-elected when it left the pool.
+func (f *flow) target(set *endpointSet, cfg *Config, client netip.AddrPort) *backend {
+	if cfg.UDP.Mode == SessionMode {
+		if b := f.backend.Load(); b != nil && !b.removed.Load() {
+			return b
+		}
+	}
+	b := set.backends[set.balancer.Pick(client)]
+	if cfg.UDP.Mode == SessionMode {
+		f.bind(b)
+	}
+	return b
+}
+
+func (f *flow) bind(b *backend) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dead.Load() {
+		return
+	}
+	b.active.Add(1)
+	if old := f.backend.Swap(b); old != nil {
+		old.active.Add(-1)
+	}
+}
+
+// relayReplies sends the backends' replies to the client until the session
+// times out, reaches its reply limit, or its socket closes.
+func (f *flow) relayReplies() {
+	l := f.l
+	defer l.wg.Done()
+	defer f.end()
+	replies := 0
+	for {
+		cfg := l.cfg.Load()
+		deadline := time.Unix(0, f.last.Load()).Add(cfg.UDP.SessionTimeout)
+		if !time.Now().Before(deadline) {
+			return
+		}
+		f.sock.SetReadDeadline(deadline)
+		if err := f.raw.Read(f.readFn); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue // the next turn checks whether the client spoke since
+			}
+			return
+		}
+		if f.rerr != nil {
+			l.drop(dropSocket, f.client, f.rerr)
+			continue
+		}
+		if !f.fromBackend(l.pool.load()) {
+			replyBuffers.Put(f.buf)
+			l.drop(dropReplyUnknownSource, f.client, nil)
+			continue
+		}
+		_, err := l.conn.WriteToUDPAddrPort((*f.buf)[:f.n], f.client)
+		replyBuffers.Put(f.buf)
+		if err != nil {
+			l.drop(dropReplySendError, f.client, err)
+			continue
+		}
+		l.replies.Add(1)
+		f.touch()
+		replies++
+		if cfg.UDP.Mode == SessionMode && cfg.UDP.Responses > 0 && replies >= cfg.UDP.Responses {
+			return
+		}
+	}
+}
+
+// read is the RawConn callback: it takes a pooled buffer only once a reply
+// is there to read.
+func (f *flow) read(fd uintptr) bool {
+	b := replyBuffers.Get().(*[]byte)
+	n, from, err := recvfrom(fd, *b)
+	if err == unix.EAGAIN {
+		replyBuffers.Put(b)
+		return false
+	}
+	if err != nil {
+		replyBuffers.Put(b)
+		b = nil
+	}
+	f.buf, f.n, f.from, f.rerr = b, n, from, err
+	return true
+}
+
+// fromBackend reports whether the reply came from a backend this session
+// may hear from: its bound backend, or any endpoint in the pool.
+func (f *flow) fromBackend(set *endpointSet) bool {
+	if b := f.backend.Load(); b != nil && b.addr == f.from {
+		return true
+	}
+	_, ok := set.byAddr[f.from]
+	return ok
+}
+
+func (f *flow) end() {
+	f.mu.Lock()
+	f.dead.Store(true)
+	if b := f.backend.Swap(nil); b != nil {
+		b.active.Add(-1)
+	}
+	f.mu.Unlock()
+	f.sock.Close()
+	l := f.l
+	l.sessions.Add(-1)
+	l.endedMu.Lock()
+	l.ended = append(l.ended, f)
+	l.nEnded.Add(1)
+	l.endedMu.Unlock()
+	l.logger.Trace("udp session ended", "client", f.client, "duration", time.Since(f.start))
+}

@@ -1,0 +1,215 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/shoenig/test/must"
+)
+
+func udpConfig(mode string) Config {
+	return Config{
+		Name:     "span",
+		Protocol: UDP,
+		Address:  "127.0.0.1:0",
+		Balance:  RoundRobin,
+		UDP: UDPConfig{
+			Mode:           mode,
+			SessionTimeout: 10 * time.Second,
+			MaxSessions:    100,
+		},
+	}
+}
+
+func startUDP(t *testing.T, cfg Config, backends ...*testbackend.UDP) Listener {
+	t.Helper()
+	l, err := Listen(cfg, hclog.NewNullLogger())
+	must.NoError(t, err)
+	t.Cleanup(func() { l.Shutdown(context.Background()) })
+	eps := make([]Endpoint, len(backends))
+	for i, b := range backends {
+		eps[i] = Endpoint{Addr: b.Addr, Weight: 1}
+	}
+	l.SetEndpoints(eps)
+	return l
+}
+
+// client opens a UDP socket aimed at the listener.
+func client(t *testing.T, l Listener) *net.UDPConn {
+	t.Helper()
+	c, err := net.DialUDP("udp", nil, l.Addr().(*net.UDPAddr))
+	must.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func send(t *testing.T, c *net.UDPConn, n int, p []byte) {
+	t.Helper()
+	for range n {
+		_, err := c.Write(p)
+		must.NoError(t, err)
+	}
+}
+
+func total(bs ...*testbackend.UDP) int64 {
+	var n int64
+	for _, b := range bs {
+		n += b.Datagrams.Load()
+	}
+	return n
+}
+
+func TestUDP_PacketModeSpreadsAcrossBackends(t *testing.T) {
+	a, b := testbackend.StartUDP(t), testbackend.StartUDP(t)
+	l := startUDP(t, udpConfig(PacketMode), a, b)
+	c := client(t, l) // one client, one source port: the Pinpoint agent case
+	send(t, c, 100, []byte("span"))
+	testbackend.WaitFor(t, "100 datagrams", func() bool { return total(a, b) == 100 })
+	must.Eq(t, 50, a.Datagrams.Load()) // round robin alternates
+	must.Eq(t, 50, b.Datagrams.Load())
+	must.Eq(t, 1, l.Stats().Sessions) // one flow carries the client's replies
+}
+
+func TestUDP_SessionModeSticksUntilTimeout(t *testing.T) {
+	a, b := testbackend.StartUDP(t), testbackend.StartUDP(t)
+	cfg := udpConfig(SessionMode)
+	cfg.UDP.SessionTimeout = 200 * time.Millisecond
+	l := startUDP(t, cfg, a, b)
+
+	c1, c2 := client(t, l), client(t, l)
+	send(t, c1, 20, []byte("x"))
+	send(t, c2, 20, []byte("x"))
+	testbackend.WaitFor(t, "40 datagrams", func() bool { return total(a, b) == 40 })
+	// Each client's datagrams all reached one backend, and the two clients
+	// were spread over both.
+	must.Eq(t, 20, a.Datagrams.Load())
+	must.Eq(t, 20, b.Datagrams.Load())
+	must.Eq(t, 1, len(a.Sources()))
+	must.Eq(t, 1, len(b.Sources()))
+	must.Eq(t, 2, l.Stats().Sessions)
+
+	// Silence ends both sessions.
+	testbackend.WaitFor(t, "sessions to time out", func() bool { return l.Stats().Sessions == 0 })
+
+	// A new session is elected afresh, from a new upstream socket.
+	send(t, c1, 1, []byte("x"))
+	testbackend.WaitFor(t, "41st datagram", func() bool { return total(a, b) == 41 })
+	must.Eq(t, 1, l.Stats().Sessions)
+	must.Eq(t, 3, len(a.Sources())+len(b.Sources()))
+}
+
+func TestUDP_RepliesReachTheClient(t *testing.T) {
+	for _, mode := range []string{PacketMode, SessionMode} {
+		t.Run(mode, func(t *testing.T) {
+			a, b := testbackend.StartUDP(t), testbackend.StartUDP(t)
+			l := startUDP(t, udpConfig(mode), a, b)
+			c1, c2 := client(t, l), client(t, l)
+			buf := make([]byte, 16)
+			for range 3 { // several probes: in packet mode they go to both backends
+				for _, c := range []*net.UDPConn{c1, c2} {
+					send(t, c, 1, testbackend.Probe)
+					c.SetReadDeadline(time.Now().Add(5 * time.Second))
+					n, err := c.Read(buf)
+					must.NoError(t, err)
+					must.Eq(t, testbackend.ProbeReply, buf[:n])
+				}
+			}
+			must.Eq(t, 6, l.Stats().Replies)
+		})
+	}
+}
+
+func TestUDP_SessionEndsAfterResponses(t *testing.T) {
+	a := testbackend.StartUDP(t)
+	cfg := udpConfig(SessionMode)
+	cfg.UDP.Responses = 1
+	l := startUDP(t, cfg, a)
+	c := client(t, l)
+	send(t, c, 1, testbackend.Probe)
+	buf := make([]byte, 16)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := c.Read(buf)
+	must.NoError(t, err)
+	must.Eq(t, "OK", string(buf[:n]))
+	testbackend.WaitFor(t, "session to end after one reply", func() bool { return l.Stats().Sessions == 0 })
+}
+
+func TestUDP_LargeDatagram(t *testing.T) {
+	a := testbackend.StartUDP(t)
+	l := startUDP(t, udpConfig(PacketMode), a)
+	c := client(t, l)
+	big := bytes.Repeat([]byte("e"), 65507) // the IPv4 maximum
+	big = append([]byte("echo:"), big[5:]...)
+	send(t, c, 1, big)
+	buf := make([]byte, 70000)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := c.Read(buf)
+	must.NoError(t, err)
+	must.Eq(t, len(big), n)
+	must.Eq(t, int64(len(big)), a.Bytes.Load())
+}
+
+func TestUDP_SessionTableIsBounded(t *testing.T) {
+	a := testbackend.StartUDP(t)
+	cfg := udpConfig(PacketMode)
+	cfg.UDP.MaxSessions = 2
+	l := startUDP(t, cfg, a)
+	for range 3 {
+		send(t, client(t, l), 5, []byte("x"))
+	}
+	testbackend.WaitFor(t, "drops to be counted", func() bool {
+		return l.Stats().Dropped["session_limit"] == 5
+	})
+	testbackend.WaitFor(t, "10 datagrams", func() bool { return a.Datagrams.Load() == 10 })
+	must.Eq(t, 2, l.Stats().Sessions)
+}
+
+func TestUDP_NoEndpointsCountsDrops(t *testing.T) {
+	l := startUDP(t, udpConfig(PacketMode))
+	send(t, client(t, l), 3, []byte("x"))
+	testbackend.WaitFor(t, "drops to be counted", func() bool {
+		return l.Stats().Dropped["no_backend"] == 3
+	})
+}
+
+func TestUDP_SessionReelectsWhenBackendLeaves(t *testing.T) {
+	a, b := testbackend.StartUDP(t), testbackend.StartUDP(t)
+	l := startUDP(t, udpConfig(SessionMode), a)
+	c := client(t, l)
+	send(t, c, 1, []byte("x"))
+	testbackend.WaitFor(t, "datagram at a", func() bool { return a.Datagrams.Load() == 1 })
+
+	l.SetEndpoints([]Endpoint{{Addr: b.Addr}})
+	send(t, c, 1, []byte("x"))
+	testbackend.WaitFor(t, "datagram at b", func() bool { return b.Datagrams.Load() == 1 })
+	must.Eq(t, 1, a.Datagrams.Load())
+}
+
+func TestUDP_ReplyFromUnknownSourceIsDropped(t *testing.T) {
+	a := testbackend.StartUDP(t)
+	l := startUDP(t, udpConfig(PacketMode), a)
+	c := client(t, l)
+	send(t, c, 1, []byte("x"))
+	testbackend.WaitFor(t, "first datagram", func() bool { return a.Datagrams.Load() == 1 })
+
+	// A stranger that learned the session's upstream port sends to it.
+	var upstream netip.AddrPort
+	for src := range a.Sources() {
+		upstream = src
+	}
+	stranger, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(upstream))
+	must.NoError(t, err)
+	defer stranger.Close()
+	_, err = stranger.Write([]byte("spoof"))
+	must.NoError(t, err)
+	testbackend.WaitFor(t, "the spoofed reply to be dropped", func() bool {
+		return l.Stats().Dropped["reply_unknown_source"] == 1
+	})
+	must.Eq(t, 0, l.Stats().Replies)
+}
