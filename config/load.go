@@ -64,27 +64,30 @@ func Parse(srcs []Source) (*Config, hcl.Diagnostics) {
 	parser := hclparse.NewParser()
 	var (
 		diags  hcl.Diagnostics
+		files  = make([]*hcl.File, len(srcs))
 		merged fileConfig
 		names  []string
 	)
-	for _, src := range srcs {
-		var f *hcl.File
+	for i, src := range srcs {
 		var d hcl.Diagnostics
 		if strings.HasSuffix(src.Name, ".json") {
-			f, d = parser.ParseJSON(src.Data, src.Name)
+			files[i], d = parser.ParseJSON(src.Data, src.Name)
 		} else {
-			f, d = parser.ParseHCL(src.Data, src.Name)
+			files[i], d = parser.ParseHCL(src.Data, src.Name)
 		}
 		diags = append(diags, d...)
-		if d.HasErrors() {
-			continue
-		}
+	}
+	if diags.HasErrors() {
+		// Syntax errors: what follows them cannot be read reliably.
+		return nil, diags
+	}
+	for i, f := range files {
 		// gohcl decodes what it can around an error (an unknown attribute,
 		// say), so validation still runs and every problem shows at once.
 		var fc fileConfig
 		diags = append(diags, gohcl.DecodeBody(f.Body, nil, &fc)...)
 		merge(&merged, &fc)
-		names = append(names, src.Name)
+		names = append(names, srcs[i].Name)
 	}
 	cfg, d := finalize(&merged)
 	diags = append(diags, d...)

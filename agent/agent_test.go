@@ -1,0 +1,142 @@
+package agent
+
+import (
+	"context"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/pinlb/pinlb/config"
+	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/shoenig/test/must"
+)
+
+func tcpListener(name, addr string, servers ...*testbackend.TCP) config.Listener {
+	l := config.Listener{
+		Name:           name,
+		Protocol:       "tcp",
+		Address:        addr,
+		Balance:        config.DefaultBalance,
+		ConnectTimeout: time.Second,
+		IdleTimeout:    time.Minute,
+	}
+	for _, s := range servers {
+		l.Upstream.Servers = append(l.Upstream.Servers, s.Addr.String())
+	}
+	return l
+}
+
+func start(t *testing.T, ls ...config.Listener) *Agent {
+	t.Helper()
+	a := New(&config.Config{Listeners: ls}, hclog.NewNullLogger())
+	must.NoError(t, a.Start(context.Background()))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		a.Shutdown(ctx)
+	})
+	return a
+}
+
+func dial(t *testing.T, addr net.Addr) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr.String())
+	must.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func roundTrip(t *testing.T, c net.Conn) {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, err := c.Write([]byte("x"))
+	must.NoError(t, err)
+	_, err = io.ReadFull(c, make([]byte, 1))
+	must.NoError(t, err)
+}
+
+func TestReload_KeepsConnectionsAndSwapsBackends(t *testing.T) {
+	a, b, c := testbackend.StartTCP(t), testbackend.StartTCP(t), testbackend.StartTCP(t)
+	keepAddr, changeAddr := testbackend.FreePort(t, "tcp"), testbackend.FreePort(t, "tcp")
+	ag := start(t, tcpListener("change", changeAddr, b), tcpListener("keep", keepAddr, a))
+	addrs := ag.Addrs()
+
+	kept := dial(t, addrs["keep"])
+	roundTrip(t, kept)
+	onChange := dial(t, addrs["change"])
+	roundTrip(t, onChange)
+
+	must.NoError(t, ag.Reload(&config.Config{Listeners: []config.Listener{
+		tcpListener("change", changeAddr, c), tcpListener("keep", keepAddr, a),
+	}}))
+
+	// Open connections on both listeners keep flowing, to their old backends.
+	roundTrip(t, kept)
+	roundTrip(t, onChange)
+	// New connections on the changed listener go to its new backend.
+	roundTrip(t, dial(t, addrs["change"]))
+	must.Eq(t, 1, c.Accepted.Load())
+	must.Eq(t, 1, b.Accepted.Load())
+	must.Eq(t, addrs, ag.Addrs()) // same sockets
+}
+
+func TestReload_RemovedListenerDrains(t *testing.T) {
+	a := testbackend.StartTCP(t)
+	keepAddr, goneAddr := testbackend.FreePort(t, "tcp"), testbackend.FreePort(t, "tcp")
+	ag := start(t, tcpListener("keep", keepAddr, a), tcpListener("gone", goneAddr, a))
+	open := dial(t, ag.Addrs()["gone"])
+	roundTrip(t, open)
+
+	must.NoError(t, ag.Reload(&config.Config{Listeners: []config.Listener{tcpListener("keep", keepAddr, a)}}))
+
+	testbackend.WaitFor(t, "removed listener to stop accepting", func() bool {
+		c, err := net.Dial("tcp", goneAddr)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	roundTrip(t, open) // drains: the open connection still works
+	must.Eq(t, 1, len(ag.Addrs()))
+}
+
+func TestReload_BindFailureKeepsRunningConfig(t *testing.T) {
+	a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
+	addr := testbackend.FreePort(t, "tcp")
+	ag := start(t, tcpListener("x", addr, a))
+
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	must.NoError(t, err)
+	defer taken.Close()
+
+	err = ag.Reload(&config.Config{Listeners: []config.Listener{
+		tcpListener("x", addr, b),
+		tcpListener("new", taken.Addr().String(), b),
+	}})
+	must.ErrorContains(t, err, `listener "new"`)
+	must.ErrorContains(t, err, "address already in use")
+
+	roundTrip(t, dial(t, ag.Addrs()["x"]))
+	must.Eq(t, 1, a.Accepted.Load()) // still the old backend
+	must.Eq(t, 0, b.Accepted.Load())
+}
+
+func TestStart_PortTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	must.NoError(t, err)
+	defer taken.Close()
+	free := testbackend.FreePort(t, "tcp")
+	a := testbackend.StartTCP(t)
+
+	ag := New(&config.Config{Listeners: []config.Listener{
+		tcpListener("ok", free, a), tcpListener("clash", taken.Addr().String(), a),
+	}}, hclog.NewNullLogger())
+	err = ag.Start(context.Background())
+	must.ErrorContains(t, err, `listener "clash"`)
+	// What was bound before the failure was released.
+	ln, err := net.Listen("tcp", free)
+	must.NoError(t, err)
+	ln.Close()
+}

@@ -1,0 +1,259 @@
+package command
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/cli"
+	"github.com/pinlb/pinlb/agent"
+	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/shoenig/test/must"
+)
+
+func TestVersionCommand(t *testing.T) {
+	ui := cli.NewMockUi()
+	must.Eq(t, exitOK, (&VersionCommand{Ui: ui}).Run(nil))
+	must.StrContains(t, ui.OutputWriter.String(), "pinlb v")
+	must.Eq(t, exitError, (&VersionCommand{Ui: ui}).Run([]string{"extra"}))
+}
+
+func TestHelpTexts(t *testing.T) {
+	for name, factory := range Commands(cli.NewMockUi()) {
+		c, err := factory()
+		must.NoError(t, err)
+		must.StrHasPrefix(t, "Usage: pinlb "+name, c.Help())
+		must.False(t, strings.HasSuffix(c.Synopsis(), "."), must.Sprint(name))
+	}
+}
+
+func TestValidateCommand_ThreeMistakes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pinlb.hcl")
+	must.NoError(t, os.WriteFile(path, []byte(`listener "echo" {
+  protocol = "tcp"
+  address  = "127.0.0.1:19994"
+  colour   = "red"
+  upstream { servers = ["127.0.0.1:29994"] }
+}
+listener "echo" {
+  protocol        = "tcp"
+  address         = "127.0.0.1:19995"
+  connect_timeout = "5x"
+  upstream { servers = ["127.0.0.1:29994"] }
+}
+`), 0o644))
+	ui := cli.NewMockUi()
+	must.Eq(t, exitError, (&ValidateCommand{Ui: ui}).Run([]string{path}))
+	out := ui.ErrorWriter.String()
+	must.StrContains(t, out, path+`:4:3: Unsupported argument; An argument named "colour" is not expected here.`)
+	must.StrContains(t, out, path+`:10:21: Invalid duration; "5x" is not a duration`)
+	must.StrContains(t, out, path+`:7:10: Duplicate listener; listener "echo" is already defined at `+path+`:1:10`)
+	must.StrContains(t, out, "configuration is invalid (3 problems)")
+}
+
+func TestValidateCommand_Valid(t *testing.T) {
+	ui := cli.NewMockUi()
+	must.Eq(t, exitOK, (&ValidateCommand{Ui: ui}).Run([]string{"../fixtures/static.hcl"}))
+	must.StrContains(t, ui.OutputWriter.String(), "Configuration is valid: 2 listeners (echo, span)")
+
+	ui = cli.NewMockUi()
+	must.Eq(t, exitError, (&ValidateCommand{Ui: ui}).Run(nil))
+	must.StrContains(t, ui.ErrorWriter.String(), "give at least one file or directory")
+}
+
+// runAgent runs the agent command in the background with injected signals.
+// It returns once the agent serves.
+type runningAgent struct {
+	ui    *cli.MockUi
+	sigs  chan os.Signal
+	agent *agent.Agent
+	code  chan int
+}
+
+func runAgent(t *testing.T, args ...string) *runningAgent {
+	t.Helper()
+	r := &runningAgent{ui: cli.NewMockUi(), sigs: make(chan os.Signal, 1), code: make(chan int, 1)}
+	started := make(chan *agent.Agent, 1)
+	cmd := &AgentCommand{Ui: r.ui, signals: r.sigs, started: started}
+	go func() { r.code <- cmd.Run(args) }()
+	select {
+	case r.agent = <-started:
+	case code := <-r.code:
+		t.Fatalf("agent exited with %d: %s%s", code, r.ui.OutputWriter.String(), r.ui.ErrorWriter.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("agent did not start")
+	}
+	t.Cleanup(func() {
+		select {
+		case r.sigs <- syscall.SIGTERM:
+		default:
+		}
+	})
+	return r
+}
+
+func (r *runningAgent) exit(t *testing.T) int {
+	t.Helper()
+	select {
+	case code := <-r.code:
+		return code
+	case <-time.After(10 * time.Second):
+		t.Fatal("agent did not exit")
+		return -1
+	}
+}
+
+func echoConfig(listen string, backends ...*testbackend.TCP) string {
+	var servers []string
+	for _, b := range backends {
+		servers = append(servers, fmt.Sprintf("%q", b.Addr))
+	}
+	return fmt.Sprintf(`shutdown_timeout = "1m"
+listener "echo" {
+  address  = %q
+  upstream { servers = [%s] }
+}
+`, listen, strings.Join(servers, ", "))
+}
+
+func echoOnce(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	must.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, err = c.Write([]byte("x"))
+	must.NoError(t, err)
+	_, err = io.ReadFull(c, make([]byte, 1))
+	must.NoError(t, err)
+	return c
+}
+
+func TestAgentCommand_ReloadAndShutdown(t *testing.T) {
+	a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
+	listen := testbackend.FreePort(t, "tcp")
+	path := filepath.Join(t.TempDir(), "pinlb.hcl")
+	must.NoError(t, os.WriteFile(path, []byte(echoConfig(listen, a)), 0o644))
+
+	r := runAgent(t, "-config-file="+path)
+	echoOnce(t, listen).Close()
+	must.Eq(t, 1, a.Accepted.Load())
+
+	// An invalid file: the reload is refused, the agent goes on as before.
+	must.NoError(t, os.WriteFile(path, []byte(`listener "echo" { connect_timeout = "5x" }`), 0o644))
+	r.sigs <- syscall.SIGHUP
+	testbackend.WaitFor(t, "the failed reload to be logged", func() bool {
+		return strings.Contains(r.ui.OutputWriter.String(), "reload failed: configuration is invalid")
+	})
+	must.StrContains(t, r.ui.OutputWriter.String(), `Invalid duration; \"5x\" is not a duration`)
+	echoOnce(t, listen).Close()
+	must.Eq(t, 2, a.Accepted.Load())
+
+	// A valid file: new connections go to the new backend.
+	must.NoError(t, os.WriteFile(path, []byte(echoConfig(listen, b)), 0o644))
+	r.sigs <- syscall.SIGHUP
+	testbackend.WaitFor(t, "new connections to reach the new backend", func() bool {
+		c, err := net.Dial("tcp", listen)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		c.Write([]byte("x"))
+		io.ReadFull(c, make([]byte, 1))
+		return b.Accepted.Load() > 0
+	})
+
+	// SIGTERM with nothing open: a clean stop, without waiting for the
+	// 1m shutdown_timeout.
+	r.sigs <- syscall.SIGTERM
+	must.Eq(t, exitOK, r.exit(t))
+	must.StrContains(t, r.ui.OutputWriter.String(), "agent stopped")
+}
+
+func TestAgentCommand_SecondSignalForcesExit(t *testing.T) {
+	a := testbackend.StartTCP(t)
+	listen := testbackend.FreePort(t, "tcp")
+	path := filepath.Join(t.TempDir(), "pinlb.hcl")
+	must.NoError(t, os.WriteFile(path, []byte(echoConfig(listen, a)), 0o644))
+	r := runAgent(t, "-config-file", path)
+	open := echoOnce(t, listen)
+
+	r.sigs <- syscall.SIGTERM // waits up to shutdown_timeout (1m) for open
+	testbackend.WaitFor(t, "the drain to start", func() bool {
+		return strings.Contains(r.ui.OutputWriter.String(), "shutting down")
+	})
+	r.sigs <- syscall.SIGINT
+	must.Eq(t, exitForced, r.exit(t))
+	open.SetDeadline(time.Now().Add(5 * time.Second))
+	_, err := io.ReadAll(open)
+	must.NoError(t, err) // closed by pinlb
+}
+
+func TestAgentCommand_BadStart(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"invalid config", []string{"-config-file=../fixtures/nonexistent.hcl"}, "Missing configuration path"},
+		{"bad log level", []string{"-log-level=loud", "-config-file=../fixtures/static.hcl"}, `-log-level="loud" is not one of`},
+		{"stray argument", []string{"pinlb.hcl"}, "configuration goes in -config-file or -config-dir"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ui := cli.NewMockUi()
+			must.Eq(t, exitError, (&AgentCommand{Ui: ui}).Run(tc.args))
+			must.StrContains(t, ui.ErrorWriter.String(), tc.want)
+		})
+	}
+}
+
+// The fixture file runs as written: its ports are fixed by the file.
+func TestAgentCommand_StaticFixture(t *testing.T) {
+	tcp := []*testbackend.TCP{
+		testbackend.StartTCPFunc(t, "127.0.0.1:29994", echo),
+		testbackend.StartTCPFunc(t, "127.0.0.1:39994", echo),
+	}
+	udp := []*testbackend.UDP{
+		testbackend.StartUDPAt(t, "127.0.0.1:29996"),
+		testbackend.StartUDPAt(t, "127.0.0.1:39996"),
+	}
+	r := runAgent(t, "-config-file=../fixtures/static.hcl", "-log-level=debug")
+	for range 4 {
+		echoOnce(t, "127.0.0.1:19994").Close()
+	}
+	must.Eq(t, 2, tcp[0].Accepted.Load())
+	must.Eq(t, 2, tcp[1].Accepted.Load())
+
+	c, err := net.Dial("udp", "127.0.0.1:19996")
+	must.NoError(t, err)
+	defer c.Close()
+	buf := make([]byte, 8)
+	for range 4 {
+		_, err := c.Write(testbackend.Probe)
+		must.NoError(t, err)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := c.Read(buf)
+		must.NoError(t, err)
+		must.Eq(t, "OK", string(buf[:n]))
+	}
+	must.Eq(t, 2, udp[0].Datagrams.Load())
+	must.Eq(t, 2, udp[1].Datagrams.Load())
+
+	out := r.ui.OutputWriter.String()
+	must.StrContains(t, out, `listener ready: listener=echo protocol=tcp address=127.0.0.1:19994 balance=round_robin backends="127.0.0.1:29994,127.0.0.1:39994"`)
+	must.StrContains(t, out, `listener ready: listener=span protocol=udp address=127.0.0.1:19996`)
+	r.sigs <- syscall.SIGTERM
+	must.Eq(t, exitOK, r.exit(t))
+}
+
+func echo(c *net.TCPConn) {
+	io.Copy(c, c)
+	c.CloseWrite()
+}

@@ -1,0 +1,279 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoenig/test/must"
+)
+
+// write puts name=content files in a temporary directory and returns it.
+func write(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		must.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644))
+	}
+	return dir
+}
+
+const minimal = `
+listener "grpc" {
+  address = "127.0.0.1:9991"
+  upstream { servers = ["10.0.0.1:9991"] }
+}
+`
+
+func TestLoad_Defaults(t *testing.T) {
+	dir := write(t, map[string]string{"a.hcl": minimal})
+	cfg, diags := Load([]string{dir})
+	must.False(t, diags.HasErrors(), must.Sprint(FormatDiagnostics(diags)))
+	must.Eq(t, DefaultLogLevel, cfg.LogLevel)
+	must.Eq(t, DefaultShutdownTimeout, cfg.ShutdownTimeout)
+	must.Eq(t, DefaultAPIAddress, cfg.API.Address)
+	must.Eq(t, DefaultConsulStaleTTL, cfg.Consul.StaleTTL)
+	must.Eq(t, []Listener{{
+		Name:           "grpc",
+		Protocol:       DefaultProtocol,
+		Address:        "127.0.0.1:9991",
+		Balance:        DefaultBalance,
+		ConnectTimeout: DefaultConnectTimeout,
+		IdleTimeout:    DefaultIdleTimeout,
+		MaxConnections: DefaultMaxConnections,
+		Upstream:       Upstream{Servers: []string{"10.0.0.1:9991"}},
+		UDP: UDP{
+			Mode:           DefaultUDPMode,
+			SessionTimeout: DefaultSessionTimeout,
+			Responses:      DefaultResponses,
+			MaxSessions:    DefaultMaxSessions,
+		},
+	}}, cfg.Listeners)
+}
+
+func TestLoad_EveryAttribute(t *testing.T) {
+	dir := write(t, map[string]string{"a.hcl": `
+log_level        = "debug"
+log_json         = true
+shutdown_timeout = "5s"
+consul {
+  address    = "127.0.0.1:8501"
+  datacenter = "dc2"
+  token_file = "/etc/pinlb/token"
+  stale_ttl  = "1m"
+  tls {
+    ca_file     = "/ca.pem"
+    cert_file   = "/c.pem"
+    key_file    = "/k.pem"
+    server_name = "consul.example"
+  }
+}
+api { address = "127.0.0.1:9701" }
+listener "span" {
+  protocol        = "udp"
+  address         = "0.0.0.0:9996"
+  balance         = "round_robin"
+  udp {
+    mode            = "session"
+    session_timeout = "2s"
+    responses       = 1
+    max_sessions    = 50
+  }
+  upstream { servers = ["10.0.0.1:9996", "[fd00::1]:9996"] }
+}
+listener "agent" {
+  address         = "[::]:9994"
+  connect_timeout = "250ms"
+  idle_timeout    = "0"
+  max_connections = 100
+  upstream { servers = ["10.0.0.1:9994"] }
+}
+`})
+	cfg, diags := Load([]string{dir})
+	must.False(t, diags.HasErrors(), must.Sprint(FormatDiagnostics(diags)))
+	must.Eq(t, "debug", cfg.LogLevel)
+	must.True(t, cfg.LogJSON)
+	must.Eq(t, 5*time.Second, cfg.ShutdownTimeout)
+	must.Eq(t, Consul{
+		Address: "127.0.0.1:8501", Datacenter: "dc2", TokenFile: "/etc/pinlb/token", StaleTTL: time.Minute,
+		TLS: ConsulTLS{CAFile: "/ca.pem", CertFile: "/c.pem", KeyFile: "/k.pem", ServerName: "consul.example"},
+	}, cfg.Consul)
+	must.Eq(t, "127.0.0.1:9701", cfg.API.Address)
+	must.Eq(t, "agent", cfg.Listeners[0].Name) // sorted by name
+	must.Eq(t, time.Duration(0), cfg.Listeners[0].IdleTimeout)
+	must.Eq(t, 100, cfg.Listeners[0].MaxConnections)
+	must.Eq(t, 250*time.Millisecond, cfg.Listeners[0].ConnectTimeout)
+	must.Eq(t, UDP{Mode: "session", SessionTimeout: 2 * time.Second, Responses: 1, MaxSessions: 50}, cfg.Listeners[1].UDP)
+}
+
+func TestLoad_MergeOrder(t *testing.T) {
+	dir := write(t, map[string]string{
+		"10-base.hcl": `log_level = "warn"
+consul {
+  address   = "10.0.0.9:8500"
+  stale_ttl = "1m"
+}` + minimal,
+		"20-override.json": `{
+  "log_level": "debug",
+  "consul": {"stale_ttl": "2m"},
+  "listener": {"span": {"protocol": "udp", "address": "127.0.0.1:9996",
+                        "upstream": {"servers": ["10.0.0.1:9996"]}}}
+}`,
+		"README.txt": "not configuration",
+	})
+	cfg, diags := Load([]string{dir})
+	must.False(t, diags.HasErrors(), must.Sprint(FormatDiagnostics(diags)))
+	must.Eq(t, "debug", cfg.LogLevel)               // the later file wins
+	must.Eq(t, "10.0.0.9:8500", cfg.Consul.Address) // kept from the earlier file
+	must.Eq(t, 2*time.Minute, cfg.Consul.StaleTTL)  // overridden attribute by attribute
+	must.Eq(t, 2, len(cfg.Listeners))               // listeners add up
+	must.Eq(t, []string{filepath.Join(dir, "10-base.hcl"), filepath.Join(dir, "20-override.json")}, cfg.Files)
+
+	// Explicit files merge in command-line order.
+	cfg, diags = Load([]string{filepath.Join(dir, "20-override.json"), filepath.Join(dir, "10-base.hcl")})
+	must.False(t, diags.HasErrors())
+	must.Eq(t, "warn", cfg.LogLevel)
+}
+
+func TestLoad_Errors(t *testing.T) {
+	cases := []struct {
+		name  string
+		hcl   string
+		wants []string // each must appear in the formatted diagnostics
+	}{
+		{
+			name: "three mistakes at once",
+			hcl: `listener "echo" {
+  address = "127.0.0.1:1"
+  colour  = "red"
+  upstream { servers = ["127.0.0.1:2"] }
+}
+listener "echo" {
+  address         = "127.0.0.1:3"
+  connect_timeout = "5x"
+  upstream { servers = ["127.0.0.1:2"] }
+}`,
+			wants: []string{
+				`a.hcl:3:3: Unsupported argument; An argument named "colour" is not expected here.`,
+				`a.hcl:8:21: Invalid duration; "5x" is not a duration (use e.g. "5s"`,
+				`a.hcl:6:10: Duplicate listener; listener "echo" is already defined at ` + "DIR/a.hcl:1:10",
+			},
+		},
+		{
+			name: "bad address",
+			hcl: `listener "x" {
+  address = "localhost:99999"
+  upstream { servers = ["1.2.3.4:5"] }
+}`,
+			wants: []string{`a.hcl:2:13: Invalid address; "localhost" is not an IP address`, `a.hcl:2:13: Invalid port; "99999" is not a port from 1 to 65535`},
+		},
+		{
+			name:  "missing address and upstream",
+			hcl:   `listener "x" {}`,
+			wants: []string{`a.hcl:1:1: Missing listener address`, `a.hcl:1:1: Missing upstream block`},
+		},
+		{
+			name: "bad servers",
+			hcl: `listener "x" {
+  address = ":1"
+  upstream { servers = ["collector1:9994", "1.2.3.4:0", "1.2.3.4:5", "1.2.3.4:5"] }
+}`,
+			wants: []string{`Invalid server address; "collector1:9994" is not an IP address and port`, `Invalid port; server "1.2.3.4:0"`, `Duplicate server; "1.2.3.4:5"`},
+		},
+		{
+			name: "udp block on tcp listener",
+			hcl: `listener "x" {
+  address = ":1"
+  udp { mode = "packet" }
+  upstream { servers = ["1.2.3.4:5"] }
+}`,
+			wants: []string{`a.hcl:3:3: Unexpected udp block; listener "x" has protocol "tcp"`},
+		},
+		{
+			name: "enumerations and numbers",
+			hcl: `log_level = "loud"
+listener "x" {
+  protocol = "sctp"
+  address = ":1"
+  balance = "fastest"
+  max_connections = -1
+  upstream { servers = ["1.2.3.4:5"] }
+}
+listener "y" {
+  protocol = "udp"
+  address = ":1"
+  udp {
+    mode = "stream"
+    responses = -2
+    max_sessions = 0
+    session_timeout = "0s"
+  }
+  upstream { servers = ["1.2.3.4:5"] }
+}`,
+			wants: []string{
+				`Invalid log level; "loud" is not a log level; use one of: trace, debug, info, warn, error`,
+				`Invalid protocol; "sctp"`, `Invalid balance; "fastest" is not a balance; use one of: round_robin`,
+				`Invalid max_connections; -1 is negative`, `Invalid UDP mode; "stream"`, `Invalid responses`,
+				`Invalid max_sessions`, `a.hcl:16:23: Invalid duration; "0s" must be greater than zero`,
+			},
+		},
+		{
+			name: "duplicate address",
+			hcl: `listener "a" {
+  address = "127.0.0.1:1"
+  upstream { servers = ["1.2.3.4:5"] }
+}
+listener "b" {
+  address = "127.0.0.1:1"
+  upstream { servers = ["1.2.3.4:5"] }
+}`,
+			wants: []string{`a.hcl:6:13: Duplicate listener address; listener "b" binds tcp 127.0.0.1:1, which listener "a" at DIR/a.hcl:2:13 binds already`},
+		},
+		{
+			name: "consul block",
+			hcl: `consul {
+  address = ""
+  token = "x"
+  token_file = "/t"
+  stale_ttl = "soon"
+  tls { cert_file = "/c.pem" }
+}` + minimal,
+			wants: []string{`Invalid Consul address`, `Conflicting Consul token settings`, `Invalid duration; "soon"`, `Incomplete Consul client certificate`},
+		},
+		{
+			name:  "syntax error",
+			hcl:   `listener "x" {`,
+			wants: []string{`a.hcl:1:14: Unclosed configuration block`},
+		},
+		{
+			name:  "no listeners",
+			hcl:   `log_level = "info"`,
+			wants: []string{`No listeners; define at least one listener`},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := write(t, map[string]string{"a.hcl": tc.hcl})
+			cfg, diags := Load([]string{filepath.Join(dir, "a.hcl")})
+			must.Nil(t, cfg)
+			must.True(t, diags.HasErrors())
+			out := FormatDiagnostics(diags)
+			for _, want := range tc.wants {
+				want = strings.ReplaceAll(want, "DIR/", dir+"/")
+				must.StrContains(t, out, want)
+			}
+			must.Eq(t, len(tc.wants), len(diags.Errs()), must.Sprint(out))
+		})
+	}
+}
+
+func TestLoad_Paths(t *testing.T) {
+	_, diags := Load([]string{"/nonexistent/pinlb.hcl"})
+	must.StrContains(t, FormatDiagnostics(diags), "Missing configuration path")
+	_, diags = Load([]string{t.TempDir()})
+	must.StrContains(t, FormatDiagnostics(diags), "Empty configuration directory")
+	_, diags = Load(nil)
+	must.StrContains(t, FormatDiagnostics(diags), "No configuration files")
+}
