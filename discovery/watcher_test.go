@@ -1,0 +1,292 @@
+package discovery
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"github.com/hashicorp/go-hclog"
+	"github.com/pinlb/pinlb/internal/consultest"
+	"github.com/shoenig/test/must"
+)
+
+// watch runs a watcher for q and returns its snapshots.
+func watch(t *testing.T, client *api.Client, q Query) (*Watcher, <-chan Snapshot) {
+	t.Helper()
+	ch := make(chan Snapshot, 100)
+	w := NewWatcher(WatcherInput{
+		Client:   client,
+		Query:    q,
+		StaleTTL: time.Minute,
+		Logger:   hclog.New(&hclog.LoggerOptions{Name: t.Name(), Level: hclog.Debug, Output: testWriter{t}}),
+		OnChange: func(s Snapshot) { ch <- s },
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return w, ch
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// next returns the next snapshot, failing after 10s.
+func next(t *testing.T, ch <-chan Snapshot) Snapshot {
+	t.Helper()
+	select {
+	case s := <-ch:
+		return s
+	case <-time.After(10 * time.Second):
+		t.Fatal("no snapshot within 10s")
+		return Snapshot{}
+	}
+}
+
+func ids(s Snapshot) []string {
+	out := []string{}
+	for _, i := range s.Instances {
+		out = append(out, i.ServiceID)
+	}
+	return out
+}
+
+// register adds an instance of svc with one TTL check, passing.
+func register(t *testing.T, c *api.Client, svc, id string, port int, tags ...string) {
+	t.Helper()
+	must.NoError(t, c.Agent().ServiceRegister(&api.AgentServiceRegistration{
+		ID:      id,
+		Name:    svc,
+		Port:    port,
+		Address: "127.0.0.1",
+		Tags:    tags,
+		Meta:    map[string]string{"port_span": fmt.Sprint(port + 1)},
+		Weights: &api.AgentWeights{Passing: 3, Warning: 1},
+		Check:   &api.AgentServiceCheck{CheckID: "check:" + id, TTL: "10m", Status: api.HealthPassing},
+	}))
+}
+
+func setCheck(t *testing.T, c *api.Client, id, status string) {
+	t.Helper()
+	must.NoError(t, c.Agent().UpdateTTL("check:"+id, "set by test", status))
+}
+
+func TestWatcher_HealthGating(t *testing.T) {
+	srv := consultest.Start(t, consultest.Options{})
+	c := srv.Client()
+	_, ch := watch(t, c, Query{Service: "collector"})
+	must.Eq(t, []string{}, ids(next(t, ch))) // nothing registered yet
+
+	register(t, c, "collector", "c1", 9991, "blue")
+	s := next(t, ch)
+	must.Eq(t, []Instance{{
+		ID: "pinlb-test/c1", Node: "pinlb-test", ServiceID: "c1", Address: "127.0.0.1", Port: 9991,
+		Weight: 3, Health: Passing, Tags: []string{"blue"}, Meta: map[string]string{"port_span": "9992"},
+	}}, s.Instances)
+	register(t, c, "collector", "c2", 9993)
+	must.Eq(t, []string{"c1", "c2"}, ids(next(t, ch)))
+
+	setCheck(t, c, "c1", api.HealthCritical)
+	must.Eq(t, []string{"c2"}, ids(next(t, ch)))
+	setCheck(t, c, "c1", api.HealthPassing)
+	must.Eq(t, []string{"c1", "c2"}, ids(next(t, ch)))
+
+	must.NoError(t, c.Agent().EnableServiceMaintenance("c2", "draining for a test"))
+	must.Eq(t, []string{"c1"}, ids(next(t, ch)))
+	must.NoError(t, c.Agent().DisableServiceMaintenance("c2"))
+	must.Eq(t, []string{"c1", "c2"}, ids(next(t, ch)))
+
+	setCheck(t, c, "c2", api.HealthWarning) // passing only, by default
+	must.Eq(t, []string{"c1"}, ids(next(t, ch)))
+
+	// Check output churn wakes the query but changes no usable instance:
+	// no snapshot. The next snapshot is the deregistration that follows.
+	for i := range 5 {
+		must.NoError(t, c.Agent().UpdateTTL("check:c1", fmt.Sprintf("output %d", i), api.HealthPassing))
+	}
+	must.NoError(t, c.Agent().ServiceDeregister("c1"))
+	must.Eq(t, []string{}, ids(next(t, ch))) // a real scale to zero empties the set
+}
+
+func TestWatcher_IncludeWarning(t *testing.T) {
+	srv := consultest.Start(t, consultest.Options{})
+	c := srv.Client()
+	register(t, c, "collector", "c1", 9991)
+	register(t, c, "collector", "c2", 9993)
+	setCheck(t, c, "c2", api.HealthWarning)
+
+	_, passing := watch(t, c, Query{Service: "collector"})
+	_, warning := watch(t, c, Query{Service: "collector", IncludeWarning: true})
+	must.Eq(t, []string{"c1"}, ids(next(t, passing)))
+	s := next(t, warning)
+	must.Eq(t, []string{"c1", "c2"}, ids(s))
+	must.Eq(t, Passing, s.Instances[0].Health)
+	must.Eq(t, 3, s.Instances[0].Weight)
+	must.Eq(t, Warning, s.Instances[1].Health)
+	must.Eq(t, 1, s.Instances[1].Weight) // Weights.Warning
+
+	// Critical and maintenance stay out even with include_warning.
+	setCheck(t, c, "c2", api.HealthCritical)
+	must.Eq(t, []string{"c1"}, ids(next(t, warning)))
+	must.NoError(t, c.Agent().EnableServiceMaintenance("c1", "test"))
+	must.Eq(t, []string{}, ids(next(t, warning)))
+}
+
+func TestWatcher_Filter(t *testing.T) {
+	srv := consultest.Start(t, consultest.Options{})
+	c := srv.Client()
+	register(t, c, "collector", "blue1", 9991, "blue")
+	register(t, c, "collector", "green1", 9993, "green")
+	_, ch := watch(t, c, Query{Service: "collector", Filter: `"blue" in Service.Tags`})
+	must.Eq(t, []string{"blue1"}, ids(next(t, ch)))
+	register(t, c, "collector", "blue2", 9995, "blue")
+	must.Eq(t, []string{"blue1", "blue2"}, ids(next(t, ch)))
+
+	// The filter combines with include_warning.
+	setCheck(t, c, "blue2", api.HealthWarning)
+	_, warn := watch(t, c, Query{Service: "collector", Filter: `"blue" in Service.Tags`, IncludeWarning: true})
+	must.Eq(t, []string{"blue1", "blue2"}, ids(next(t, warn)))
+}
+
+func TestWatcher_ConsulRestart(t *testing.T) {
+	srv := consultest.Start(t, consultest.Options{})
+	c := srv.Client()
+	register(t, c, "collector", "c1", 9991)
+	w, ch := watch(t, c, Query{Service: "collector"})
+	must.Eq(t, []string{"c1"}, ids(next(t, ch)))
+
+	srv.Stop() // in the middle of a blocking query
+	deadline := time.Now().Add(10 * time.Second)
+	for w.Status().Reachable {
+		must.True(t, time.Now().Before(deadline), must.Sprint("watcher did not notice consul stopping"))
+		time.Sleep(10 * time.Millisecond)
+	}
+	must.Eq(t, 0, len(ch)) // the last set stays: nothing emitted while down
+
+	srv.Restart()
+	// A restarted agent resets TTL checks to critical until their owner
+	// refreshes them, as a collector's sidecar does: Consul itself drops
+	// c1 for that moment. The watch must end on the full, current set.
+	setCheck(t, c, "c1", api.HealthPassing)
+	register(t, c, "collector", "c2", 9993)
+	for s := next(t, ch); len(s.Instances) != 2; s = next(t, ch) {
+	}
+	must.True(t, w.Status().Reachable)
+}
+
+func TestWatcher_IndexGoesBackwards(t *testing.T) {
+	srv := consultest.Start(t, consultest.Options{})
+	c := srv.Client()
+	// Catalog registrations on an external node: the agent's anti-entropy
+	// leaves them alone, so a restore really takes the index back.
+	ext := func(id string) *api.CatalogRegistration {
+		return &api.CatalogRegistration{
+			Node: "ext", Address: "127.0.0.2",
+			Service: &api.AgentService{ID: id, Service: "collector", Port: 9991},
+		}
+	}
+	_, err := c.Catalog().Register(ext("c1"), nil)
+	must.NoError(t, err)
+	snap := srv.Snapshot()
+	for _, id := range []string{"c2", "c3"} {
+		_, err = c.Catalog().Register(ext(id), nil)
+		must.NoError(t, err)
+	}
+
+	// Consul does not wake a blocking query when a restore takes its index
+	// back: the query answers when its wait ends, with the lower index. A
+	// short wait gets there quickly.
+	var log syncBuffer
+	ch := make(chan Snapshot, 100)
+	w := NewWatcher(WatcherInput{
+		Client: c, Query: Query{Service: "collector"}, Wait: time.Second,
+		Logger:   hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: &log}),
+		OnChange: func(s Snapshot) { ch <- s },
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.Run(ctx)
+	first := next(t, ch)
+	must.Eq(t, []string{"c1", "c2", "c3"}, ids(first))
+
+	srv.Restore(snap)
+	s := next(t, ch)
+	must.Eq(t, []string{"c1"}, ids(s))
+	must.Less(t, first.Index, s.Index)
+	must.StrContains(t, log.String(), "consul index went backwards; resetting")
+
+	// Later changes are still seen.
+	_, err = c.Catalog().Register(ext("c4"), nil)
+	must.NoError(t, err)
+	must.Eq(t, []string{"c1", "c4"}, ids(next(t, ch)))
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestWatcher_TokenWithoutRightsKeepsThePool(t *testing.T) {
+	srv := consultest.Start(t, consultest.Options{ACL: true})
+	admin := srv.Client()
+	register(t, admin, "collector", "c1", 9991)
+
+	policy, _, err := admin.ACL().PolicyCreate(&api.ACLPolicy{
+		Name:  "read-collector",
+		Rules: `service "collector" { policy = "read" } node_prefix "" { policy = "read" }`,
+	}, nil)
+	must.NoError(t, err)
+	token, _, err := admin.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: policy.ID}}}, nil)
+	must.NoError(t, err)
+	cfg := api.DefaultNonPooledConfig()
+	cfg.Address, cfg.Token = srv.HTTP, token.SecretID
+	reader, err := api.NewClient(cfg)
+	must.NoError(t, err)
+
+	w, ch := watch(t, reader, Query{Service: "collector"})
+	must.Eq(t, []string{"c1"}, ids(next(t, ch)))
+
+	// The token loses its rights; the next change wakes the query, whose
+	// answer is now filtered (200, empty). The pool must keep c1.
+	token.Policies = nil
+	_, _, err = admin.ACL().TokenUpdate(token, nil)
+	must.NoError(t, err)
+	register(t, admin, "collector", "c2", 9993)
+	deadline := time.Now().Add(10 * time.Second)
+	for !w.Status().ACLFiltered {
+		must.True(t, time.Now().Before(deadline), must.Sprint("filtered answer not noticed"))
+		time.Sleep(10 * time.Millisecond)
+	}
+	must.Eq(t, 0, len(ch)) // nothing applied
+
+	// A token that never had rights: nothing is ever applied.
+	none, _, err := admin.ACL().TokenCreate(&api.ACLToken{}, nil)
+	must.NoError(t, err)
+	cfg.Token = none.SecretID
+	blind, err := api.NewClient(cfg)
+	must.NoError(t, err)
+	w2, ch2 := watch(t, blind, Query{Service: "collector"})
+	deadline = time.Now().Add(10 * time.Second)
+	for !w2.Status().ACLFiltered {
+		must.True(t, time.Now().Before(deadline), must.Sprint("filtered answer not noticed"))
+		time.Sleep(10 * time.Millisecond)
+	}
+	must.Eq(t, 0, len(ch2))
+}

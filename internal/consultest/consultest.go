@@ -1,0 +1,255 @@
+// Package consultest runs a real Consul server for tests: the pinned binary
+// that `make consul` builds, on free loopback ports, with a data directory
+// that survives a restart.
+package consultest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// Version is the Consul the tests are written against.
+const Version = "1.22.3"
+
+// Binary finds the consul binary: $PINLB_CONSUL, then the versioned cache
+// path that `make consul` fills, then $PATH.
+func Binary() (string, error) {
+	if p := os.Getenv("PINLB_CONSUL"); p != "" {
+		return p, nil
+	}
+	cache := os.Getenv("PINLB_CACHE")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache", "pinlb")
+	}
+	p := filepath.Join(cache, "consul-"+Version, "consul")
+	if _, err := os.Stat(p); err == nil {
+		return p, nil
+	}
+	if p, err := exec.LookPath("consul"); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("consul %s not found: run `make consul` (or set PINLB_CONSUL)", Version)
+}
+
+// Options adjust the server.
+type Options struct {
+	// ACL enables ACLs with default policy deny; the management token is
+	// ManagementToken.
+	ACL bool
+}
+
+// ManagementToken is the initial management token of ACL-enabled servers.
+const ManagementToken = "11111111-2222-3333-4444-555555555555"
+
+// Server is a running Consul server.
+type Server struct {
+	t       testing.TB
+	bin     string
+	dir     string
+	config  string
+	HTTP    string // host:port of the HTTP API
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	log     *bytes.Buffer
+	options Options
+}
+
+// Start starts a single-server Consul and waits until it has a leader. It
+// is stopped at the end of the test.
+func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	bin, err := Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ports := freePorts(t, 5)
+	cfg := map[string]any{
+		"node_name":            "pinlb-test",
+		"datacenter":           "dc1",
+		"server":               true,
+		"bootstrap_expect":     1,
+		"data_dir":             filepath.Join(dir, "data"),
+		"bind_addr":            "127.0.0.1",
+		"client_addr":          "127.0.0.1",
+		"advertise_addr":       "127.0.0.1",
+		"log_level":            "warn",
+		"disable_update_check": true,
+		"ports": map[string]int{
+			"http": ports[0], "serf_lan": ports[1], "serf_wan": ports[2],
+			"server": ports[3], "dns": ports[4], "grpc": -1, "grpc_tls": -1, "https": -1,
+		},
+		"performance": map[string]any{"raft_multiplier": 1},
+		// The node's serf check should not flap on a loaded CI machine.
+		"check_update_interval": "0s",
+	}
+	if opts.ACL {
+		cfg["acl"] = map[string]any{
+			"enabled":                  true,
+			"default_policy":           "deny",
+			"enable_token_persistence": true,
+			"tokens":                   map[string]string{"initial_management": ManagementToken, "agent": ManagementToken},
+		}
+	}
+	b, _ := json.Marshal(cfg)
+	path := filepath.Join(dir, "consul.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{t: t, bin: bin, dir: dir, config: path, HTTP: fmt.Sprintf("127.0.0.1:%d", ports[0]), options: opts}
+	s.start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *Server) start() {
+	s.t.Helper()
+	s.mu.Lock()
+	s.log = &bytes.Buffer{}
+	cmd := exec.Command(s.bin, "agent", "-config-file="+s.config)
+	cmd.Stdout, cmd.Stderr = s.log, s.log
+	if err := cmd.Start(); err != nil {
+		s.mu.Unlock()
+		s.t.Fatalf("start consul: %v", err)
+	}
+	s.cmd, s.exited = cmd, make(chan struct{})
+	go func(exited chan struct{}) { cmd.Wait(); close(exited) }(s.exited)
+	s.mu.Unlock()
+	s.WaitForLeader()
+}
+
+// Client returns an API client with the management token (if any).
+func (s *Server) Client() *api.Client {
+	s.t.Helper()
+	cfg := api.DefaultNonPooledConfig()
+	cfg.Address = s.HTTP
+	if s.options.ACL {
+		cfg.Token = ManagementToken
+	}
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return c
+}
+
+// WaitForLeader waits until the server answers with a leader and has
+// registered its own node.
+func (s *Server) WaitForLeader() {
+	s.t.Helper()
+	c := s.Client()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		leader, err := c.Status().Leader()
+		if err == nil && leader != "" {
+			if nodes, _, err := c.Catalog().Nodes(nil); err == nil && len(nodes) > 0 {
+				return
+			}
+		}
+		select {
+		case <-s.exited:
+			s.t.Fatalf("consul exited: %s", s.log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("consul has no leader after 30s: %v\n%s", err, s.log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop stops the server gracefully. The data directory stays, for Restart.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.exited:
+		return
+	default:
+	}
+	s.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-s.exited:
+	case <-time.After(15 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
+
+// Restart stops the server and starts it again on the same ports and data.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	s.start()
+}
+
+// Snapshot saves the server's state; Restore puts a saved state back.
+func (s *Server) Snapshot() []byte {
+	s.t.Helper()
+	rc, _, err := s.Client().Snapshot().Save(nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer rc.Close()
+	var b bytes.Buffer
+	if _, err := b.ReadFrom(rc); err != nil {
+		s.t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// Restore restores a snapshot taken with Snapshot.
+func (s *Server) Restore(snap []byte) {
+	s.t.Helper()
+	if err := s.Client().Snapshot().Restore(nil, bytes.NewReader(snap)); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// Register registers a service instance through the agent.
+func (s *Server) Register(reg *api.AgentServiceRegistration) {
+	s.t.Helper()
+	if err := s.Client().Agent().ServiceRegister(reg); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ports []int
+	var lns []net.Listener
+	for range n {
+		// A port free for both TCP and UDP (Serf and DNS use both).
+		for {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := ln.Addr().(*net.TCPAddr).Port
+			if pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+				pc.Close()
+				lns = append(lns, ln)
+				ports = append(ports, p)
+				break
+			}
+			ln.Close()
+		}
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return ports
+}
