@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/hashicorp/cli v1.1.7
 	github.com/hashicorp/consul/api v1.33.2
+	github.com/hashicorp/go-bexpr v0.1.2
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/hashicorp/hcl/v2 v2.25.0
 	github.com/shoenig/test v1.13.2

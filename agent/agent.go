@@ -9,41 +9,56 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
 	"github.com/pinlb/pinlb/config"
+	"github.com/pinlb/pinlb/discovery"
 	"github.com/pinlb/pinlb/proxy"
 )
 
-// Agent runs the listeners of a configuration.
+// Agent runs the listeners of a configuration and the Consul watches that
+// feed their pools.
 type Agent struct {
 	logger hclog.Logger
 
-	mu       sync.Mutex
-	cfg      *config.Config
-	running  map[string]*listener // by socketKey
-	draining map[proxy.Listener]struct{}
-	started  bool
-	stopped  bool
+	mu        sync.Mutex
+	cfg       *config.Config
+	running   map[string]*listener // by socketKey
+	draining  map[proxy.Listener]struct{}
+	consul    *api.Client // nil until a listener forwards to a service
+	consulCfg config.Consul
+	watches   map[discovery.Query]*watch
+	started   bool
+	stopped   bool
 }
 
-// listener is a running proxy listener and the config it runs.
+// listener is a running proxy listener, the config it runs, and the
+// endpoints last handed to it.
 type listener struct {
-	cfg config.Listener
-	pl  proxy.Listener
+	cfg    config.Listener
+	pl     proxy.Listener
+	logger hclog.Logger
+
+	mu        sync.Mutex
+	endpoints []proxy.Endpoint
 }
 
-// New returns an agent for cfg. It does no I/O; Start binds the listeners.
+// New returns an agent for cfg. It does no I/O; Start binds the listeners
+// and starts watching Consul.
 func New(cfg *config.Config, logger hclog.Logger) *Agent {
 	return &Agent{
 		logger:   logger,
 		cfg:      cfg,
 		running:  map[string]*listener{},
 		draining: map[proxy.Listener]struct{}{},
+		watches:  map[discovery.Query]*watch{},
 	}
 }
 
-// Start binds every listener and returns once all of them serve. If one
-// cannot bind, those already bound are closed and the error names it.
+// Start binds every listener and starts the Consul watches, and returns once
+// all listeners serve. It does not wait for Consul: a listener of a service
+// has no endpoints until Consul first answers. If a listener cannot bind,
+// those already bound are closed and the error names it.
 func (a *Agent) Start(context.Context) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -71,14 +86,14 @@ func (a *Agent) Reload(cfg *config.Config) error {
 		return err
 	}
 	for _, l := range removed {
-		a.logger.Info("listener removed; draining", "listener", l.cfg.Name, "protocol", l.cfg.Protocol, "address", l.cfg.Address)
+		l.logger.Info("listener removed; draining", "protocol", l.cfg.Protocol, "address", l.cfg.Address)
 		a.draining[l.pl] = struct{}{}
 		go func() {
 			l.pl.Shutdown(context.Background())
 			a.mu.Lock()
 			delete(a.draining, l.pl)
 			a.mu.Unlock()
-			a.logger.Info("listener drained", "listener", l.cfg.Name)
+			l.logger.Info("listener drained")
 		}()
 	}
 	a.cfg = cfg
@@ -86,11 +101,17 @@ func (a *Agent) Reload(cfg *config.Config) error {
 	return nil
 }
 
-// apply binds what cfg adds, updates what it keeps, and returns the running
-// listeners it no longer has. On error nothing has changed.
+// apply binds what cfg adds, updates what it keeps, points every listener at
+// its backends, and returns the running listeners cfg no longer has. On
+// error nothing has changed.
 func (a *Agent) apply(cfg *config.Config) ([]*listener, error) {
 	next := make(map[string]*listener, len(cfg.Listeners))
 	var bound []*listener
+	undo := func() {
+		for _, l := range bound {
+			l.pl.Shutdown(context.Background())
+		}
+	}
 	for _, lc := range cfg.Listeners {
 		key := socketKey(lc)
 		if cur, ok := a.running[key]; ok {
@@ -99,9 +120,7 @@ func (a *Agent) apply(cfg *config.Config) ([]*listener, error) {
 		}
 		pl, err := proxy.Listen(proxyConfig(lc), a.logger.Named("proxy"))
 		if err != nil {
-			for _, l := range bound {
-				l.pl.Shutdown(context.Background())
-			}
+			undo()
 			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
 		}
 		l := &listener{cfg: lc, pl: pl}
@@ -109,18 +128,79 @@ func (a *Agent) apply(cfg *config.Config) ([]*listener, error) {
 		bound = append(bound, l)
 	}
 
-	// Every socket is in hand: commit.
+	client := a.consul
+	consulChanged := a.consul == nil || cfg.Consul != a.consulCfg
+	if consulChanged && usesConsul(cfg) {
+		c, err := consulClient(cfg.Consul)
+		if err != nil {
+			undo()
+			return nil, fmt.Errorf("consul: %w", err)
+		}
+		client = c
+	}
+
+	// Every socket and client is in hand: commit.
+	subs := map[discovery.Query][]*listener{}
+	var static []*listener
 	for _, lc := range cfg.Listeners {
 		l := next[socketKey(lc)]
 		if err := l.pl.Update(proxyConfig(lc)); err != nil {
-			// proxy and config agree on every value, so this is a bug.
+			// config validates every value proxy checks, so this is a bug.
 			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
 		}
+		l.mu.Lock()
 		l.cfg = lc
-		eps := staticEndpoints(lc.Upstream.Servers)
-		l.pl.SetEndpoints(eps)
-		a.logger.Info("listener ready", "listener", lc.Name, "protocol", lc.Protocol,
-			"address", l.pl.Addr(), "balance", lc.Balance, "backends", endpointList(eps))
+		l.logger = a.logger.Named("proxy").With("listener", lc.Name)
+		l.mu.Unlock()
+		if lc.Upstream.Service != "" {
+			q := query(lc.Upstream)
+			subs[q] = append(subs[q], l)
+		} else {
+			static = append(static, l)
+		}
+	}
+	if consulChanged {
+		for q, w := range a.watches {
+			w.stop()
+			delete(a.watches, q)
+		}
+		if client != nil {
+			a.logger.Info("consul client ready", "address", consulAddress(cfg.Consul))
+		}
+		a.consul, a.consulCfg = client, cfg.Consul
+	}
+	for q, w := range a.watches {
+		if _, ok := subs[q]; !ok {
+			w.stop()
+			delete(a.watches, q)
+		}
+	}
+	for q, ls := range subs {
+		w, ok := a.watches[q]
+		if !ok {
+			w = startWatch(a.consul, q, cfg.Consul.StaleTTL, a.logger.Named("discovery"))
+			a.watches[q] = w
+		}
+		w.setSubs(ls)
+	}
+	for _, l := range static {
+		l.setEndpoints(staticEndpoints(l.cfg.Upstream.Servers))
+	}
+
+	for _, lc := range cfg.Listeners {
+		l := next[socketKey(lc)]
+		upstream := strings.Join(lc.Upstream.Servers, ",")
+		if u := lc.Upstream; u.Service != "" {
+			upstream = "consul:" + query(u).String()
+			switch {
+			case u.PortMeta != "":
+				upstream += " port from meta " + u.PortMeta
+			case u.Port != 0:
+				upstream += fmt.Sprintf(" port %d", u.Port)
+			}
+		}
+		l.logger.Info("listener ready", "protocol", lc.Protocol, "address", l.pl.Addr(),
+			"balance", lc.Balance, "upstream", upstream)
 	}
 	var removed []*listener
 	for key, l := range a.running {
@@ -132,9 +212,18 @@ func (a *Agent) apply(cfg *config.Config) ([]*listener, error) {
 	return removed, nil
 }
 
-// Shutdown stops every listener: they stop accepting at once, open
-// connections may finish until ctx is done, and are closed then. It is
-// idempotent.
+func usesConsul(cfg *config.Config) bool {
+	for _, l := range cfg.Listeners {
+		if l.Upstream.Service != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Shutdown stops the Consul watches, then every listener: they stop
+// accepting at once, open connections may finish until ctx is done, and are
+// closed then. It is idempotent.
 func (a *Agent) Shutdown(ctx context.Context) error {
 	a.mu.Lock()
 	a.stopped = true
@@ -145,8 +234,14 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 	for pl := range a.draining {
 		all = append(all, pl)
 	}
+	watches := a.watches
+	a.watches = map[discovery.Query]*watch{}
 	a.mu.Unlock()
 
+	for _, w := range watches {
+		w.stop()
+		<-w.done
+	}
 	errs := make(chan error, len(all))
 	for _, pl := range all {
 		go func() { errs <- pl.Shutdown(ctx) }()
@@ -170,6 +265,20 @@ func (a *Agent) Addrs() map[string]net.Addr {
 		out[l.cfg.Name] = l.pl.Addr()
 	}
 	return out
+}
+
+// Endpoints returns the endpoints the named listener forwards to now.
+func (a *Agent) Endpoints(name string) []proxy.Endpoint {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, l := range a.running {
+		if l.cfg.Name == name {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			return l.endpoints
+		}
+	}
+	return nil
 }
 
 // Stats returns the counters of every running listener, by name.
@@ -196,6 +305,7 @@ func proxyConfig(l config.Listener) proxy.Config {
 		ConnectTimeout: l.ConnectTimeout,
 		IdleTimeout:    l.IdleTimeout,
 		MaxConnections: l.MaxConnections,
+		DrainTimeout:   l.DrainTimeout,
 		UDP: proxy.UDPConfig{
 			Mode:           l.UDP.Mode,
 			SessionTimeout: l.UDP.SessionTimeout,

@@ -30,7 +30,7 @@ func tcpListener(name, addr string, servers ...*testbackend.TCP) config.Listener
 
 func start(t *testing.T, ls ...config.Listener) *Agent {
 	t.Helper()
-	a := New(&config.Config{Listeners: ls}, hclog.NewNullLogger())
+	a := New(&config.Config{Listeners: ls}, hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: testWriter{t}}))
 	must.NoError(t, a.Start(context.Background()))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/cli"
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/pinlb/pinlb/agent"
 	"github.com/pinlb/pinlb/config"
 	"github.com/pinlb/pinlb/version"
@@ -58,6 +59,15 @@ Options:
 
   -log-json
      Log as JSON lines. Overrides log_json in the configuration.
+
+  -dev
+     Run the built-in Pinpoint configuration: listeners for the collector
+     ports 9991-9996 on 127.0.0.1, forwarding to the Consul service
+     "pinpoint-collector" with ports from its meta (port_grpc_agent,
+     port_grpc_stat, port_grpc_span, port_thrift_agent, port_thrift_stat,
+     port_thrift_span). Consul is $CONSUL_HTTP_ADDR or 127.0.0.1:8500; the
+     agent starts without it and fills its pools once it answers.
+     Configuration files given as well merge over it.
 `)
 }
 
@@ -68,6 +78,7 @@ func (c *AgentCommand) Run(args []string) int {
 		paths    []string
 		logLevel string
 		logJSON  bool
+		dev      bool
 	)
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -76,6 +87,7 @@ func (c *AgentCommand) Run(args []string) int {
 	fs.Var(pathList{&paths}, "config-dir", "")
 	fs.StringVar(&logLevel, "log-level", "", "")
 	fs.BoolVar(&logJSON, "log-json", false, "")
+	fs.BoolVar(&dev, "dev", false, "")
 	if err := fs.Parse(args); err != nil {
 		c.Ui.Error(err.Error())
 		c.Ui.Error(c.Help())
@@ -90,7 +102,13 @@ func (c *AgentCommand) Run(args []string) int {
 		return exitError
 	}
 
-	cfg, diags := config.Load(paths)
+	load := func() (*config.Config, hcl.Diagnostics) {
+		if dev {
+			return config.LoadOver([]config.Source{config.Dev()}, paths)
+		}
+		return config.Load(paths)
+	}
+	cfg, diags := load()
 	if len(diags) > 0 {
 		c.Ui.Error(strings.TrimRight(config.FormatDiagnostics(diags), "\n"))
 	}
@@ -136,7 +154,7 @@ func (c *AgentCommand) Run(args []string) int {
 		switch sig {
 		case syscall.SIGHUP:
 			logger.Info("reloading configuration", "signal", sig)
-			next, diags := config.Load(paths)
+			next, diags := load()
 			for _, line := range strings.Split(strings.TrimRight(config.FormatDiagnostics(diags), "\n"), "\n") {
 				if line != "" {
 					logger.Error("configuration problem", "diagnostic", line)

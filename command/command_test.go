@@ -247,7 +247,7 @@ func TestAgentCommand_StaticFixture(t *testing.T) {
 	must.Eq(t, 2, udp[1].Datagrams.Load())
 
 	out := r.ui.OutputWriter.String()
-	must.StrContains(t, out, `listener ready: listener=echo protocol=tcp address=127.0.0.1:19994 balance=round_robin backends="127.0.0.1:29994,127.0.0.1:39994"`)
+	must.StrContains(t, out, `listener ready: listener=echo protocol=tcp address=127.0.0.1:19994 balance=round_robin upstream="127.0.0.1:29994,127.0.0.1:39994"`)
 	must.StrContains(t, out, `listener ready: listener=span protocol=udp address=127.0.0.1:19996`)
 	r.sigs <- syscall.SIGTERM
 	must.Eq(t, exitOK, r.exit(t))

@@ -52,14 +52,25 @@ type Listener struct {
 	ConnectTimeout time.Duration
 	IdleTimeout    time.Duration // 0 disables
 	MaxConnections int           // 0 means no limit
+	DrainTimeout   time.Duration // 0: connections to a removed endpoint go on until they end
 	Upstream       Upstream
 	UDP            UDP // meaningful only when Protocol is "udp"
 }
 
-// Upstream says where a listener forwards to.
+// Upstream says where a listener forwards to: static Servers, or the
+// healthy instances of a Consul Service.
 type Upstream struct {
 	// Servers are static backends as "ip:port".
 	Servers []string
+
+	Service        string
+	Datacenter     string // empty: the Consul agent's
+	Filter         string // Consul filter expression
+	IncludeWarning bool
+	// The backend port: Service.Meta[PortMeta] when PortMeta is set, else
+	// Port when it is not 0, else the service's port.
+	PortMeta string
+	Port     int
 }
 
 // UDP holds the udp {} block of a UDP listener.

@@ -31,6 +31,10 @@ const (
 	// limit other than the process's file descriptor limit.
 	DefaultMaxConnections = 0
 
+	// DefaultDrainTimeout is how long connections to an endpoint that left
+	// the pool may go on; 0 lets them go on until they end by themselves.
+	DefaultDrainTimeout = 0
+
 	// DefaultUDPMode balances every datagram: a Pinpoint agent sends from one
 	// fixed source port, so a session would pin it to one collector forever.
 	DefaultUDPMode = "packet"

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-bexpr"
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -119,6 +120,7 @@ func (v *validator) listener(lb *listenerBlock) Listener {
 		ConnectTimeout: v.duration(lb.ConnectTimeout, lb.ConnectTimeoutRange, DefaultConnectTimeout, false),
 		IdleTimeout:    v.duration(lb.IdleTimeout, lb.IdleTimeoutRange, DefaultIdleTimeout, true),
 		MaxConnections: DefaultMaxConnections,
+		DrainTimeout:   v.duration(lb.DrainTimeout, lb.DrainTimeoutRange, DefaultDrainTimeout, true),
 	}
 	if !listenerName.MatchString(l.Name) {
 		v.errorf(lb.NameRange, "Invalid listener name",
@@ -149,7 +151,7 @@ func (v *validator) listener(lb *listenerBlock) Listener {
 
 	if u := lb.Upstream; u == nil {
 		v.errorf(lb.DefRange, "Missing upstream block",
-			`listener %q needs an upstream { servers = ["ip:port", ...] } block`, l.Name)
+			`listener %q needs an upstream block: upstream { service = "pinpoint-collector" } or upstream { servers = ["ip:port", ...] }`, l.Name)
 	} else {
 		l.Upstream = v.upstream(u)
 	}
@@ -171,13 +173,67 @@ func (v *validator) listener(lb *listenerBlock) Listener {
 }
 
 func (v *validator) upstream(u *upstreamBlock) Upstream {
-	out := Upstream{Servers: u.Servers}
-	if len(u.Servers) == 0 {
-		r := u.ServersRange
-		if u.Servers == nil {
-			r = u.DefRange
+	out := Upstream{
+		Servers:    u.Servers,
+		Service:    deref(u.Service),
+		Datacenter: deref(u.Datacenter),
+		Filter:     deref(u.Filter),
+		PortMeta:   deref(u.PortMeta),
+	}
+	if u.IncludeWarning != nil {
+		out.IncludeWarning = *u.IncludeWarning
+	}
+	switch {
+	case u.Servers != nil && u.Service != nil:
+		v.errorf(u.ServiceRange, "Conflicting upstream",
+			"an upstream takes static servers or a Consul service, not both")
+	case u.Servers == nil && u.Service == nil:
+		v.errorf(u.DefRange, "Empty upstream",
+			`set service = "NAME" to forward to a Consul service, or servers = ["ip:port", ...]`)
+	case u.Servers != nil:
+		v.servers(u)
+		for _, a := range []struct {
+			set bool
+			r   hcl.Range
+			n   string
+		}{
+			{u.Datacenter != nil, u.DatacenterRange, "datacenter"}, {u.Filter != nil, u.FilterRange, "filter"},
+			{u.IncludeWarning != nil, u.IncludeWarningRange, "include_warning"},
+			{u.PortMeta != nil, u.PortMetaRange, "port_meta"}, {u.Port != nil, u.PortRange, "port"},
+		} {
+			if a.set {
+				v.errorf(a.r, "Unexpected attribute", "%s applies to a Consul service; static servers carry their own ports", a.n)
+			}
 		}
-		v.errorf(r, "No upstream servers",
+	default:
+		if strings.TrimSpace(out.Service) == "" {
+			v.errorf(u.ServiceRange, "Invalid service", "the Consul service name is empty")
+		}
+		if out.Filter != "" {
+			if _, err := bexpr.CreateEvaluator(out.Filter, nil); err != nil {
+				v.errorf(u.FilterRange, "Invalid filter",
+					"%s (see Consul's filtering syntax, e.g. \"blue\" in Service.Tags)", err)
+			}
+		}
+		if u.PortMeta != nil && u.Port != nil {
+			v.errorf(u.PortRange, "Conflicting port settings", "set port_meta or port, not both")
+		}
+		if u.PortMeta != nil && strings.TrimSpace(out.PortMeta) == "" {
+			v.errorf(u.PortMetaRange, "Invalid port_meta", "the meta key is empty")
+		}
+		if u.Port != nil {
+			out.Port = *u.Port
+			if out.Port < 1 || out.Port > 65535 {
+				v.errorf(u.PortRange, "Invalid port", "%d is not a port from 1 to 65535", out.Port)
+			}
+		}
+	}
+	return out
+}
+
+func (v *validator) servers(u *upstreamBlock) {
+	if len(u.Servers) == 0 {
+		v.errorf(u.ServersRange, "No upstream servers",
 			`list at least one backend, e.g. servers = ["10.0.0.5:9991"]`)
 	}
 	seen := map[netip.AddrPort]bool{}
@@ -185,7 +241,7 @@ func (v *validator) upstream(u *upstreamBlock) Upstream {
 		ap, err := netip.ParseAddrPort(s)
 		if err != nil {
 			v.errorf(u.ServersRange, "Invalid server address",
-				`%q is not an IP address and port, e.g. "10.0.0.5:9994" or "[fd00::5]:9994" (to find backends by name, register them in Consul)`, s)
+				`%q is not an IP address and port, e.g. "10.0.0.5:9994" or "[fd00::5]:9994" (to find backends by name, register them in Consul and use service)`, s)
 			continue
 		}
 		if ap.Port() == 0 {
@@ -196,7 +252,6 @@ func (v *validator) upstream(u *upstreamBlock) Upstream {
 		}
 		seen[ap] = true
 	}
-	return out
 }
 
 func (v *validator) udp(u *udpBlock) UDP {

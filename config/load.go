@@ -27,11 +27,17 @@ type Source struct {
 // The returned diagnostics may hold warnings even when the Config is usable;
 // when they hold an error the Config is nil.
 func Load(paths []string) (*Config, hcl.Diagnostics) {
+	return LoadOver(nil, paths)
+}
+
+// LoadOver is Load with base sources merged first, under the files: the
+// -dev configuration, say.
+func LoadOver(base []Source, paths []string) (*Config, hcl.Diagnostics) {
 	files, diags := expand(paths)
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	srcs := make([]Source, 0, len(files))
+	srcs := append([]Source(nil), base...)
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {

@@ -61,15 +61,31 @@ type listenerBlock struct {
 	IdleTimeoutRange    hcl.Range `hcl:"idle_timeout,attr_value_range"`
 	MaxConnections      *int      `hcl:"max_connections,optional"`
 	MaxConnectionsRange hcl.Range `hcl:"max_connections,attr_value_range"`
+	DrainTimeout        *string   `hcl:"drain_timeout,optional"`
+	DrainTimeoutRange   hcl.Range `hcl:"drain_timeout,attr_value_range"`
 
 	Upstream *upstreamBlock `hcl:"upstream,block"`
 	UDP      *udpBlock      `hcl:"udp,block"`
 }
 
 type upstreamBlock struct {
+	DefRange hcl.Range `hcl:",def_range"`
+
 	Servers      []string  `hcl:"servers,optional"`
 	ServersRange hcl.Range `hcl:"servers,attr_value_range"`
-	DefRange     hcl.Range `hcl:",def_range"`
+
+	Service             *string   `hcl:"service,optional"`
+	ServiceRange        hcl.Range `hcl:"service,attr_value_range"`
+	Datacenter          *string   `hcl:"datacenter,optional"`
+	DatacenterRange     hcl.Range `hcl:"datacenter,attr_value_range"`
+	Filter              *string   `hcl:"filter,optional"`
+	FilterRange         hcl.Range `hcl:"filter,attr_value_range"`
+	IncludeWarning      *bool     `hcl:"include_warning,optional"`
+	IncludeWarningRange hcl.Range `hcl:"include_warning,attr_value_range"`
+	PortMeta            *string   `hcl:"port_meta,optional"`
+	PortMetaRange       hcl.Range `hcl:"port_meta,attr_value_range"`
+	Port                *int      `hcl:"port,optional"`
+	PortRange           hcl.Range `hcl:"port,attr_value_range"`
 }
 
 type udpBlock struct {

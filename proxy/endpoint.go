@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Endpoint is one backend.
@@ -22,10 +23,24 @@ type Endpoint struct {
 // for as long as its ID and address stay in the pool. Its weight lives in the
 // endpoint set, which is rebuilt when a weight changes.
 type backend struct {
-	id      string
-	addr    netip.AddrPort
-	active  atomic.Int64 // open TCP connections, or UDP sessions bound to it
-	removed atomic.Bool  // left the pool: no new traffic
+	id        string
+	addr      netip.AddrPort
+	active    atomic.Int64 // open TCP connections, or UDP sessions bound to it
+	removed   atomic.Bool  // left the pool: no new traffic; open connections drain
+	removedAt atomic.Int64 // unix nanoseconds
+}
+
+func (b *backend) remove(now time.Time) {
+	b.removedAt.Store(now.UnixNano())
+	b.removed.Store(true)
+}
+
+// drainedFor is how long the backend has been out of the pool; 0 while in.
+func (b *backend) drainedFor(now time.Time) time.Duration {
+	if !b.removed.Load() {
+		return 0
+	}
+	return now.Sub(time.Unix(0, b.removedAt.Load()))
 }
 
 // endpointSet is an immutable snapshot of a pool. It is never modified after
@@ -43,10 +58,14 @@ type pool struct {
 	mu      sync.Mutex
 	balance string
 	cur     atomic.Pointer[endpointSet]
+	// Backends that left the pool with connections still open, by ID: one
+	// that comes back takes its connections with it instead of having them
+	// drained as strangers.
+	draining map[string]*backend
 }
 
 func newPool(balance string) *pool {
-	p := &pool{balance: balance}
+	p := &pool{balance: balance, draining: map[string]*backend{}}
 	p.cur.Store(buildSet(balance, nil, nil))
 	return p
 }
@@ -54,7 +73,7 @@ func newPool(balance string) *pool {
 func (p *pool) load() *endpointSet { return p.cur.Load() }
 
 // update publishes eps as the new set. Backends whose ID stays keep their
-// state; those that left are marked removed.
+// state; those that left are marked removed and drain.
 func (p *pool) update(eps []Endpoint) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -62,6 +81,13 @@ func (p *pool) update(eps []Endpoint) {
 	byID := make(map[string]*backend, len(old.backends))
 	for _, b := range old.backends {
 		byID[b.id] = b
+	}
+	for id, b := range p.draining {
+		if b.active.Load() == 0 {
+			delete(p.draining, id)
+		} else if _, ok := byID[id]; !ok {
+			byID[id] = b
+		}
 	}
 	backends := make([]*backend, 0, len(eps))
 	weights := make([]int, 0, len(eps))
@@ -72,6 +98,10 @@ func (p *pool) update(eps []Endpoint) {
 		b, ok := byID[ep.ID]
 		if ok && b.addr == ep.Addr {
 			delete(byID, ep.ID)
+			if b.removed.Load() { // back before its connections drained
+				b.removed.Store(false)
+				delete(p.draining, ep.ID)
+			}
 		} else {
 			b = &backend{id: ep.ID, addr: ep.Addr}
 		}
@@ -79,8 +109,14 @@ func (p *pool) update(eps []Endpoint) {
 		weights = append(weights, max(1, ep.Weight))
 	}
 	p.cur.Store(buildSet(p.balance, backends, weights))
-	for _, b := range byID {
-		b.removed.Store(true)
+	now := time.Now()
+	for id, b := range byID {
+		if !b.removed.Load() {
+			b.remove(now)
+		}
+		if b.active.Load() > 0 {
+			p.draining[id] = b
+		}
 	}
 }
 

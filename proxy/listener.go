@@ -37,6 +37,7 @@ type Config struct {
 	ConnectTimeout time.Duration
 	IdleTimeout    time.Duration // no byte either way for this long closes a connection; 0 disables
 	MaxConnections int           // 0 means no limit
+	DrainTimeout   time.Duration // connections to an endpoint that left the pool are closed after this; 0 lets them end by themselves
 
 	// UDP.
 	UDP UDPConfig
@@ -77,6 +78,7 @@ type Stats struct {
 	ConnectFailures uint64 // failed connects to a backend (each try counts)
 	NoBackend       uint64 // connections closed because no backend could be reached
 	IdleClosed      uint64 // connections closed by the idle timeout
+	DrainClosed     uint64 // connections closed by the drain timeout of their endpoint
 	BytesIn         uint64 // client to backend
 	BytesOut        uint64 // backend to client
 

@@ -43,9 +43,10 @@ type tcpListener struct {
 }
 
 type tcpStats struct {
-	accepted, acceptErrors, rejected, connectFailures, noBackend, idleClosed atomic.Uint64
-	active                                                                   atomic.Int64
-	bytesIn, bytesOut                                                        atomic.Uint64
+	accepted, acceptErrors, rejected, connectFailures, noBackend atomic.Uint64
+	idleClosed, drainClosed                                      atomic.Uint64
+	active                                                       atomic.Int64
+	bytesIn, bytesOut                                            atomic.Uint64
 }
 
 // closeReason says why pinlb closed a connection, for the log.
@@ -54,11 +55,12 @@ type closeReason int32
 const (
 	closedByPeer closeReason = iota
 	closedIdle
+	closedDrained
 	closedShutdown
 )
 
 func (r closeReason) String() string {
-	return [...]string{"ok", "idle_timeout", "shutdown"}[r]
+	return [...]string{"ok", "idle_timeout", "drain_timeout", "shutdown"}[r]
 }
 
 // tcpConn is one proxied connection.
@@ -122,6 +124,7 @@ func (l *tcpListener) Stats() Stats {
 		ConnectFailures: s.connectFailures.Load(),
 		NoBackend:       s.noBackend.Load(),
 		IdleClosed:      s.idleClosed.Load(),
+		DrainClosed:     s.drainClosed.Load(),
 		BytesIn:         s.bytesIn.Load(),
 		BytesOut:        s.bytesOut.Load(),
 	}
@@ -187,8 +190,11 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 	l.stats.bytesOut.Add(uint64(out))
 
 	reason := closeReason(c.reason.Load())
-	if reason == closedIdle {
+	switch reason {
+	case closedIdle:
 		l.stats.idleClosed.Add(1)
+	case closedDrained:
+		l.stats.drainClosed.Add(1)
 	}
 	args := []any{"client", client.RemoteAddr(), "endpoint", b.addr,
 		"bytes_in", in, "bytes_out", out, "duration", time.Since(start), "status", reason}
@@ -289,18 +295,21 @@ func (l *tcpListener) untrack(c *tcpConn) {
 	l.mu.Unlock()
 }
 
-// watch closes connections that moved no byte for the idle timeout. It reads
-// the kernel's byte counters, so the data path stays a bare splice.
+// watch closes connections that moved no byte for the idle timeout, and
+// connections whose endpoint left the pool longer than the drain timeout
+// ago. It reads the kernel's byte counters, so the data path stays a bare
+// splice.
 func (l *tcpListener) watch() {
 	var conns []*tcpConn
 	for {
-		idle := l.cfg.Load().IdleTimeout
+		cfg := l.cfg.Load()
+		idle, drain := cfg.IdleTimeout, cfg.DrainTimeout
 		select {
 		case <-l.watchDone:
 			return
-		case <-time.After(watchPeriod(idle)):
+		case <-time.After(watchPeriod(idle, drain)):
 		}
-		if idle <= 0 {
+		if idle <= 0 && drain <= 0 {
 			continue
 		}
 		conns = conns[:0]
@@ -311,6 +320,13 @@ func (l *tcpListener) watch() {
 		l.mu.Unlock()
 		now := time.Now()
 		for _, c := range conns {
+			if drain > 0 && c.backend.drainedFor(now) >= drain {
+				c.abort(closedDrained)
+				continue
+			}
+			if idle <= 0 {
+				continue
+			}
 			n, err := bytesMoved(c.client, c.upstream)
 			if err != nil {
 				continue // closing already
@@ -327,13 +343,19 @@ func (l *tcpListener) watch() {
 	}
 }
 
-// watchPeriod is how often the watchdog looks: a quarter of the idle
+// watchPeriod is how often the watchdog looks: a quarter of the shorter
 // timeout, between 10ms and 5s.
-func watchPeriod(idle time.Duration) time.Duration {
-	if idle <= 0 {
+func watchPeriod(timeouts ...time.Duration) time.Duration {
+	shortest := time.Duration(0)
+	for _, d := range timeouts {
+		if d > 0 && (shortest == 0 || d < shortest) {
+			shortest = d
+		}
+	}
+	if shortest == 0 {
 		return time.Second
 	}
-	return min(max(idle/4, 10*time.Millisecond), 5*time.Second)
+	return min(max(shortest/4, 10*time.Millisecond), 5*time.Second)
 }
 
 func (l *tcpListener) Shutdown(ctx context.Context) error {

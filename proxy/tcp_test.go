@@ -326,3 +326,52 @@ func TestTCP_AcceptErrorsDoNotKillListener(t *testing.T) {
 	_, err = io.ReadFull(c, make([]byte, 1))
 	must.NoError(t, err)
 }
+
+func TestTCP_DrainTimeout(t *testing.T) {
+	a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
+	cfg := tcpConfig()
+	cfg.DrainTimeout = 200 * time.Millisecond
+	l := startTCP(t, cfg, a.Addr, b.Addr)
+	onA, onB := dial(t, l), dial(t, l) // round robin: one each
+	for _, c := range []*net.TCPConn{onA, onB} {
+		_, err := c.Write([]byte("x"))
+		must.NoError(t, err)
+		_, err = io.ReadFull(c, make([]byte, 1))
+		must.NoError(t, err)
+	}
+
+	l.SetEndpoints([]Endpoint{{Addr: b.Addr}}) // a leaves the pool
+	onA.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := io.ReadAll(onA) // closed after the drain timeout
+	must.NoError(t, err)
+	must.Eq(t, 1, l.Stats().DrainClosed)
+
+	_, err = onB.Write([]byte("x")) // b stayed: its connection flows
+	must.NoError(t, err)
+	_, err = io.ReadFull(onB, make([]byte, 1))
+	must.NoError(t, err)
+}
+
+func TestTCP_EndpointBackBeforeDrainKeepsConnections(t *testing.T) {
+	a := testbackend.StartTCP(t)
+	cfg := tcpConfig()
+	cfg.DrainTimeout = 300 * time.Millisecond
+	l := startTCP(t, cfg, a.Addr)
+	c := dial(t, l)
+	roundTrip := func() {
+		t.Helper()
+		_, err := c.Write([]byte("x"))
+		must.NoError(t, err)
+		_, err = io.ReadFull(c, make([]byte, 1))
+		must.NoError(t, err)
+	}
+	roundTrip()
+	l.SetEndpoints(nil)                        // a flaps out...
+	l.SetEndpoints([]Endpoint{{Addr: a.Addr}}) // ...and back
+	// Well past the drain timeout, the connection still flows.
+	for start := time.Now(); time.Since(start) < 3*cfg.DrainTimeout; {
+		roundTrip()
+		time.Sleep(50 * time.Millisecond) // pacing the traffic
+	}
+	must.Eq(t, 0, l.Stats().DrainClosed)
+}

@@ -1,0 +1,182 @@
+package agent
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"github.com/hashicorp/go-hclog"
+	"github.com/pinlb/pinlb/config"
+	"github.com/pinlb/pinlb/discovery"
+	"github.com/pinlb/pinlb/proxy"
+)
+
+// consulClient builds a Consul API client. api.DefaultConfig honours every
+// CONSUL_* environment variable (address with http, https or unix scheme,
+// token and token file, TLS files, namespace, partition); the consul {}
+// block overrides what it sets.
+func consulClient(c config.Consul) (*api.Client, error) {
+	cfg := api.DefaultConfig()
+	if c.Address != "" {
+		cfg.Address = c.Address
+	}
+	if c.Datacenter != "" {
+		cfg.Datacenter = c.Datacenter
+	}
+	if c.Token != "" {
+		cfg.Token, cfg.TokenFile = c.Token, ""
+	}
+	if c.TokenFile != "" {
+		// The api reads TokenFile only when Token is empty, and
+		// CONSUL_HTTP_TOKEN may have set Token.
+		cfg.Token, cfg.TokenFile = "", c.TokenFile
+	}
+	t := &cfg.TLSConfig
+	for _, s := range []struct {
+		dst *string
+		src string
+	}{
+		{&t.CAFile, c.TLS.CAFile}, {&t.CertFile, c.TLS.CertFile},
+		{&t.KeyFile, c.TLS.KeyFile}, {&t.Address, c.TLS.ServerName},
+	} {
+		if s.src != "" {
+			*s.dst = s.src
+		}
+	}
+	if c.TLS != (config.ConsulTLS{}) && !strings.HasPrefix(cfg.Address, "unix://") {
+		cfg.Scheme = "https"
+	}
+	return api.NewClient(cfg)
+}
+
+// consulAddress is what the logs say the client talks to: never the token.
+func consulAddress(c config.Consul) string {
+	if c.Address != "" {
+		return c.Address
+	}
+	return api.DefaultConfig().Address
+}
+
+func query(u config.Upstream) discovery.Query {
+	return discovery.Query{
+		Service:        u.Service,
+		Datacenter:     u.Datacenter,
+		Filter:         u.Filter,
+		IncludeWarning: u.IncludeWarning,
+	}
+}
+
+// watch is one running watcher and the listeners that use its answers.
+type watch struct {
+	w      *discovery.Watcher
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu      sync.Mutex
+	last    *discovery.Snapshot
+	subs    []*listener
+	stopped bool
+}
+
+func startWatch(client *api.Client, q discovery.Query, staleTTL time.Duration, logger hclog.Logger) *watch {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &watch{cancel: cancel, done: make(chan struct{})}
+	w.w = discovery.NewWatcher(discovery.WatcherInput{
+		Client:   client,
+		Query:    q,
+		StaleTTL: staleTTL,
+		Logger:   logger,
+		OnChange: w.onChange,
+	})
+	go func() {
+		defer close(w.done)
+		w.w.Run(ctx)
+	}()
+	return w
+}
+
+// onChange pushes a new snapshot to every listener of the watch.
+func (w *watch) onChange(s discovery.Snapshot) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		return
+	}
+	w.last = &s
+	for _, l := range w.subs {
+		l.applySnapshot(s)
+	}
+}
+
+// setSubs makes ls the listeners of the watch and gives each the last
+// snapshot, if there is one yet.
+func (w *watch) setSubs(ls []*listener) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.subs = ls
+	if w.last != nil {
+		for _, l := range ls {
+			l.applySnapshot(*w.last)
+		}
+	}
+}
+
+// stop ends the watch; no listener hears from it after stop returns.
+func (w *watch) stop() {
+	w.mu.Lock()
+	w.stopped, w.subs = true, nil
+	w.mu.Unlock()
+	w.cancel()
+}
+
+// applySnapshot turns a snapshot into the listener's endpoints.
+func (l *listener) applySnapshot(s discovery.Snapshot) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	up := l.cfg.Upstream
+	eps := make([]proxy.Endpoint, 0, len(s.Instances))
+	for _, inst := range s.Instances {
+		port := inst.Port
+		switch {
+		case up.PortMeta != "":
+			v, ok := inst.Meta[up.PortMeta]
+			p, err := strconv.Atoi(v)
+			if !ok || err != nil || p < 1 || p > 65535 {
+				l.logger.Warn("instance left out: no valid port in its meta", "instance", inst.ID,
+					"port_meta", up.PortMeta, "value", v)
+				continue
+			}
+			port = p
+		case up.Port != 0:
+			port = up.Port
+		}
+		ip, err := netip.ParseAddr(inst.Address)
+		if err != nil {
+			l.logger.Warn("instance left out: its address is not an IP address", "instance", inst.ID, "address", inst.Address)
+			continue
+		}
+		eps = append(eps, proxy.Endpoint{ID: inst.ID, Addr: netip.AddrPortFrom(ip.Unmap(), uint16(port)), Weight: inst.Weight})
+	}
+	l.setEndpointsLocked(eps)
+}
+
+// setEndpoints hands eps to the proxy when they differ from what it has.
+func (l *listener) setEndpoints(eps []proxy.Endpoint) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.setEndpointsLocked(eps)
+}
+
+func (l *listener) setEndpointsLocked(eps []proxy.Endpoint) {
+	if l.endpoints != nil && slices.Equal(l.endpoints, eps) {
+		return
+	}
+	l.endpoints = eps
+	l.pl.SetEndpoints(eps)
+	l.logger.Info("pool updated", "endpoints", len(eps), "backends", endpointList(eps))
+}

@@ -1,0 +1,242 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"github.com/hashicorp/go-hclog"
+	"github.com/pinlb/pinlb/config"
+	"github.com/pinlb/pinlb/internal/consultest"
+	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/shoenig/test/must"
+)
+
+// collector registers an instance of "collector" for a backend port, with a
+// TTL check set passing, and meta port_span = the same port.
+func collector(t *testing.T, c *api.Client, id string, port uint16, tags ...string) {
+	t.Helper()
+	must.NoError(t, c.Agent().ServiceRegister(&api.AgentServiceRegistration{
+		ID: id, Name: "collector", Address: "127.0.0.1", Port: int(port), Tags: tags,
+		Meta:  map[string]string{"port_span": fmt.Sprint(port)},
+		Check: &api.AgentServiceCheck{CheckID: "check:" + id, TTL: "10m", Status: api.HealthPassing},
+	}))
+}
+
+func setCheck(t *testing.T, c *api.Client, id, status string) {
+	t.Helper()
+	must.NoError(t, c.Agent().UpdateTTL("check:"+id, "", status))
+}
+
+func consulListener(t *testing.T, name string, up config.Upstream) config.Listener {
+	up.Service = "collector"
+	return config.Listener{
+		Name: name, Protocol: "tcp", Address: testbackend.FreePort(t, "tcp"), Balance: config.DefaultBalance,
+		ConnectTimeout: time.Second, IdleTimeout: time.Minute, Upstream: up,
+	}
+}
+
+// startWithConsul runs an agent whose listeners forward to srv's services.
+func startWithConsul(t *testing.T, srv *consultest.Server, token string, ls ...config.Listener) *Agent {
+	t.Helper()
+	cfg := &config.Config{
+		Consul:    config.Consul{Address: srv.HTTP, Token: token, StaleTTL: time.Minute},
+		Listeners: ls,
+	}
+	a := New(cfg, hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: testWriter{t}}))
+	must.NoError(t, a.Start(context.Background()))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		a.Shutdown(ctx)
+	})
+	return a
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// waitEndpoints waits until the listener forwards to exactly these ports.
+func waitEndpoints(t *testing.T, a *Agent, name string, ports ...uint16) {
+	t.Helper()
+	testbackend.WaitFor(t, fmt.Sprintf("%s to forward to %v", name, ports), func() bool {
+		eps := a.Endpoints(name)
+		if len(eps) != len(ports) {
+			return false
+		}
+		for i, ep := range eps {
+			if ep.Addr.Port() != ports[i] {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestConsul_TrafficFollowsHealth(t *testing.T) {
+	srv := consultest.Start(t, consultest.Options{})
+	c := srv.Client()
+	a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
+	ag := startWithConsul(t, srv, "", consulListener(t, "grpc", config.Upstream{}))
+	addr := ag.Addrs()["grpc"]
+	waitEndpoints(t, ag, "grpc") // Consul answered: nothing registered
+
+	// Register: traffic arrives.
+	collector(t, c, "a", a.Addr.Port())
+	waitEndpoints(t, ag, "grpc", a.Addr.Port())
+	onA := dial(t, addr)
+	roundTrip(t, onA)
+	must.Eq(t, 1, a.Accepted.Load())
+
+	collector(t, c, "b", b.Addr.Port())
+	waitEndpoints(t, ag, "grpc", a.Addr.Port(), b.Addr.Port())
+
+	// Critical: no new connections; the open one keeps flowing.
+	setCheck(t, c, "a", api.HealthCritical)
+	waitEndpoints(t, ag, "grpc", b.Addr.Port())
+	for range 4 {
+		roundTrip(t, dial(t, addr))
+	}
+	must.Eq(t, 1, a.Accepted.Load())
+	must.Eq(t, 4, b.Accepted.Load())
+	roundTrip(t, onA)
+
+	// Deregister: out.
+	setCheck(t, c, "a", api.HealthPassing)
+	waitEndpoints(t, ag, "grpc", a.Addr.Port(), b.Addr.Port())
+	must.NoError(t, c.Agent().ServiceDeregister("b"))
+	waitEndpoints(t, ag, "grpc", a.Addr.Port())
+	for range 2 {
+		roundTrip(t, dial(t, addr))
+	}
+	must.Eq(t, 4, b.Accepted.Load())
+
+	// A real scale to zero empties the pool.
+	must.NoError(t, c.Agent().ServiceDeregister("a"))
+	waitEndpoints(t, ag, "grpc")
+}
+
+func TestConsul_MaintenanceDrains(t *testing.T) {
+	srv := consultest.Start(t, consultest.Options{})
+	c := srv.Client()
+	a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
+	l := consulListener(t, "grpc", config.Upstream{})
+	l.DrainTimeout = 300 * time.Millisecond
+	collector(t, c, "a", a.Addr.Port())
+	ag := startWithConsul(t, srv, "", l)
+	waitEndpoints(t, ag, "grpc", a.Addr.Port())
+	onA := dial(t, ag.Addrs()["grpc"])
+	roundTrip(t, onA)
+	collector(t, c, "b", b.Addr.Port())
+	waitEndpoints(t, ag, "grpc", a.Addr.Port(), b.Addr.Port())
+
+	must.NoError(t, c.Agent().EnableServiceMaintenance("a", "scale-down"))
+	waitEndpoints(t, ag, "grpc", b.Addr.Port())
+	roundTrip(t, onA) // draining, still open
+	onA.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := io.ReadAll(onA) // closed at the drain timeout
+	must.NoError(t, err)
+	must.Eq(t, 1, ag.Stats()["grpc"].DrainClosed)
+	roundTrip(t, dial(t, ag.Addrs()["grpc"]))
+	must.Eq(t, 1, b.Accepted.Load())
+}
+
+func TestConsul_PortSelectionFilterAndWarning(t *testing.T) {
+	srv := consultest.Start(t, consultest.Options{})
+	c := srv.Client()
+	a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
+	collector(t, c, "a", a.Addr.Port(), "blue")
+	collector(t, c, "b", b.Addr.Port(), "green")
+	// An instance without the meta key: left out by port_meta listeners.
+	must.NoError(t, c.Agent().ServiceRegister(&api.AgentServiceRegistration{
+		ID: "nometa", Name: "collector", Address: "127.0.0.1", Port: 1,
+	}))
+
+	ag := startWithConsul(t, srv, "",
+		consulListener(t, "by-meta", config.Upstream{PortMeta: "port_span"}),
+		consulListener(t, "pinned", config.Upstream{Port: 4242}),
+		consulListener(t, "service-port", config.Upstream{Filter: `"blue" in Service.Tags`}),
+		consulListener(t, "warning", config.Upstream{IncludeWarning: true, PortMeta: "port_span"}),
+	)
+	waitEndpoints(t, ag, "by-meta", a.Addr.Port(), b.Addr.Port())
+	waitEndpoints(t, ag, "pinned", 4242, 4242, 4242)
+	waitEndpoints(t, ag, "service-port", a.Addr.Port())
+
+	setCheck(t, c, "b", api.HealthWarning)
+	waitEndpoints(t, ag, "by-meta", a.Addr.Port())
+	waitEndpoints(t, ag, "warning", a.Addr.Port(), b.Addr.Port())
+	roundTrip(t, dial(t, ag.Addrs()["warning"])) // the warning one still serves
+	roundTrip(t, dial(t, ag.Addrs()["warning"]))
+	must.Eq(t, 1, b.Accepted.Load())
+}
+
+func TestConsul_TokenWithoutRightsKeepsThePool(t *testing.T) {
+	srv := consultest.Start(t, consultest.Options{ACL: true})
+	admin := srv.Client()
+	a := testbackend.StartTCP(t)
+	collector(t, admin, "a", a.Addr.Port())
+	policy, _, err := admin.ACL().PolicyCreate(&api.ACLPolicy{
+		Name:  "read",
+		Rules: `service "collector" { policy = "read" } node_prefix "" { policy = "read" }`,
+	}, nil)
+	must.NoError(t, err)
+	token, _, err := admin.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: policy.ID}}}, nil)
+	must.NoError(t, err)
+
+	ag := startWithConsul(t, srv, token.SecretID, consulListener(t, "grpc", config.Upstream{}))
+	waitEndpoints(t, ag, "grpc", a.Addr.Port())
+
+	token.Policies = nil // the token loses its rights
+	_, _, err = admin.ACL().TokenUpdate(token, nil)
+	must.NoError(t, err)
+	collector(t, admin, "b", 9) // a change wakes the watch: its answer is filtered
+	testbackend.WaitFor(t, "the filtered answer to be seen", func() bool {
+		ag.mu.Lock()
+		defer ag.mu.Unlock()
+		for _, w := range ag.watches {
+			return w.w.Status().ACLFiltered
+		}
+		return false
+	})
+	waitEndpoints(t, ag, "grpc", a.Addr.Port()) // kept
+	roundTrip(t, dial(t, ag.Addrs()["grpc"]))
+}
+
+func TestConsul_UDPFollowsPool(t *testing.T) {
+	srv := consultest.Start(t, consultest.Options{})
+	c := srv.Client()
+	u1, u2 := testbackend.StartUDP(t), testbackend.StartUDP(t)
+	l := consulListener(t, "span", config.Upstream{PortMeta: "port_span"})
+	l.Protocol, l.Address = "udp", testbackend.FreePort(t, "udp")
+	l.UDP = config.UDP{Mode: "session", SessionTimeout: time.Minute, MaxSessions: 10}
+	collector(t, c, "u1", u1.Addr.Port())
+	ag := startWithConsul(t, srv, "", l)
+	waitEndpoints(t, ag, "span", u1.Addr.Port())
+
+	conn, err := net.Dial("udp", ag.Addrs()["span"].String())
+	must.NoError(t, err)
+	defer conn.Close()
+	send := func() {
+		_, err := conn.Write([]byte("span"))
+		must.NoError(t, err)
+	}
+	send()
+	testbackend.WaitFor(t, "datagram at u1", func() bool { return u1.Datagrams.Load() == 1 })
+
+	// The session's backend leaves: its next datagram re-elects.
+	collector(t, c, "u2", u2.Addr.Port())
+	must.NoError(t, c.Agent().ServiceDeregister("u1"))
+	waitEndpoints(t, ag, "span", u2.Addr.Port())
+	send()
+	testbackend.WaitFor(t, "datagram at u2", func() bool { return u2.Datagrams.Load() == 1 })
+	must.Eq(t, 1, u1.Datagrams.Load())
+}
