@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,11 +46,16 @@ func consulListener(t *testing.T, name string, up config.Upstream) config.Listen
 // startWithConsul runs an agent whose listeners forward to srv's services.
 func startWithConsul(t *testing.T, srv *consultest.Server, token string, ls ...config.Listener) *Agent {
 	t.Helper()
+	return startWithConsulLog(t, srv, token, testWriter{t}, ls...)
+}
+
+func startWithConsulLog(t *testing.T, srv *consultest.Server, token string, log io.Writer, ls ...config.Listener) *Agent {
+	t.Helper()
 	cfg := &config.Config{
 		Consul:    config.Consul{Address: srv.HTTP, Token: token, StaleTTL: time.Minute},
 		Listeners: ls,
 	}
-	a := New(cfg, hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: testWriter{t}}))
+	a := New(cfg, hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: log}))
 	must.NoError(t, a.Start(context.Background()))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -65,20 +72,18 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// waitEndpoints waits until the listener forwards to exactly these ports.
+// waitEndpoints waits until the listener forwards to exactly these ports,
+// in any order.
 func waitEndpoints(t *testing.T, a *Agent, name string, ports ...uint16) {
 	t.Helper()
+	want := slices.Sorted(slices.Values(ports))
 	testbackend.WaitFor(t, fmt.Sprintf("%s to forward to %v", name, ports), func() bool {
-		eps := a.Endpoints(name)
-		if len(eps) != len(ports) {
-			return false
+		var got []uint16
+		for _, ep := range a.Endpoints(name) {
+			got = append(got, ep.Addr.Port())
 		}
-		for i, ep := range eps {
-			if ep.Addr.Port() != ports[i] {
-				return false
-			}
-		}
-		return true
+		slices.Sort(got)
+		return slices.Equal(got, want)
 	})
 }
 
@@ -192,7 +197,8 @@ func TestConsul_TokenWithoutRightsKeepsThePool(t *testing.T) {
 	token, _, err := admin.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: policy.ID}}}, nil)
 	must.NoError(t, err)
 
-	ag := startWithConsul(t, srv, token.SecretID, consulListener(t, "grpc", config.Upstream{}))
+	var log syncBuffer
+	ag := startWithConsulLog(t, srv, token.SecretID, io.MultiWriter(&log, testWriter{t}), consulListener(t, "grpc", config.Upstream{}))
 	waitEndpoints(t, ag, "grpc", a.Addr.Port())
 
 	token.Policies = nil // the token loses its rights
@@ -209,6 +215,25 @@ func TestConsul_TokenWithoutRightsKeepsThePool(t *testing.T) {
 	})
 	waitEndpoints(t, ag, "grpc", a.Addr.Port()) // kept
 	roundTrip(t, dial(t, ag.Addrs()["grpc"]))
+	must.StrContains(t, log.String(), "consul token cannot read every instance")
+	must.StrNotContains(t, log.String(), token.SecretID) // tokens never reach the logs
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestConsul_UDPFollowsPool(t *testing.T) {

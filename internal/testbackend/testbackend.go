@@ -100,6 +100,7 @@ type UDP struct {
 	conn      *net.UDPConn
 	Datagrams atomic.Int64
 	Bytes     atomic.Int64
+	LastAt    atomic.Int64 // unix nanoseconds of the last datagram
 	wg        sync.WaitGroup
 	mu        sync.Mutex
 	sources   map[netip.AddrPort]int
@@ -136,6 +137,7 @@ func StartUDPAt(t testing.TB, addr string) *UDP {
 			if err != nil {
 				continue
 			}
+			u.LastAt.Store(time.Now().UnixNano())
 			u.Datagrams.Add(1)
 			u.Bytes.Add(int64(n))
 			u.mu.Lock()
