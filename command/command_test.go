@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/cli"
+	"github.com/hashicorp/consul/api"
 	"github.com/pinlb/pinlb/agent"
+	"github.com/pinlb/pinlb/internal/consultest"
 	"github.com/pinlb/pinlb/internal/testbackend"
 	"github.com/shoenig/test/must"
 )
@@ -256,4 +258,51 @@ func TestAgentCommand_StaticFixture(t *testing.T) {
 func echo(c *net.TCPConn) {
 	io.Copy(c, c)
 	c.CloseWrite()
+}
+
+// -dev starts before Consul does and fills its pools once Consul answers.
+// Its ports are the fixed Pinpoint ones, on 127.0.0.1.
+func TestAgentCommand_DevWaitsForConsul(t *testing.T) {
+	consulAddr := testbackend.FreePort(t, "tcp")
+	t.Setenv("CONSUL_HTTP_ADDR", consulAddr)
+	r := runAgent(t, "-dev")
+	testbackend.WaitFor(t, "the agent to find consul missing", func() bool {
+		return strings.Contains(r.ui.OutputWriter.String(), "consul unreachable; the pool stays empty")
+	})
+
+	srv := consultest.Start(t, consultest.Options{HTTPAddr: consulAddr})
+	grpc, span := testbackend.StartTCP(t), testbackend.StartUDP(t)
+	must.NoError(t, srv.Client().Agent().ServiceRegister(&api.AgentServiceRegistration{
+		ID: "collector-1", Name: "pinpoint-collector", Address: "127.0.0.1", Port: int(grpc.Addr.Port()),
+		Meta: map[string]string{
+			"port_grpc_agent":  fmt.Sprint(grpc.Addr.Port()),
+			"port_thrift_span": fmt.Sprint(span.Addr.Port()),
+		},
+	}))
+	testbackend.WaitFor(t, "traffic through 9991 to the collector", func() bool {
+		c, err := net.Dial("tcp", "127.0.0.1:9991")
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		c.Write([]byte("x"))
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		_, err = io.ReadFull(c, make([]byte, 1))
+		return err == nil
+	})
+	u, err := net.Dial("udp", "127.0.0.1:9996")
+	must.NoError(t, err)
+	defer u.Close()
+	_, err = u.Write(testbackend.Probe)
+	must.NoError(t, err)
+	u.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4)
+	n, err := u.Read(buf)
+	must.NoError(t, err)
+	must.Eq(t, "OK", string(buf[:n]))
+	// The collector's other ports are not in its meta: left out, by name.
+	must.StrContains(t, r.ui.OutputWriter.String(), `instance left out: no valid port in its meta: listener=grpc-stat instance=pinlb-test/collector-1 port_meta=port_grpc_stat`)
+
+	r.sigs <- syscall.SIGTERM
+	must.Eq(t, exitOK, r.exit(t))
 }

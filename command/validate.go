@@ -50,7 +50,8 @@ func (c *ValidateCommand) Run(args []string) int {
 		c.Ui.Error(strings.TrimRight(config.FormatDiagnostics(diags), "\n"))
 	}
 	if diags.HasErrors() {
-		c.Ui.Error(fmt.Sprintf("Error: configuration is invalid (%d problems)", len(diags.Errs())))
+		n := len(diags.Errs())
+		c.Ui.Error(fmt.Sprintf("Error: configuration is invalid (%d %s)", n, map[bool]string{true: "problem", false: "problems"}[n == 1]))
 		return exitError
 	}
 	names := make([]string, len(cfg.Listeners))

@@ -277,3 +277,90 @@ func TestLoad_Paths(t *testing.T) {
 	_, diags = Load(nil)
 	must.StrContains(t, FormatDiagnostics(diags), "No configuration files")
 }
+
+func TestLoad_ConsulUpstream(t *testing.T) {
+	dir := write(t, map[string]string{"a.hcl": `
+listener "span" {
+  protocol      = "udp"
+  address       = ":9996"
+  drain_timeout = "30s"
+  upstream {
+    service         = "pinpoint-collector"
+    datacenter      = "dc2"
+    filter          = "Service.Meta.version == \"2.5\""
+    include_warning = true
+    port_meta       = "port_thrift_span"
+  }
+}
+listener "pinned" {
+  address = ":9991"
+  upstream {
+    service = "pinpoint-collector"
+    port    = 9991
+  }
+}`})
+	cfg, diags := Load([]string{dir})
+	must.False(t, diags.HasErrors(), must.Sprint(FormatDiagnostics(diags)))
+	must.Eq(t, 9991, cfg.Listeners[0].Upstream.Port)
+	must.Eq(t, Upstream{
+		Service: "pinpoint-collector", Datacenter: "dc2", Filter: `Service.Meta.version == "2.5"`,
+		IncludeWarning: true, PortMeta: "port_thrift_span",
+	}, cfg.Listeners[1].Upstream)
+	must.Eq(t, 30*time.Second, cfg.Listeners[1].DrainTimeout)
+}
+
+func TestLoad_ConsulUpstreamErrors(t *testing.T) {
+	cases := []struct {
+		name     string
+		upstream string
+		want     string
+	}{
+		{"both", `servers = ["1.2.3.4:5"]
+    service = "x"`, "Conflicting upstream; an upstream takes static servers or a Consul service, not both"},
+		{"neither", ``, "Empty upstream"},
+		{"bad filter", `service = "x"
+    filter = "Service.Tags contains"`, "Invalid filter"},
+		{"port and port_meta", `service = "x"
+    port = 1
+    port_meta = "k"`, "Conflicting port settings"},
+		{"port range", `service = "x"
+    port = 70000`, "Invalid port; 70000 is not a port"},
+		{"empty service", `service = ""`, "Invalid service"},
+		{"consul attribute on servers", `servers = ["1.2.3.4:5"]
+    port_meta = "k"`, "Unexpected attribute; port_meta applies to a Consul service"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := write(t, map[string]string{"a.hcl": `listener "x" {
+  address = ":1"
+  upstream {
+    ` + tc.upstream + `
+  }
+}`})
+			_, diags := Load([]string{dir})
+			must.True(t, diags.HasErrors())
+			must.StrContains(t, FormatDiagnostics(diags), tc.want)
+			must.Eq(t, 1, len(diags.Errs()), must.Sprint(FormatDiagnostics(diags)))
+		})
+	}
+}
+
+func TestDev(t *testing.T) {
+	cfg, diags := Parse([]Source{Dev()})
+	must.False(t, diags.HasErrors(), must.Sprint(FormatDiagnostics(diags)))
+	must.Eq(t, 6, len(cfg.Listeners))
+	for _, l := range cfg.Listeners {
+		must.StrHasPrefix(t, "127.0.0.1:999", l.Address)
+		must.Eq(t, "pinpoint-collector", l.Upstream.Service)
+		must.StrHasPrefix(t, "port_", l.Upstream.PortMeta)
+		if l.Protocol == "udp" {
+			must.Eq(t, "packet", l.UDP.Mode)
+		}
+	}
+	// Files merge over it.
+	dir := write(t, map[string]string{"a.hcl": `log_level = "debug"`})
+	cfg, diags = LoadOver([]Source{Dev()}, []string{dir})
+	must.False(t, diags.HasErrors(), must.Sprint(FormatDiagnostics(diags)))
+	must.Eq(t, "debug", cfg.LogLevel)
+	must.Eq(t, []string{DevSourceName, filepath.Join(dir, "a.hcl")}, cfg.Files)
+}

@@ -212,7 +212,7 @@ func (v *validator) upstream(u *upstreamBlock) Upstream {
 		if out.Filter != "" {
 			if _, err := bexpr.CreateEvaluator(out.Filter, nil); err != nil {
 				v.errorf(u.FilterRange, "Invalid filter",
-					"%s (see Consul's filtering syntax, e.g. \"blue\" in Service.Tags)", err)
+					"%q does not parse: %s (see Consul's filtering syntax, e.g. \"blue\" in Service.Tags)", out.Filter, err)
 			}
 		}
 		if u.PortMeta != nil && u.Port != nil {

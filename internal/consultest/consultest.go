@@ -48,6 +48,8 @@ type Options struct {
 	// ACL enables ACLs with default policy deny; the management token is
 	// ManagementToken.
 	ACL bool
+	// HTTPAddr is the HTTP API's loopback address; empty picks a free port.
+	HTTPAddr string
 }
 
 // ManagementToken is the initial management token of ACL-enabled servers.
@@ -77,6 +79,13 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	dir := t.TempDir()
 	ports := freePorts(t, 5)
+	if opts.HTTPAddr != "" {
+		_, p, err := net.SplitHostPort(opts.HTTPAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Sscan(p, &ports[0])
+	}
 	cfg := map[string]any{
 		"node_name":            "pinlb-test",
 		"datacenter":           "dc1",
