@@ -142,4 +142,3 @@ func benchConvergence(b *testing.B, write writeFunc) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
