@@ -30,7 +30,13 @@ func tcpListener(name, addr string, servers ...*testbackend.TCP) config.Listener
 
 func start(t *testing.T, ls ...config.Listener) *Agent {
 	t.Helper()
-	a := New(&config.Config{Listeners: ls}, hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: testWriter{t}}))
+	return startConfig(t, &config.Config{Listeners: ls}, testWriter{t})
+}
+
+// startConfig runs an agent for cfg, logging to log, until the test ends.
+func startConfig(t *testing.T, cfg *config.Config, log io.Writer) *Agent {
+	t.Helper()
+	a := New(cfg, hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: log}))
 	must.NoError(t, a.Start(context.Background()))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

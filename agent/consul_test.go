@@ -1,18 +1,15 @@
 package agent
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/consul/api"
-	"github.com/hashicorp/go-hclog"
 	"github.com/pinlb/pinlb/config"
 	"github.com/pinlb/pinlb/internal/consultest"
 	"github.com/pinlb/pinlb/internal/testbackend"
@@ -51,18 +48,10 @@ func startWithConsul(t *testing.T, srv *consultest.Server, token string, ls ...c
 
 func startWithConsulLog(t *testing.T, srv *consultest.Server, token string, log io.Writer, ls ...config.Listener) *Agent {
 	t.Helper()
-	cfg := &config.Config{
+	return startConfig(t, &config.Config{
 		Consul:    config.Consul{Address: srv.HTTP, Token: token, StaleTTL: time.Minute},
 		Listeners: ls,
-	}
-	a := New(cfg, hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: log}))
-	must.NoError(t, a.Start(context.Background()))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		a.Shutdown(ctx)
-	})
-	return a
+	}, log)
 }
 
 type testWriter struct{ t *testing.T }
@@ -197,7 +186,7 @@ func TestConsul_TokenWithoutRightsKeepsThePool(t *testing.T) {
 	token, _, err := admin.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: policy.ID}}}, nil)
 	must.NoError(t, err)
 
-	var log syncBuffer
+	var log testbackend.LogBuffer
 	ag := startWithConsulLog(t, srv, token.SecretID, io.MultiWriter(&log, testWriter{t}), consulListener(t, "grpc", config.Upstream{}))
 	waitEndpoints(t, ag, "grpc", a.Addr.Port())
 
@@ -217,23 +206,6 @@ func TestConsul_TokenWithoutRightsKeepsThePool(t *testing.T) {
 	roundTrip(t, dial(t, ag.Addrs()["grpc"]))
 	must.StrContains(t, log.String(), "consul token cannot read every instance")
 	must.StrNotContains(t, log.String(), token.SecretID) // tokens never reach the logs
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestConsul_UDPFollowsPool(t *testing.T) {

@@ -3,14 +3,13 @@ package discovery
 import (
 	"context"
 	"fmt"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
 	"github.com/pinlb/pinlb/internal/consultest"
+	"github.com/pinlb/pinlb/internal/testbackend"
 	"github.com/shoenig/test/must"
 )
 
@@ -201,7 +200,7 @@ func TestWatcher_IndexGoesBackwards(t *testing.T) {
 	// Consul does not wake a blocking query when a restore takes its index
 	// back: the query answers when its wait ends, with the lower index. A
 	// short wait gets there quickly.
-	var log syncBuffer
+	var log testbackend.LogBuffer
 	ch := make(chan Snapshot, 100)
 	w := NewWatcher(WatcherInput{
 		Client: c, Query: Query{Service: "collector"}, Wait: time.Second,
@@ -224,23 +223,6 @@ func TestWatcher_IndexGoesBackwards(t *testing.T) {
 	_, err = c.Catalog().Register(ext("c4"), nil)
 	must.NoError(t, err)
 	must.Eq(t, []string{"c1", "c4"}, ids(next(t, ch)))
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestWatcher_TokenWithoutRightsKeepsThePool(t *testing.T) {
