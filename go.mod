@@ -7,6 +7,7 @@ require (
 	github.com/hashicorp/consul/api v1.33.2
 	github.com/hashicorp/go-bexpr v0.1.2
 	github.com/hashicorp/go-hclog v1.6.3
+	github.com/hashicorp/go-sockaddr v1.0.2
 	github.com/hashicorp/hcl/v2 v2.25.0
 	github.com/shoenig/test v1.13.2
 	golang.org/x/sys v0.50.0

@@ -20,6 +20,9 @@ const (
 func Commands(ui cli.Ui) map[string]cli.CommandFactory {
 	return map[string]cli.CommandFactory{
 		"agent":    func() (cli.Command, error) { return &AgentCommand{Ui: ui}, nil },
+		"maint":    func() (cli.Command, error) { return &MaintCommand{Ui: ui}, nil },
+		"register": func() (cli.Command, error) { return &RegisterCommand{Ui: ui}, nil },
+		"render":   func() (cli.Command, error) { return &RenderCommand{Ui: ui}, nil },
 		"validate": func() (cli.Command, error) { return &ValidateCommand{Ui: ui}, nil },
 		"version":  func() (cli.Command, error) { return &VersionCommand{Ui: ui}, nil },
 	}
