@@ -263,4 +263,3 @@ func TestDevConfigMatchesRegisterMeta(t *testing.T) {
 		must.Eq(t, fmt.Sprintf("127.0.0.1:%d", p.Default), l.Address)
 	}
 }
-
