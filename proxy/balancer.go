@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"sync/atomic"
 )
@@ -32,7 +33,12 @@ func checkBalance(name string) error {
 // newBalancer builds the balancer for a set with these weights (all ≥ 1).
 // checkBalance has vetted name; round robin is the only algorithm yet.
 func newBalancer(name string, weights []int) Balancer {
-	return newRoundRobin(weights)
+	rr := newRoundRobin(weights)
+	// Start the rotation anywhere: a set is rebuilt on every pool change,
+	// and starting each at the first endpoint would send the few
+	// connections after each change to the first endpoints only.
+	rr.next.Store(rand.Uint64())
+	return rr
 }
 
 // maxSchedule caps the length of a round-robin schedule. Weights whose sum

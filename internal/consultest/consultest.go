@@ -17,31 +17,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"github.com/pinlb/pinlb/internal/consulbin"
 )
-
-// Version is the Consul the tests are written against.
-const Version = "1.22.3"
-
-// Binary finds the consul binary: $PINLB_CONSUL, then the versioned cache
-// path that `make consul` fills, then $PATH.
-func Binary() (string, error) {
-	if p := os.Getenv("PINLB_CONSUL"); p != "" {
-		return p, nil
-	}
-	cache := os.Getenv("PINLB_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "pinlb")
-	}
-	p := filepath.Join(cache, "consul-"+Version, "consul")
-	if _, err := os.Stat(p); err == nil {
-		return p, nil
-	}
-	if p, err := exec.LookPath("consul"); err == nil {
-		return p, nil
-	}
-	return "", fmt.Errorf("consul %s not found: run `make consul` (or set PINLB_CONSUL)", Version)
-}
 
 // Options adjust the server.
 type Options struct {
@@ -73,7 +50,7 @@ type Server struct {
 // is stopped at the end of the test.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
-	bin, err := Binary()
+	bin, err := consulbin.Path()
 	if err != nil {
 		t.Fatal(err)
 	}

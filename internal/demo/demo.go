@@ -1,0 +1,423 @@
+// Package demo runs `make demo`: a real Consul dev agent, simulated Pinpoint
+// collectors each registered by `pinlb register`, `pinlb agent -dev`, and
+// simulated agents sending through it, with a live table of traffic per
+// collector and a scripted scale-out, crash and maintenance drain.
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"github.com/pinlb/pinlb/internal/pinpoint"
+	"github.com/pinlb/pinlb/internal/sim"
+)
+
+// Options configure a demo run.
+type Options struct {
+	Pinlb    string        // the pinlb binary, run for register, maint and agent
+	Consul   string        // the consul binary
+	Duration time.Duration // 0 runs until ctx is done
+	Agents   int
+	Out      io.Writer
+	Live     bool // redraw the table in place (a terminal)
+}
+
+// Timeline is the scripted story, from the moment traffic flows.
+var Timeline = []struct {
+	At   time.Duration
+	What string
+}{
+	{8 * time.Second, "scale-out: collector-4 starts and registers itself"},
+	{18 * time.Second, "crash: collector-2 dies; its sidecar reports it critical"},
+	{28 * time.Second, "drain: pinlb maint -enable -id collector-3"},
+	{36 * time.Second, "scale-down: collector-3 is stopped; its sidecar deregisters it"},
+}
+
+type member struct {
+	name  string
+	sim   *sim.Collector
+	reg   *proc
+	gone  bool
+	prevM int64 // messages at the previous frame
+	prevD int64 // datagrams at the previous frame
+}
+
+type demo struct {
+	o        Options
+	dir      string
+	client   *api.Client
+	consul   *proc
+	agent    *proc
+	members  []*member
+	agents   []*sim.Agent
+	events   []string
+	start    time.Time
+	lastDraw time.Time
+}
+
+// Run runs the demo until its duration ends or ctx is done, then stops
+// everything it started.
+func Run(ctx context.Context, o Options) error {
+	dir, err := os.MkdirTemp("", "pinlb-demo-")
+	if err != nil {
+		return err
+	}
+	d := &demo{o: o, dir: dir}
+	defer d.stop()
+	if err := d.setUp(ctx); err != nil {
+		return err
+	}
+	if o.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Duration)
+		defer cancel()
+	}
+	return d.play(ctx)
+}
+
+func (d *demo) logf(format string, args ...any) {
+	msg := fmt.Sprintf("[%5.1fs] ", time.Since(d.start).Seconds()) + fmt.Sprintf(format, args...)
+	d.events = append(d.events, msg)
+	if !d.o.Live {
+		fmt.Fprintln(d.o.Out, msg)
+	}
+}
+
+func (d *demo) setUp(ctx context.Context) error {
+	d.start = time.Now()
+	for _, p := range pinpoint.Ports {
+		if err := portFree(p); err != nil {
+			return fmt.Errorf("%w: the demo runs pinlb agent -dev, which binds the Pinpoint ports 9991-9996 on 127.0.0.1", err)
+		}
+	}
+	if err := d.startConsul(ctx); err != nil {
+		return err
+	}
+	for i := 1; i <= 3; i++ {
+		if err := d.addCollector(fmt.Sprintf("collector-%d", i)); err != nil {
+			return err
+		}
+	}
+	d.agent = d.run("pinlb-agent", d.o.Pinlb, "agent", "-dev")
+	if err := waitFor(ctx, 20*time.Second, func() bool {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:9991", 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}); err != nil {
+		return fmt.Errorf("pinlb agent -dev did not start; see %s", filepath.Join(d.dir, "pinlb-agent.log"))
+	}
+	d.logf("pinlb agent -dev serves 127.0.0.1:9991-9996 (log: %s)", filepath.Join(d.dir, "pinlb-agent.log"))
+	if err := waitFor(ctx, 30*time.Second, func() bool {
+		entries, _, err := d.client.Health().Service(pinpoint.Service, "", true, nil)
+		return err == nil && len(entries) == len(d.members)
+	}); err != nil {
+		return fmt.Errorf("the collectors did not turn healthy in Consul; see the register-*.log files in %s", d.dir)
+	}
+	d.logf("consul reports %d healthy collectors", len(d.members))
+	ports := map[string]int{}
+	for _, p := range pinpoint.Ports {
+		ports[p.Name] = p.Default
+	}
+	for i := 1; i <= d.o.Agents; i++ {
+		d.agents = append(d.agents, sim.StartAgent(sim.AgentConfig{
+			Name: fmt.Sprintf("agent-%d", i), Host: "127.0.0.1", Ports: ports,
+			MessageEvery: 100 * time.Millisecond, PingEvery: 5 * time.Second,
+			Reconnect: 3 * time.Second, DatagramEvery: 20 * time.Millisecond,
+		}))
+	}
+	d.logf("%d simulated agents send through pinlb: 4 TCP streams each, UDP stats and spans", d.o.Agents)
+	d.start = time.Now()
+	return nil
+}
+
+func (d *demo) startConsul(ctx context.Context) error {
+	ports := make([]int, 4)
+	for i := range ports {
+		p, err := freePort()
+		if err != nil {
+			return err
+		}
+		ports[i] = p
+	}
+	cfg, _ := json.Marshal(map[string]any{
+		"bind_addr": "127.0.0.1", "client_addr": "127.0.0.1", "log_level": "warn",
+		"disable_update_check": true,
+		"ports": map[string]int{"http": ports[0], "serf_lan": ports[1], "serf_wan": ports[2], "server": ports[3],
+			"dns": -1, "grpc": -1, "grpc_tls": -1},
+	})
+	path := filepath.Join(d.dir, "consul.json")
+	if err := os.WriteFile(path, cfg, 0o644); err != nil {
+		return err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	os.Setenv("CONSUL_HTTP_ADDR", addr) // for the children
+	d.consul = d.run("consul", d.o.Consul, "agent", "-dev", "-config-file="+path)
+	client, err := api.NewClient(&api.Config{Address: addr})
+	if err != nil {
+		return err
+	}
+	d.client = client
+	if err := waitFor(ctx, 30*time.Second, func() bool {
+		leader, err := client.Status().Leader()
+		return err == nil && leader != ""
+	}); err != nil {
+		return fmt.Errorf("consul did not start; see %s", filepath.Join(d.dir, "consul.log"))
+	}
+	d.logf("consul %s dev agent at %s", strings.TrimPrefix(filepath.Base(filepath.Dir(d.o.Consul)), "consul-"), addr)
+	return nil
+}
+
+func (d *demo) addCollector(name string) error {
+	c, err := sim.StartCollector(name, "127.0.0.1")
+	if err != nil {
+		return err
+	}
+	args := []string{"register", "-id=" + name, "-address=127.0.0.1", "-check-interval=1s"}
+	for _, p := range append(pinpoint.Ports, pinpoint.Cluster) {
+		args = append(args, fmt.Sprintf("-%s-port=%d", p.Name, c.Ports[p.Name]))
+	}
+	m := &member{name: name, sim: c, reg: d.run("register-"+name, d.o.Pinlb, args...)}
+	d.members = append(d.members, m)
+	d.logf("%s is up (gRPC agent port %d), with pinlb register beside it", name, c.Ports["grpc-agent"])
+	return nil
+}
+
+func (d *demo) member(name string) *member {
+	for _, m := range d.members {
+		if m.name == name {
+			return m
+		}
+	}
+	return nil
+}
+
+func (d *demo) play(ctx context.Context) error {
+	next := 0
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		for next < len(Timeline) && time.Since(d.start) >= Timeline[next].At {
+			d.logf("%s", Timeline[next].What)
+			if err := d.act(next); err != nil {
+				d.logf("  failed: %v", err)
+			}
+			next++
+		}
+		d.draw()
+		select {
+		case <-ctx.Done():
+			d.summary()
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+func (d *demo) act(step int) error {
+	switch step {
+	case 0:
+		return d.addCollector("collector-4")
+	case 1:
+		m := d.member("collector-2")
+		m.sim.Kill()
+		m.gone = true
+	case 2:
+		out, err := exec.Command(d.o.Pinlb, "maint", "-enable", "-id=collector-3", "-reason=demo scale-down").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, out)
+		}
+	case 3:
+		m := d.member("collector-3")
+		m.reg.stop(syscall.SIGTERM)
+		m.sim.Kill()
+		m.gone = true
+	}
+	return nil
+}
+
+// draw prints the table: in place on a terminal, every 5s otherwise.
+func (d *demo) draw() {
+	if !d.o.Live && time.Since(d.lastDraw) < 5*time.Second {
+		return
+	}
+	d.lastDraw = time.Now()
+	health := map[string]string{}
+	if entries, _, err := d.client.Health().Service(pinpoint.Service, "", false, nil); err == nil {
+		for _, e := range entries {
+			health[e.Service.ID] = e.Checks.AggregatedStatus()
+		}
+	}
+	var b strings.Builder
+	if d.o.Live {
+		b.WriteString("\033[H\033[2J")
+	}
+	fmt.Fprintf(&b, "pinlb demo  t=%.0fs  agents -> pinlb 127.0.0.1:9991-9996 -> collectors   (Ctrl-C stops)\n\n", time.Since(d.start).Seconds())
+	fmt.Fprintf(&b, "%-12s %-12s %9s %10s %12s %10s\n", "collector", "consul", "tcp conns", "msgs/s", "datagrams/s", "messages")
+	elapsed := 5.0
+	if d.o.Live {
+		elapsed = 1
+	}
+	for _, m := range d.members {
+		s := m.sim.Stats()
+		msgs, dgrams := s.Messages.Load(), s.Datagrams.Load()
+		state := health[m.name]
+		if state == "" {
+			state = "deregistered"
+		}
+		if m.gone {
+			state += "*"
+		}
+		fmt.Fprintf(&b, "%-12s %-12s %9d %10.0f %12.0f %10d\n", m.name, state, s.ActiveConns.Load(),
+			float64(msgs-m.prevM)/elapsed, float64(dgrams-m.prevD)/elapsed, msgs)
+		m.prevM, m.prevD = msgs, dgrams
+	}
+	var up, reconnects int64
+	for _, a := range d.agents {
+		up += a.Stats().Connected.Load()
+		reconnects += a.Stats().Reconnects.Load()
+	}
+	fmt.Fprintf(&b, "\nagent streams up: %d/%d   reconnects: %d   (* = process stopped)\n", up, 4*len(d.agents), reconnects)
+	if d.o.Live {
+		b.WriteString("\n")
+		from := max(0, len(d.events)-8)
+		for _, e := range d.events[from:] {
+			b.WriteString(e + "\n")
+		}
+	}
+	fmt.Fprint(d.o.Out, b.String())
+}
+
+func (d *demo) summary() {
+	var msgs, cut, corrupt, dgrams int64
+	for _, m := range d.members {
+		s := m.sim.Stats()
+		msgs += s.Messages.Load()
+		cut += s.Cut.Load()
+		corrupt += s.Corrupt.Load()
+		dgrams += s.Datagrams.Load()
+	}
+	var sent, dsent int64
+	for _, a := range d.agents {
+		sent += a.Stats().Messages.Load()
+		dsent += a.Stats().Datagrams.Load()
+	}
+	fmt.Fprintf(d.o.Out, "\nsummary: %d of %d messages and %d of %d datagrams reached a collector; %d corrupt frames.\n",
+		msgs, sent, dgrams, dsent, corrupt)
+	fmt.Fprintf(d.o.Out, "%d frames were cut mid-way by a collector that crashed or stopped. Datagrams sent to a collector\n"+
+		"between its crash and Consul marking it critical (about one check interval) are lost with it.\n", cut)
+	fmt.Fprintf(d.o.Out, "Logs: %s\n", d.dir)
+}
+
+// stop ends everything in order: agents, pinlb, sidecars, collectors,
+// consul.
+func (d *demo) stop() {
+	for _, a := range d.agents {
+		a.Stop()
+	}
+	if d.agent != nil {
+		d.agent.stop(syscall.SIGTERM)
+	}
+	for _, m := range d.members {
+		m.reg.stop(syscall.SIGTERM)
+		m.sim.Kill()
+	}
+	if d.consul != nil {
+		d.consul.stop(syscall.SIGINT)
+	}
+}
+
+// proc is a child process, in its own process group so that a terminal's
+// Ctrl-C reaches the demo, which stops the children in order.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func (d *demo) run(name, bin string, args ...string) *proc {
+	log, _ := os.Create(filepath.Join(d.dir, name+".log"))
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(log, "start: %v\n", err)
+		close(p.done)
+		return p
+	}
+	go func() {
+		cmd.Wait()
+		log.Close()
+		close(p.done)
+	}()
+	return p
+}
+
+// stop signals the process and waits up to 10s, then kills it.
+func (p *proc) stop(sig syscall.Signal) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func waitFor(ctx context.Context, limit time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			return errors.New("timed out")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
+
+func portFree(p pinpoint.Port) error {
+	addr := "127.0.0.1:" + strconv.Itoa(p.Default)
+	if p.Protocol == "udp" {
+		c, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return fmt.Errorf("%s/udp is in use", addr)
+		}
+		return c.Close()
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s/tcp is in use", addr)
+	}
+	return l.Close()
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
