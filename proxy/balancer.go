@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"fmt"
+	"hash/fnv"
+	"math"
 	"math/rand/v2"
-	"net/netip"
+	"sort"
 	"sync/atomic"
 )
 
@@ -11,28 +13,42 @@ import (
 // Balancer is built per immutable endpoint set, and Pick must be safe for
 // concurrent use without locks.
 type Balancer interface {
-	// Pick returns an index into the set's backends. It is never called on
-	// an empty set.
-	Pick(client netip.AddrPort) int
+	// Pick returns a position in p.group whose backend p.ok accepts, or -1
+	// when none does.
+	Pick(p *pick) int
 }
 
 // Balance algorithms.
 const (
 	RoundRobin = "round_robin"
+	LeastConn  = "least_conn"
+	RandomTwo  = "random_two"
+	Hash       = "hash"
+	LeastTime  = "least_time"
 )
 
 // checkBalance reports whether the algorithm is one this package knows.
 func checkBalance(name string) error {
 	switch name {
-	case RoundRobin:
+	case RoundRobin, LeastConn, RandomTwo, Hash, LeastTime:
 		return nil
 	}
 	return fmt.Errorf("unknown balance algorithm %q", name)
 }
 
-// newBalancer builds the balancer for a set with these weights (all ≥ 1).
-// checkBalance has vetted name; round robin is the only algorithm yet.
-func newBalancer(name string, weights []int) Balancer {
+// newBalancer builds the balancer for one group of a set: backends with
+// these weights (all ≥ 1). checkBalance has vetted name.
+func newBalancer(name string, backends []*backend, weights []int) Balancer {
+	switch name {
+	case LeastConn:
+		return leastConn{}
+	case RandomTwo:
+		return randomTwo{}
+	case Hash:
+		return newRing(backends, weights)
+	case LeastTime:
+		return leastTime{}
+	}
 	rr := newRoundRobin(weights)
 	// Start the rotation anywhere: a set is rebuilt on every pool change,
 	// and starting each at the first endpoint would send the few
@@ -79,14 +95,28 @@ func newRoundRobin(weights []int) *roundRobin {
 	return rr
 }
 
-func (rr *roundRobin) Pick(netip.AddrPort) int {
-	n := rr.next.Add(1) - 1
-	return rr.schedule[n%uint64(len(rr.schedule))]
+// Pick takes the next turn; a turn whose backend is unavailable passes to
+// the next, for at most one round of the schedule.
+func (rr *roundRobin) Pick(p *pick) int {
+	n := uint64(len(rr.schedule))
+	if n == 0 {
+		return -1
+	}
+	start := rr.next.Add(1) - 1
+	for k := range n {
+		if i := rr.schedule[(start+k)%n]; p.ok(i) {
+			return i
+		}
+	}
+	return -1
 }
 
 // normalise divides weights by their greatest common divisor and scales them
 // so that their sum stays within maxSchedule.
 func normalise(weights []int) []int {
+	if len(weights) == 0 {
+		return nil
+	}
 	g := 0
 	total := 0
 	for _, w := range weights {
@@ -109,4 +139,130 @@ func gcd(a, b int) int {
 		a, b = b, a%b
 	}
 	return a
+}
+
+// leastConn picks the backend with the fewest open connections per unit of
+// weight; ties go to a random one of them, so equal backends share.
+type leastConn struct{}
+
+func (leastConn) Pick(p *pick) int {
+	return p.lowest(func(b *backend) float64 { return float64(b.active.Load()) })
+}
+
+// leastTime picks the backend with the lowest expected time for one more
+// connection: the EWMA of its connect time plus time to first byte, times
+// its open connections plus one, per unit of weight (in the spirit of nginx
+// Plus least_time). A backend not yet measured counts as the fastest.
+type leastTime struct{}
+
+func (leastTime) Pick(p *pick) int {
+	return p.lowest(func(b *backend) float64 {
+		// Unmeasured counts as the fastest: 1ns.
+		return max(1, math.Float64frombits(b.latency.Load())) * float64(b.active.Load()+1)
+	})
+}
+
+// randomTwo is the power of two choices: two random available backends,
+// weighted, and the one with fewer open connections per weight wins.
+type randomTwo struct{}
+
+func (randomTwo) Pick(p *pick) int {
+	n := len(p.group)
+	if n == 0 {
+		return -1
+	}
+	first, second := -1, -1
+	for tries := 0; tries < 2*n && second < 0; tries++ {
+		i := p.weightedRandom()
+		switch {
+		case !p.ok(i):
+		case first < 0:
+			first = i
+		case i != first || n == 1:
+			second = i
+		}
+	}
+	if first < 0 {
+		return p.lowest(func(b *backend) float64 { return float64(b.active.Load()) }) // every random draw missed
+	}
+	if second < 0 {
+		return first
+	}
+	if p.load(first) <= p.load(second) {
+		return first
+	}
+	return second
+}
+
+// ring is consistent hashing on the client's IP: each backend owns virtual
+// nodes in proportion to its weight, so when one joins a pool of N, only
+// about 1/(N+1) of the clients move. An unavailable backend's clients go to
+// the next backend on the ring.
+type ring struct {
+	points []uint64
+	owner  []int // position in the group, parallel to points
+}
+
+const vnodesPerWeight = 160
+
+func newRing(backends []*backend, weights []int) *ring {
+	r := &ring{}
+	w := normalise(weights)
+	for i, b := range backends {
+		for v := range w[i] * vnodesPerWeight {
+			r.points = append(r.points, hash64(fmt.Sprintf("%s#%d", b.id, v)))
+			r.owner = append(r.owner, i)
+		}
+	}
+	idx := make([]int, len(r.points))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return r.points[idx[a]] < r.points[idx[b]] })
+	points, owner := make([]uint64, len(idx)), make([]int, len(idx))
+	for k, i := range idx {
+		points[k], owner[k] = r.points[i], r.owner[i]
+	}
+	r.points, r.owner = points, owner
+	return r
+}
+
+func (r *ring) Pick(p *pick) int {
+	if len(r.points) == 0 {
+		return -1
+	}
+	a := p.client.Addr().As16()
+	h := fnv64a(a[:])
+	start := sort.Search(len(r.points), func(k int) bool { return r.points[k] >= h })
+	for k := range r.points {
+		if i := r.owner[(start+k)%len(r.points)]; p.ok(i) {
+			return i
+		}
+	}
+	return -1
+}
+
+func hash64(s string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return mix(h.Sum64())
+}
+
+// fnv64a hashes without allocating.
+func fnv64a(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return mix(h)
+}
+
+// mix spreads FNV's output over the ring (splitmix64's finaliser).
+func mix(h uint64) uint64 {
+	h ^= h >> 30
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 27
+	h *= 0x94d049bb133111eb
+	return h ^ h>>31
 }

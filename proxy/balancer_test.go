@@ -1,32 +1,78 @@
 package proxy
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/shoenig/test/must"
 )
 
-func TestRoundRobin_Weights(t *testing.T) {
-	cases := []struct {
-		name    string
-		weights []int
-		picks   int
-		want    []int
-	}{
-		{"equal", []int{1, 1, 1}, 300, []int{100, 100, 100}},
-		{"weighted", []int{5, 1, 1}, 700, []int{500, 100, 100}},
-		{"common divisor", []int{10, 20}, 300, []int{100, 200}},
-		{"one", []int{7}, 10, []int{10}},
+// testSet builds a pool with one endpoint per weight and returns its set.
+func testSet(balance string, weights ...int) *endpointSet {
+	p := newPool(balance)
+	eps := make([]Endpoint, len(weights))
+	for i, w := range weights {
+		eps[i] = Endpoint{Addr: netip.MustParseAddrPort(fmt.Sprintf("10.0.0.%d:9991", i+1)), Weight: w}
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			rr := newRoundRobin(tc.weights)
-			got := make([]int, len(tc.weights))
-			for range tc.picks {
-				got[rr.Pick(netip.AddrPort{})]++
+	p.update(eps)
+	return p.load()
+}
+
+func index(s *endpointSet, b *backend) int {
+	for i, x := range s.backends {
+		if x == b {
+			return i
+		}
+	}
+	return -1
+}
+
+func clientAddr(i int) netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{172, 16, byte(i >> 8), byte(i)}), 40000)
+}
+
+// picks counts n picks per endpoint, each connection held open for a number
+// of later picks drawn from hold (0: closed at once).
+func picks(s *endpointSet, n int, hold func() int) []int {
+	counts := make([]int, len(s.backends))
+	type open struct {
+		b     *backend
+		until int
+	}
+	var conns []open
+	for i := range n {
+		live := conns[:0]
+		for _, c := range conns {
+			if c.until <= i {
+				c.b.active.Add(-1)
+			} else {
+				live = append(live, c)
 			}
-			must.Eq(t, tc.want, got)
+		}
+		conns = live
+		b := s.choose(&pick{client: clientAddr(i), now: time.Now().UnixNano()})
+		counts[index(s, b)]++
+		b.active.Add(1)
+		conns = append(conns, open{b, i + hold()})
+	}
+	for _, c := range conns {
+		c.b.active.Add(-1)
+	}
+	return counts
+}
+
+func TestBalancers_WeightsRespected(t *testing.T) {
+	for _, balance := range []string{RoundRobin, LeastConn, RandomTwo, LeastTime, Hash} {
+		t.Run(balance, func(t *testing.T) {
+			s := testSet(balance, 3, 1, 1)
+			// Connections held for a while, so that load-based balancers
+			// see load.
+			counts := picks(s, 10000, func() int { return 50 })
+			share := float64(counts[0]) / 10000
+			must.Between(t, 0.5, share, 0.7, must.Sprintf("heavy endpoint's share %.3f of %v", share, counts))
 		})
 	}
 }
@@ -35,11 +81,7 @@ func TestRoundRobin_Smooth(t *testing.T) {
 	// nginx's smooth weighted round robin spreads the heavy endpoint's
 	// turns: 5,1,1 gives a a b a c a a, never five a's in a row.
 	rr := newRoundRobin([]int{5, 1, 1})
-	var seq []int
-	for range 7 {
-		seq = append(seq, rr.Pick(netip.AddrPort{}))
-	}
-	must.Eq(t, []int{0, 0, 1, 0, 2, 0, 0}, seq)
+	must.Eq(t, []int{0, 0, 1, 0, 2, 0, 0}, rr.schedule)
 }
 
 func TestRoundRobin_LargeWeightsAreScaled(t *testing.T) {
@@ -51,4 +93,111 @@ func TestRoundRobin_LargeWeightsAreScaled(t *testing.T) {
 	}
 	must.Positive(t, counts[2]) // the lightest endpoint keeps a turn
 	must.Greater(t, counts[2]*1000, counts[0])
+}
+
+func TestLoadBalancers_FairShareWithMixedDurations(t *testing.T) {
+	for _, balance := range []string{LeastConn, RandomTwo} {
+		t.Run(balance, func(t *testing.T) {
+			s := testSet(balance, 1, 1, 1, 1)
+			// Mixed durations: most connections short, some held for
+			// hundreds of picks.
+			counts := picks(s, 10000, func() int {
+				if rand.IntN(10) == 0 {
+					return 100 + rand.IntN(400)
+				}
+				return rand.IntN(10)
+			})
+			for i, c := range counts {
+				must.Between(t, 2250, c, 2750, must.Sprintf("endpoint %d got %d of 10000 (%v)", i, c, counts))
+			}
+		})
+	}
+}
+
+func TestHash_MovesFewClientsWhenOneJoins(t *testing.T) {
+	const clients = 10000
+	for _, n := range []int{2, 4, 8} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			weights := make([]int, n)
+			for i := range weights {
+				weights[i] = 1
+			}
+			before := testSet(Hash, weights...)
+			after := testSet(Hash, append(weights, 1)...) // same IDs, one more
+			moved := 0
+			for i := range clients {
+				p := &pick{client: clientAddr(i), now: time.Now().UnixNano()}
+				b1 := before.choose(p)
+				b2 := after.choose(&pick{client: clientAddr(i), now: p.now})
+				if b1.id != b2.id {
+					moved++
+				}
+			}
+			// Ideal: clients/(n+1) move, all to the new endpoint. Allow
+			// a quarter more for the ring's unevenness.
+			ideal := clients / (n + 1)
+			must.Less(t, ideal*5/4, moved, must.Sprintf("%d of %d clients moved, ideal %d", moved, clients, ideal))
+			t.Logf("%d endpoints + 1: %d of %d clients moved (ideal %d)", n, moved, clients, ideal)
+		})
+	}
+}
+
+func TestPick_SkipsUnavailable(t *testing.T) {
+	for _, balance := range []string{RoundRobin, LeastConn, RandomTwo, LeastTime, Hash} {
+		t.Run(balance, func(t *testing.T) {
+			s := testSet(balance, 1, 1, 1)
+			now := time.Now().UnixNano()
+			s.backends[0].downUntil.Store(now + int64(time.Hour)) // passive health
+			s.backends[1].active.Store(5)                        // at max_conns
+			for i := range 100 {
+				b := s.choose(&pick{client: clientAddr(i), now: now, maxConns: 5})
+				must.Eq(t, s.backends[2], b)
+			}
+			s.backends[2].active.Store(5) // all unavailable
+			must.Nil(t, s.choose(&pick{client: clientAddr(0), now: now, maxConns: 5}))
+		})
+	}
+}
+
+func TestPick_BackupOnlyWhenNoPrimary(t *testing.T) {
+	p := newPool(RoundRobin)
+	prim := netip.MustParseAddrPort("10.0.0.1:1")
+	bak := netip.MustParseAddrPort("10.0.0.2:1")
+	p.update([]Endpoint{{Addr: prim}, {Addr: bak, Backup: true}})
+	s := p.load()
+	now := time.Now().UnixNano()
+	for range 10 {
+		must.Eq(t, prim, s.choose(&pick{now: now}).addr)
+	}
+	s.backends[0].downUntil.Store(now + int64(time.Hour))
+	must.Eq(t, bak, s.choose(&pick{now: now}).addr)
+}
+
+func TestPassiveHealth(t *testing.T) {
+	b := &backend{}
+	now := time.Now().UnixNano()
+	must.False(t, b.failed(now, 3, time.Second))
+	must.False(t, b.failed(now+1, 3, time.Second))
+	must.True(t, b.failed(now+2, 3, time.Second)) // third within the window
+	must.Eq(t, now+2+int64(time.Second), b.downUntil.Load())
+
+	// Failures spread wider than fail_timeout do not add up.
+	c := &backend{}
+	for i := range 5 {
+		must.False(t, c.failed(now+int64(i)*int64(2*time.Second), 3, time.Second))
+	}
+	// A success forgets the window's failures.
+	c.failed(now, 2, time.Second)
+	c.succeeded()
+	must.False(t, c.failed(now+1, 2, time.Second))
+}
+
+func TestSlowStartRamp(t *testing.T) {
+	b := &backend{}
+	now := time.Now().UnixNano()
+	must.Eq(t, 1.0, b.ramp(now, time.Minute)) // a starting pool's endpoints: no ramp
+	b.since.Store(now)
+	must.Eq(t, 0.01, b.ramp(now, time.Minute))
+	must.Between(t, 0.49, b.ramp(now+int64(30*time.Second), time.Minute), 0.51)
+	must.Eq(t, 1.0, b.ramp(now+int64(time.Minute), time.Minute))
 }

@@ -16,6 +16,12 @@ const (
 	UDP = "udp"
 )
 
+// Unhealthy policies.
+const (
+	DrainConnections = "drain"
+	CloseConnections = "close"
+)
+
 // UDP modes.
 const (
 	// PacketMode balances every datagram.
@@ -33,11 +39,24 @@ type Config struct {
 	Address  string // host:port to bind
 	Balance  string
 
+	// Endpoint rules, for TCP connections and UDP datagrams alike.
+	MaxFails    int           // failed connects within FailTimeout that take an endpoint out for FailTimeout; 0 disables
+	FailTimeout time.Duration //
+	MaxConns    int           // open connections (or sessions) per endpoint; 0 means no limit
+	SlowStart   time.Duration // a new or recovered endpoint's share ramps up over this; 0 disables
+
 	// TCP.
 	ConnectTimeout time.Duration
+	Tries          int           // connect attempts per connection, each on another endpoint; 0 tries each endpoint once
+	NextTimeout    time.Duration // time for all attempts together; 0 means no limit
 	IdleTimeout    time.Duration // no byte either way for this long closes a connection; 0 disables
 	MaxConnections int           // 0 means no limit
 	DrainTimeout   time.Duration // connections to an endpoint that left the pool are closed after this; 0 lets them end by themselves
+	// OnUnhealthy is what happens to the open connections of an endpoint
+	// that leaves the pool: DrainConnections or CloseConnections. Draining
+	// endpoints (maintenance) always drain.
+	OnUnhealthy string
+	Rebalance   RebalanceConfig
 
 	// UDP.
 	UDP UDPConfig
@@ -49,6 +68,34 @@ type UDPConfig struct {
 	SessionTimeout time.Duration // silence in both directions that ends a session
 	Responses      int           // session mode: replies that end a session; 0 means no limit
 	MaxSessions    int           // bound on the session table; datagrams of new clients beyond it are dropped
+}
+
+// RebalanceConfig moves long-lived TCP connections off endpoints that hold
+// more than their share, gently: only connections that have been quiet.
+type RebalanceConfig struct {
+	Enabled bool
+	// Skew: an endpoint above Skew times its weighted fair share gives up
+	// its excess. 0 moves nothing (MaxLifetime still applies).
+	Skew float64
+	// MaxRate bounds moves per second, listener-wide.
+	MaxRate float64
+	// MinIdle is how long a connection must have moved no byte either way
+	// before it is moved, so that no message is cut mid-way.
+	MinIdle time.Duration
+	// MaxWait moves a connection that never goes quiet after it has been
+	// wanted this long; 0 leaves it alone.
+	MaxWait time.Duration
+	// MaxLifetime closes a quiet connection older than this (±10%
+	// jitter), as Envoy's max connection duration does; 0 never.
+	MaxLifetime time.Duration
+}
+
+// tick is how often rebalancing looks, when enabled.
+func (r RebalanceConfig) tick() time.Duration {
+	if !r.Enabled {
+		return 0
+	}
+	return 100 * time.Millisecond
 }
 
 // Listener is a running TCP or UDP listener.
@@ -79,6 +126,12 @@ type Stats struct {
 	NoBackend       uint64 // connections closed because no backend could be reached
 	IdleClosed      uint64 // connections closed by the idle timeout
 	DrainClosed     uint64 // connections closed by the drain timeout of their endpoint
+	UnhealthyClosed uint64 // connections closed at once when their endpoint left (on_unhealthy = close)
+	PassiveOut      uint64 // times an endpoint was taken out by max_fails
+	RebalanceMoves  uint64 // quiet connections closed to move them to a less loaded endpoint
+	RebalanceBusy   uint64 // moves put off because the connection was not quiet
+	RebalanceForced uint64 // busy connections closed after max_wait
+	LifetimeClosed  uint64 // connections closed at max_lifetime
 	BytesIn         uint64 // client to backend
 	BytesOut        uint64 // backend to client
 
@@ -93,17 +146,14 @@ type Stats struct {
 // until SetEndpoints is called; until then it closes connections and drops
 // datagrams, counting them.
 func Listen(cfg Config, logger hclog.Logger) (Listener, error) {
-	if err := checkBalance(cfg.Balance); err != nil {
-		return nil, fmt.Errorf("listener %q: %w", cfg.Name, err)
+	if err := check(cfg); err != nil {
+		return nil, err
 	}
 	logger = logger.With("listener", cfg.Name)
 	switch cfg.Protocol {
 	case TCP:
 		return listenTCP(cfg, logger)
 	case UDP:
-		if cfg.UDP.Mode != PacketMode && cfg.UDP.Mode != SessionMode {
-			return nil, fmt.Errorf("listener %q: unknown UDP mode %q", cfg.Name, cfg.UDP.Mode)
-		}
 		return listenUDP(cfg, logger)
 	}
 	return nil, fmt.Errorf("listener %q: unknown protocol %q", cfg.Name, cfg.Protocol)
@@ -115,7 +165,23 @@ func checkUpdate(cur *Config, next Config) error {
 		return fmt.Errorf("listener %q: cannot change %s %s to %s %s in place",
 			cur.Name, cur.Protocol, cur.Address, next.Protocol, next.Address)
 	}
-	return checkBalance(next.Balance)
+	return check(next)
+}
+
+// check vets the values a caller might get wrong.
+func check(cfg Config) error {
+	if err := checkBalance(cfg.Balance); err != nil {
+		return fmt.Errorf("listener %q: %w", cfg.Name, err)
+	}
+	switch cfg.OnUnhealthy {
+	case "", DrainConnections, CloseConnections:
+	default:
+		return fmt.Errorf("listener %q: unknown unhealthy policy %q", cfg.Name, cfg.OnUnhealthy)
+	}
+	if cfg.Protocol == UDP && cfg.UDP.Mode != PacketMode && cfg.UDP.Mode != SessionMode {
+		return fmt.Errorf("listener %q: unknown UDP mode %q", cfg.Name, cfg.UDP.Mode)
+	}
+	return nil
 }
 
 // rateLog lets a recurring event through to the log at most once a second,

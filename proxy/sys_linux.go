@@ -33,6 +33,20 @@ func bytesMoved(conns ...*net.TCPConn) (uint64, error) {
 	return total, nil
 }
 
+// waitReadable returns once the socket has data or has ended, without
+// reading it.
+func waitReadable(c *net.TCPConn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var b [1]byte
+	return rc.Read(func(fd uintptr) bool {
+		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		return err != unix.EAGAIN
+	})
+}
+
 // recvfrom reads one datagram without blocking and without allocating: the
 // source address is decoded from a sockaddr on the stack.
 func recvfrom(fd uintptr, p []byte) (int, netip.AddrPort, error) {

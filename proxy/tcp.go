@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -44,7 +46,8 @@ type tcpListener struct {
 
 type tcpStats struct {
 	accepted, acceptErrors, rejected, connectFailures, noBackend atomic.Uint64
-	idleClosed, drainClosed                                      atomic.Uint64
+	idleClosed, drainClosed, unhealthyClosed, passiveOut         atomic.Uint64
+	rebalanceMoves, rebalanceBusy, rebalanceForced, lifetime     atomic.Uint64
 	active                                                       atomic.Int64
 	bytesIn, bytesOut                                            atomic.Uint64
 }
@@ -56,11 +59,14 @@ const (
 	closedByPeer closeReason = iota
 	closedIdle
 	closedDrained
+	closedUnhealthy
+	closedRebalance
+	closedLifetime
 	closedShutdown
 )
 
 func (r closeReason) String() string {
-	return [...]string{"ok", "idle_timeout", "drain_timeout", "shutdown"}[r]
+	return [...]string{"ok", "idle_timeout", "drain_timeout", "unhealthy", "rebalance", "max_lifetime", "shutdown"}[r]
 }
 
 // tcpConn is one proxied connection.
@@ -69,9 +75,13 @@ type tcpConn struct {
 	backend          *backend
 	reason           atomic.Int32 // closeReason
 
+	start    time.Time
+	lifetime time.Duration // max_lifetime with this connection's jitter; 0 none
+
 	// Owned by the watchdog goroutine.
-	lastBytes  uint64
-	lastActive time.Time
+	lastBytes   uint64
+	lastActive  time.Time
+	excessSince time.Time // when the rebalancer first wanted to move it; zero if it does not
 }
 
 // abort closes both sockets; the copies in flight return at once.
@@ -112,7 +122,23 @@ func (l *tcpListener) Update(cfg Config) error {
 	return nil
 }
 
-func (l *tcpListener) SetEndpoints(eps []Endpoint) { l.pool.update(eps) }
+// SetEndpoints replaces the endpoint set. The open connections of an
+// endpoint that left drain, or are closed at once under CloseConnections.
+func (l *tcpListener) SetEndpoints(eps []Endpoint) {
+	left := l.pool.update(eps)
+	if len(left) == 0 || l.cfg.Load().OnUnhealthy != CloseConnections {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.conns {
+		for _, b := range left {
+			if c.backend == b {
+				c.abort(closedUnhealthy)
+			}
+		}
+	}
+}
 
 func (l *tcpListener) Stats() Stats {
 	s := &l.stats
@@ -125,6 +151,12 @@ func (l *tcpListener) Stats() Stats {
 		NoBackend:       s.noBackend.Load(),
 		IdleClosed:      s.idleClosed.Load(),
 		DrainClosed:     s.drainClosed.Load(),
+		UnhealthyClosed: s.unhealthyClosed.Load(),
+		PassiveOut:      s.passiveOut.Load(),
+		RebalanceMoves:  s.rebalanceMoves.Load(),
+		RebalanceBusy:   s.rebalanceBusy.Load(),
+		RebalanceForced: s.rebalanceForced.Load(),
+		LifetimeClosed:  s.lifetime.Load(),
 		BytesIn:         s.bytesIn.Load(),
 		BytesOut:        s.bytesOut.Load(),
 	}
@@ -177,13 +209,20 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 		client.Close()
 		return
 	}
-	c := &tcpConn{client: client, upstream: upstream, backend: b, lastActive: start}
+	c := &tcpConn{client: client, upstream: upstream, backend: b, start: start, lastActive: start}
+	if lt := cfg.Rebalance.MaxLifetime; lt > 0 {
+		c.lifetime = time.Duration(float64(lt) * (0.9 + 0.2*rand.Float64())) // ±10%, so they do not all end at once
+	}
 	if !l.track(c) {
 		c.abort(closedShutdown)
+		b.active.Add(-1)
 		return
 	}
-	b.active.Add(1)
-	in, out, err := splice(client, upstream)
+	var firstByte func()
+	if cfg.Balance == LeastTime {
+		firstByte = func() { b.observe(time.Since(start)) }
+	}
+	in, out, err := splice(client, upstream, firstByte)
 	b.active.Add(-1)
 	l.untrack(c)
 	l.stats.bytesIn.Add(uint64(in))
@@ -195,6 +234,8 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 		l.stats.idleClosed.Add(1)
 	case closedDrained:
 		l.stats.drainClosed.Add(1)
+	case closedUnhealthy:
+		l.stats.unhealthyClosed.Add(1)
 	}
 	args := []any{"client", client.RemoteAddr(), "endpoint", b.addr,
 		"bytes_in", in, "bytes_out", out, "duration", time.Since(start), "status", reason}
@@ -204,42 +245,74 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 	l.logger.Debug("connection closed", args...)
 }
 
-// connect dials the backends in balancer order, trying each at most once.
+// connect dials the backends the balancer chooses, each at most once, up to
+// tries attempts within next_timeout. The connection is counted on its
+// backend before connect returns, so that least_conn sees it at once.
 func (l *tcpListener) connect(client *net.TCPConn, cfg *Config) (*net.TCPConn, *backend) {
 	set := l.pool.load()
-	n := len(set.backends)
-	if n == 0 {
-		l.stats.noBackend.Add(1)
-		if s, ok := l.emptyLog.allow(); ok {
-			l.logger.Warn("no endpoints; closing client", "client", client.RemoteAddr(), "suppressed", s)
-		}
-		return nil, nil
+	start := time.Now()
+	p := &pick{
+		client: client.RemoteAddr().(*net.TCPAddr).AddrPort(), now: start.UnixNano(),
+		maxConns: int64(cfg.MaxConns), slowStart: cfg.SlowStart,
+	}
+	tries := cfg.Tries
+	if tries <= 0 {
+		tries = len(set.backends)
 	}
 	d := net.Dialer{Timeout: cfg.ConnectTimeout}
-	first := set.balancer.Pick(client.RemoteAddr().(*net.TCPAddr).AddrPort())
-	for i := range n {
-		b := set.backends[(first+i)%n]
+	for range tries {
+		b := set.choose(p)
+		if b == nil {
+			break
+		}
+		p.tried = append(p.tried, b)
+		if cfg.NextTimeout > 0 {
+			left := cfg.NextTimeout - time.Since(start)
+			if left <= 0 {
+				break
+			}
+			d.Timeout = min(cfg.ConnectTimeout, left)
+		}
+		b.active.Add(1)
 		conn, err := d.DialContext(l.dialCtx, "tcp", b.addr.String())
 		if err == nil {
+			b.succeeded()
 			return conn.(*net.TCPConn), b
 		}
+		b.active.Add(-1)
 		l.stats.connectFailures.Add(1)
-		if s, ok := l.dialLog.allow(); ok {
-			l.logger.Warn("connect failed", "endpoint", b.addr, "try", i+1, "of", n, "error", err, "suppressed", s)
+		out := b.failed(time.Now().UnixNano(), cfg.MaxFails, cfg.FailTimeout) && !set.single
+		if out {
+			l.stats.passiveOut.Add(1)
+			l.logger.Warn("endpoint taken out: too many failed connects", "endpoint", b.addr,
+				"max_fails", cfg.MaxFails, "for", cfg.FailTimeout, "error", err)
+		} else if s, ok := l.dialLog.allow(); ok {
+			l.logger.Warn("connect failed", "endpoint", b.addr, "try", len(p.tried), "error", err, "suppressed", s)
 		}
 		if l.dialCtx.Err() != nil {
 			break
 		}
 	}
 	l.stats.noBackend.Add(1)
-	l.logger.Warn("no endpoint reachable; closing client", "client", client.RemoteAddr(), "tries", n)
+	if s, ok := l.emptyLog.allow(); ok {
+		msg := "no endpoint reachable; closing client"
+		if len(p.tried) == 0 {
+			msg = "no endpoint available; closing client"
+		}
+		l.logger.Warn(msg, "client", client.RemoteAddr(), "tried", len(p.tried),
+			"endpoints", len(set.backends), "suppressed", s)
+	}
 	return nil, nil
 }
 
 // splice copies both ways until both directions end. A clean EOF on one side
 // is passed on as a half-close and the other direction goes on; an error on
 // either side aborts both. io.Copy between two *net.TCPConn uses splice(2).
-func splice(client, upstream *net.TCPConn) (in, out int64, err error) {
+//
+// firstByte, if set, is called once the backend's first byte is ready to
+// read (or the stream ended), before the copy toward the client starts: a
+// readiness wait on the socket, so the copy still splices.
+func splice(client, upstream *net.TCPConn, firstByte func()) (in, out int64, err error) {
 	type result struct {
 		n   int64
 		err error
@@ -255,6 +328,9 @@ func splice(client, upstream *net.TCPConn) (in, out int64, err error) {
 		}
 		up <- result{n, err}
 	}()
+	if firstByte != nil && waitReadable(upstream) == nil {
+		firstByte()
+	}
 	out, err = io.Copy(client, upstream)
 	if err != nil {
 		client.Close()
@@ -295,21 +371,26 @@ func (l *tcpListener) untrack(c *tcpConn) {
 	l.mu.Unlock()
 }
 
-// watch closes connections that moved no byte for the idle timeout, and
+// watch closes connections that moved no byte for the idle timeout,
 // connections whose endpoint left the pool longer than the drain timeout
-// ago. It reads the kernel's byte counters, so the data path stays a bare
-// splice.
+// ago, and, with rebalancing, quiet connections of overloaded endpoints and
+// those past their max_lifetime. It reads the kernel's byte counters, so the
+// data path stays a bare splice.
 func (l *tcpListener) watch() {
-	var conns []*tcpConn
+	var (
+		conns []*tcpConn
+		rb    rebalancer
+	)
 	for {
 		cfg := l.cfg.Load()
-		idle, drain := cfg.IdleTimeout, cfg.DrainTimeout
+		r := cfg.Rebalance
 		select {
 		case <-l.watchDone:
 			return
-		case <-time.After(watchPeriod(idle, drain)):
+		case <-time.After(watchPeriod(cfg.IdleTimeout, cfg.DrainTimeout, r.tick())):
 		}
-		if idle <= 0 && drain <= 0 {
+		activity := cfg.IdleTimeout > 0 || r.Enabled
+		if !activity && cfg.DrainTimeout <= 0 {
 			continue
 		}
 		conns = conns[:0]
@@ -319,28 +400,148 @@ func (l *tcpListener) watch() {
 		}
 		l.mu.Unlock()
 		now := time.Now()
+		live := conns[:0]
 		for _, c := range conns {
-			if drain > 0 && c.backend.drainedFor(now) >= drain {
+			if cfg.DrainTimeout > 0 && c.backend.drainedFor(now) >= cfg.DrainTimeout {
 				c.abort(closedDrained)
 				continue
 			}
-			if idle <= 0 {
+			if !activity {
 				continue
 			}
-			n, err := bytesMoved(c.client, c.upstream)
-			if err != nil {
-				continue // closing already
-			}
-			if n != c.lastBytes {
+			if n, err := bytesMoved(c.client, c.upstream); err == nil && n != c.lastBytes {
 				c.lastBytes, c.lastActive = n, now
-				continue
 			}
-			if now.Sub(c.lastActive) >= idle {
+			quiet := now.Sub(c.lastActive)
+			switch {
+			case cfg.IdleTimeout > 0 && quiet >= cfg.IdleTimeout:
 				c.abort(closedIdle)
+			case c.lifetime > 0 && now.Sub(c.start) >= c.lifetime && quiet >= r.MinIdle:
+				l.stats.lifetime.Add(1)
+				c.abort(closedLifetime)
+			default:
+				live = append(live, c)
 			}
+		}
+		if r.Enabled && r.Skew > 0 {
+			l.rebalance(&rb, &r, live, now)
 		}
 		clear(conns)
 	}
+}
+
+// rebalanceSettle bounds the wait, after a round of moves, for the moved
+// clients to come back before skew is judged again.
+const rebalanceSettle = 15 * time.Second
+
+// rebalancer is the watchdog's plan of moves.
+type rebalancer struct {
+	set         *endpointSet     // the set the plan was made for
+	plan        map[*backend]int // moves left, by overloaded backend
+	planned     int              // connections counted when planning
+	settleUntil time.Time
+	tokens      float64 // token bucket of max_rate
+	last        time.Time
+}
+
+// rebalance moves the excess of overloaded endpoints: when an endpoint
+// holds more than skew times its fair share, it plans to bring it down to
+// its share, then closes its quiet connections (no byte for min_idle) at
+// max_rate, picked at random; a connection that never goes quiet is closed
+// after max_wait, if that is set. Closed clients reconnect and land on the
+// least loaded endpoints. The next plan waits until they are back.
+func (l *tcpListener) rebalance(rb *rebalancer, r *RebalanceConfig, conns []*tcpConn, now time.Time) {
+	if !rb.last.IsZero() {
+		rb.tokens = min(max(1, r.MaxRate), rb.tokens+now.Sub(rb.last).Seconds()*r.MaxRate)
+	}
+	rb.last = now
+	set := l.pool.load()
+	if set != rb.set { // the pool changed: plan afresh
+		rb.set, rb.plan, rb.settleUntil = set, nil, time.Time{}
+	}
+	if len(rb.plan) == 0 {
+		if len(conns) < rb.planned && now.Before(rb.settleUntil) {
+			return // moved clients are still reconnecting
+		}
+		rb.plan, rb.planned = planMoves(set, conns, r.Skew), len(conns)
+		if len(rb.plan) == 0 {
+			for _, c := range conns {
+				c.excessSince = time.Time{}
+			}
+			return
+		}
+		total := 0
+		for _, n := range rb.plan {
+			total += n
+		}
+		l.logger.Info("rebalancing: moving quiet connections off overloaded endpoints", "moves", total, "connections", len(conns))
+	}
+	rand.Shuffle(len(conns), func(i, j int) { conns[i], conns[j] = conns[j], conns[i] })
+	for _, c := range conns {
+		if rb.plan[c.backend] <= 0 {
+			continue
+		}
+		first := c.excessSince.IsZero()
+		if first {
+			c.excessSince = now
+		}
+		quiet := now.Sub(c.lastActive) >= r.MinIdle
+		forced := !quiet && r.MaxWait > 0 && now.Sub(c.excessSince) >= r.MaxWait
+		if !quiet && !forced {
+			if first {
+				l.stats.rebalanceBusy.Add(1)
+			}
+			continue
+		}
+		if rb.tokens < 1 {
+			continue
+		}
+		rb.tokens--
+		rb.plan[c.backend]--
+		l.stats.rebalanceMoves.Add(1)
+		if forced {
+			l.stats.rebalanceForced.Add(1)
+		}
+		c.abort(closedRebalance)
+	}
+	for b, n := range rb.plan {
+		if n <= 0 {
+			delete(rb.plan, b)
+		}
+	}
+	if len(rb.plan) == 0 {
+		rb.settleUntil = now.Add(rebalanceSettle)
+	}
+}
+
+// planMoves returns, for each primary endpoint holding more than skew times
+// its weighted fair share of conns, how many connections bring it down to
+// its share.
+func planMoves(set *endpointSet, conns []*tcpConn, skew float64) map[*backend]int {
+	if len(set.primary.idx) < 2 {
+		return nil
+	}
+	counts := map[*backend]int{}
+	for _, c := range conns {
+		counts[c.backend]++
+	}
+	total, weights := 0, 0
+	for _, i := range set.primary.idx {
+		total += counts[set.backends[i]]
+		weights += set.weights[i]
+	}
+	var plan map[*backend]int
+	for _, i := range set.primary.idx {
+		b := set.backends[i]
+		fair := float64(total) * float64(set.weights[i]) / float64(weights)
+		if n := counts[b] - int(math.Ceil(fair)); float64(counts[b]) > skew*fair && n > 0 {
+			if plan == nil {
+				plan = map[*backend]int{}
+			}
+			plan[b] = n
+		}
+	}
+	return plan
 }
 
 // watchPeriod is how often the watchdog looks: a quarter of the shorter

@@ -130,7 +130,9 @@ func TestTCP_HalfClose(t *testing.T) {
 func TestTCP_ConnectFailureTriesNextBackend(t *testing.T) {
 	t.Run("next backend", func(t *testing.T) {
 		be := testbackend.StartTCP(t)
-		l := startTCP(t, tcpConfig(), deadAddr(t), be.Addr)
+		cfg := tcpConfig()
+		cfg.MaxFails, cfg.FailTimeout = 1, time.Minute
+		l := startTCP(t, cfg, deadAddr(t), be.Addr)
 		for range 4 { // round robin starts on each backend in turn
 			c := dial(t, l)
 			_, err := c.Write([]byte("x"))
@@ -141,7 +143,9 @@ func TestTCP_ConnectFailureTriesNextBackend(t *testing.T) {
 			must.Eq(t, "x", string(b))
 		}
 		must.Eq(t, 4, be.Accepted.Load())
-		must.Eq(t, 2, l.Stats().ConnectFailures)
+		// The first failure takes the dead endpoint out for fail_timeout.
+		must.Eq(t, 1, l.Stats().ConnectFailures)
+		must.Eq(t, 1, l.Stats().PassiveOut)
 	})
 
 	t.Run("give up", func(t *testing.T) {

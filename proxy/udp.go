@@ -52,6 +52,7 @@ type udpListener struct {
 	pool   *pool
 
 	flows map[netip.AddrPort]*flow // owned by the reader goroutine
+	pick  pick                     // reused by the reader goroutine
 
 	// Flows that ended on their own, for the reader to remove from flows.
 	endedMu sync.Mutex
@@ -95,14 +96,13 @@ func (l *udpListener) Update(cfg Config) error {
 	if err := checkUpdate(l.cfg.Load(), cfg); err != nil {
 		return err
 	}
-	if cfg.UDP.Mode != PacketMode && cfg.UDP.Mode != SessionMode {
-		return errors.New("unknown UDP mode " + cfg.UDP.Mode)
-	}
 	l.pool.setBalance(cfg.Balance)
 	l.cfg.Store(&cfg)
 	return nil
 }
 
+// SetEndpoints replaces the endpoint set. Sessions bound to an endpoint
+// that left move on their next datagram.
 func (l *udpListener) SetEndpoints(eps []Endpoint) { l.pool.update(eps) }
 
 func (l *udpListener) Stats() Stats {
@@ -156,10 +156,6 @@ func (l *udpListener) forward(p []byte, client netip.AddrPort) {
 	l.datagramsIn.Add(1)
 	l.bytesIn.Add(uint64(len(p)))
 	set := l.pool.load()
-	if len(set.backends) == 0 {
-		l.drop(dropNoBackend, client, nil)
-		return
-	}
 	// One retry: a flow can end (timeout) between the lookup and the send.
 	for range 2 {
 		f := l.flows[client]
@@ -168,7 +164,11 @@ func (l *udpListener) forward(p []byte, client netip.AddrPort) {
 				return
 			}
 		}
-		b := f.target(set, cfg, client)
+		b := l.target(f, set, cfg, client)
+		if b == nil {
+			l.drop(dropNoBackend, client, nil)
+			return
+		}
 		f.touch()
 		_, err := f.sock.WriteToUDPAddrPort(p, b.addr)
 		if err == nil {
@@ -258,14 +258,16 @@ func (f *flow) touch() { f.last.Store(time.Now().UnixNano()) }
 
 // target picks the backend for one datagram: per datagram in packet mode;
 // in session mode the bound backend, re-elected when it left the pool.
-func (f *flow) target(set *endpointSet, cfg *Config, client netip.AddrPort) *backend {
+func (l *udpListener) target(f *flow, set *endpointSet, cfg *Config, client netip.AddrPort) *backend {
 	if cfg.UDP.Mode == SessionMode {
 		if b := f.backend.Load(); b != nil && !b.removed.Load() {
 			return b
 		}
 	}
-	b := set.backends[set.balancer.Pick(client)]
-	if cfg.UDP.Mode == SessionMode {
+	p := &l.pick
+	*p = pick{client: client, now: time.Now().UnixNano(), maxConns: int64(cfg.MaxConns), slowStart: cfg.SlowStart}
+	b := set.choose(p)
+	if b != nil && cfg.UDP.Mode == SessionMode {
 		f.bind(b)
 	}
 	return b
