@@ -267,7 +267,8 @@ func (a *Agent) Addrs() map[string]net.Addr {
 	return out
 }
 
-// Endpoints returns the endpoints the named listener forwards to now.
+// Endpoints returns the named listener's endpoints now, draining ones
+// (Consul maintenance) included.
 func (a *Agent) Endpoints(name string) []proxy.Endpoint {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -306,6 +307,21 @@ func proxyConfig(l config.Listener) proxy.Config {
 		IdleTimeout:    l.IdleTimeout,
 		MaxConnections: l.MaxConnections,
 		DrainTimeout:   l.DrainTimeout,
+		OnUnhealthy:    l.OnUnhealthy,
+		Tries:          l.Tries,
+		NextTimeout:    l.NextTimeout,
+		MaxFails:       l.MaxFails,
+		FailTimeout:    l.FailTimeout,
+		MaxConns:       l.MaxConns,
+		SlowStart:      l.SlowStart,
+		Rebalance: proxy.RebalanceConfig{
+			Enabled:     l.Rebalance.Enabled,
+			Skew:        l.Rebalance.Skew,
+			MaxRate:     l.Rebalance.MaxRate,
+			MinIdle:     l.Rebalance.MinIdle,
+			MaxWait:     l.Rebalance.MaxWait,
+			MaxLifetime: l.Rebalance.MaxLifetime,
+		},
 		UDP: proxy.UDPConfig{
 			Mode:           l.UDP.Mode,
 			SessionTimeout: l.UDP.SessionTimeout,

@@ -160,9 +160,29 @@ func (l *listener) applySnapshot(s discovery.Snapshot) {
 			l.logger.Warn("instance left out: its address is not an IP address", "instance", inst.ID, "address", inst.Address)
 			continue
 		}
-		eps = append(eps, proxy.Endpoint{ID: inst.ID, Addr: netip.AddrPortFrom(ip.Unmap(), uint16(port)), Weight: inst.Weight})
+		eps = append(eps, proxy.Endpoint{
+			ID:       inst.ID,
+			Addr:     netip.AddrPortFrom(ip.Unmap(), uint16(port)),
+			Weight:   inst.Weight,
+			Backup:   isBackup(inst, up),
+			Draining: inst.Health == discovery.Maintenance,
+		})
 	}
 	l.setEndpointsLocked(eps)
+}
+
+// isBackup reports whether the upstream's backup_tag or backup_meta
+// marks the instance.
+func isBackup(inst discovery.Instance, up config.Upstream) bool {
+	if up.BackupTag != "" && slices.Contains(inst.Tags, up.BackupTag) {
+		return true
+	}
+	if k, v, ok := strings.Cut(up.BackupMeta, "="); ok {
+		if got, has := inst.Meta[k]; has && got == v {
+			return true
+		}
+	}
+	return false
 }
 
 // setEndpoints hands eps to the proxy when they differ from what it has.
@@ -178,5 +198,11 @@ func (l *listener) setEndpointsLocked(eps []proxy.Endpoint) {
 	}
 	l.endpoints = eps
 	l.pl.SetEndpoints(eps)
-	l.logger.Info("pool updated", "endpoints", len(eps), "backends", endpointList(eps))
+	draining := 0
+	for _, ep := range eps {
+		if ep.Draining {
+			draining++
+		}
+	}
+	l.logger.Info("pool updated", "endpoints", len(eps)-draining, "draining", draining, "backends", endpointList(eps))
 }

@@ -184,13 +184,24 @@ listener "grpc-agent" {
 	ui = cli.NewMockUi()
 	must.Eq(t, exitOK, (&MaintCommand{Ui: ui}).Run([]string{"-consul-address=" + srv.HTTP, "-enable", "-id=collector-1", "-reason=scale-down"}))
 	must.StrContains(t, ui.OutputWriter.String(), "collector-1 is in maintenance")
-	testbackend.WaitFor(t, "collector-1 out of the pool", func() bool {
-		eps := ag.Endpoints("grpc-agent")
-		return len(eps) == 1 && int(eps[0].Addr.Port()) == c2.Ports["grpc-agent"]
+	testbackend.WaitFor(t, "collector-1 draining, collector-2 alone taking traffic", func() bool {
+		for _, ep := range ag.Endpoints("grpc-agent") {
+			if ep.Draining != (int(ep.Addr.Port()) == c1.Ports["grpc-agent"]) {
+				return false
+			}
+		}
+		return len(ag.Endpoints("grpc-agent")) == 2
 	})
 
 	must.Eq(t, exitOK, (&MaintCommand{Ui: cli.NewMockUi()}).Run([]string{"-consul-address=" + srv.HTTP, "-disable", "-id=collector-1"}))
-	testbackend.WaitFor(t, "collector-1 back in the pool", func() bool { return len(ag.Endpoints("grpc-agent")) == 2 })
+	testbackend.WaitFor(t, "collector-1 back in the pool", func() bool {
+		for _, ep := range ag.Endpoints("grpc-agent") {
+			if ep.Draining {
+				return false
+			}
+		}
+		return true
+	})
 
 	must.Eq(t, exitError, (&MaintCommand{Ui: cli.NewMockUi()}).Run([]string{"-consul-address=" + srv.HTTP}))
 }

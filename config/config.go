@@ -53,6 +53,14 @@ type Listener struct {
 	IdleTimeout    time.Duration // 0 disables
 	MaxConnections int           // 0 means no limit
 	DrainTimeout   time.Duration // 0: connections to a removed endpoint go on until they end
+	OnUnhealthy    string        // "drain" or "close"
+	Tries          int           // 0: each endpoint once
+	NextTimeout    time.Duration // 0: no limit
+	MaxFails       int           // 0 disables passive health
+	FailTimeout    time.Duration
+	MaxConns       int           // per endpoint; 0 means no limit
+	SlowStart      time.Duration // 0 disables
+	Rebalance      Rebalance     // TCP only
 	Upstream       Upstream
 	UDP            UDP // meaningful only when Protocol is "udp"
 }
@@ -71,6 +79,20 @@ type Upstream struct {
 	// Port when it is not 0, else the service's port.
 	PortMeta string
 	Port     int
+	// Backup instances serve only when no other can: those with BackupTag
+	// among their tags, or whose meta has BackupMeta's key=value.
+	BackupTag  string
+	BackupMeta string
+}
+
+// Rebalance holds the rebalance {} block of a TCP listener.
+type Rebalance struct {
+	Enabled     bool
+	Skew        float64
+	MaxRate     float64
+	MinIdle     time.Duration
+	MaxWait     time.Duration // 0: never force
+	MaxLifetime time.Duration // 0: none
 }
 
 // UDP holds the udp {} block of a UDP listener.

@@ -43,6 +43,9 @@ func TestLoad_Defaults(t *testing.T) {
 		ConnectTimeout: DefaultConnectTimeout,
 		IdleTimeout:    DefaultIdleTimeout,
 		MaxConnections: DefaultMaxConnections,
+		OnUnhealthy:    DefaultOnUnhealthy,
+		MaxFails:       DefaultMaxFails,
+		FailTimeout:    DefaultFailTimeout,
 		Upstream:       Upstream{Servers: []string{"10.0.0.1:9991"}},
 		UDP: UDP{
 			Mode:           DefaultUDPMode,
@@ -342,6 +345,67 @@ func TestLoad_ConsulUpstreamErrors(t *testing.T) {
 			must.StrContains(t, FormatDiagnostics(diags), tc.want)
 			must.Eq(t, 1, len(diags.Errs()), must.Sprint(FormatDiagnostics(diags)))
 		})
+	}
+}
+
+func TestLoad_BalancingAttributes(t *testing.T) {
+	dir := write(t, map[string]string{"a.hcl": `
+listener "grpc" {
+  address      = ":9991"
+  balance      = "least_conn"
+  on_unhealthy = "close"
+  tries        = 2
+  next_timeout = "3s"
+  max_fails    = 3
+  fail_timeout = "30s"
+  max_conns    = 500
+  slow_start   = "1m"
+  rebalance {
+    skew         = 1.25
+    max_rate     = 5
+    min_idle     = "500ms"
+    max_wait     = "1m"
+    max_lifetime = "3h"
+  }
+  upstream {
+    service     = "pinpoint-collector"
+    backup_tag  = "standby"
+    backup_meta = "role=backup"
+  }
+}`})
+	cfg, diags := Load([]string{dir})
+	must.False(t, diags.HasErrors(), must.Sprint(FormatDiagnostics(diags)))
+	l := cfg.Listeners[0]
+	must.Eq(t, "least_conn", l.Balance)
+	must.Eq(t, "close", l.OnUnhealthy)
+	must.Eq(t, 2, l.Tries)
+	must.Eq(t, 3*time.Second, l.NextTimeout)
+	must.Eq(t, 3, l.MaxFails)
+	must.Eq(t, 30*time.Second, l.FailTimeout)
+	must.Eq(t, 500, l.MaxConns)
+	must.Eq(t, time.Minute, l.SlowStart)
+	must.Eq(t, Rebalance{Enabled: true, Skew: 1.25, MaxRate: 5, MinIdle: 500 * time.Millisecond,
+		MaxWait: time.Minute, MaxLifetime: 3 * time.Hour}, l.Rebalance)
+	must.Eq(t, "standby", l.Upstream.BackupTag)
+	must.Eq(t, "role=backup", l.Upstream.BackupMeta)
+
+	dir = write(t, map[string]string{"a.hcl": `
+listener "span" {
+  protocol     = "udp"
+  address      = ":9996"
+  on_unhealthy = "kill"
+  max_fails    = -1
+  rebalance { skew = 0.5 }
+  upstream {
+    service     = "x"
+    backup_meta = "backup"
+  }
+}`})
+	_, diags = Load([]string{dir})
+	out := FormatDiagnostics(diags)
+	for _, want := range []string{`Invalid on_unhealthy policy; "kill"`, "Invalid max_fails; -1 is negative",
+		"Unexpected rebalance block", "Invalid skew; 0.5 is below 1", `Invalid backup_meta; "backup" is not key=value`} {
+		must.StrContains(t, out, want)
 	}
 }
 

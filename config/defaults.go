@@ -35,6 +35,34 @@ const (
 	// the pool may go on; 0 lets them go on until they end by themselves.
 	DefaultDrainTimeout = 0
 
+	// DefaultOnUnhealthy drains the connections of an endpoint that fails
+	// its checks or leaves Consul; "close" closes them at once.
+	// Maintenance always drains.
+	DefaultOnUnhealthy = "drain"
+
+	// DefaultTries: each endpoint is tried once per connection (0).
+	DefaultTries = 0
+
+	// DefaultNextTimeout: no limit on the time for all tries (0).
+	DefaultNextTimeout = 0
+
+	// DefaultMaxFails failed connects within DefaultFailTimeout take an
+	// endpoint out for DefaultFailTimeout, as in nginx. 0 disables it.
+	DefaultMaxFails    = 1
+	DefaultFailTimeout = 10 * time.Second
+
+	// DefaultMaxConns: no per-endpoint connection limit (0).
+	DefaultMaxConns = 0
+
+	// DefaultSlowStart: no ramp-up for new endpoints (0).
+	DefaultSlowStart = 0
+
+	// Rebalance defaults, for a rebalance {} block that leaves them out.
+	DefaultRebalanceSkew    = 1.2
+	DefaultRebalanceMaxRate = 10.0
+	DefaultRebalanceMinIdle = time.Second
+	DefaultRebalanceMaxWait = 0
+
 	// DefaultUDPMode balances every datagram: a Pinpoint agent sends from one
 	// fixed source port, so a session would pin it to one collector forever.
 	DefaultUDPMode = "packet"

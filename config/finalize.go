@@ -18,7 +18,8 @@ import (
 var (
 	logLevels = []string{"trace", "debug", "info", "warn", "error"}
 	protocols = []string{"tcp", "udp"}
-	balances  = []string{"round_robin"}
+	balances  = []string{"round_robin", "least_conn", "random_two", "hash", "least_time"}
+	policies  = []string{"drain", "close"}
 	udpModes  = []string{"packet", "session"}
 )
 
@@ -121,6 +122,17 @@ func (v *validator) listener(lb *listenerBlock) Listener {
 		IdleTimeout:    v.duration(lb.IdleTimeout, lb.IdleTimeoutRange, DefaultIdleTimeout, true),
 		MaxConnections: DefaultMaxConnections,
 		DrainTimeout:   v.duration(lb.DrainTimeout, lb.DrainTimeoutRange, DefaultDrainTimeout, true),
+		OnUnhealthy:    DefaultOnUnhealthy,
+		Tries:          v.count(lb.Tries, lb.TriesRange, "tries", DefaultTries),
+		NextTimeout:    v.duration(lb.NextTimeout, lb.NextTimeoutRange, DefaultNextTimeout, true),
+		MaxFails:       v.count(lb.MaxFails, lb.MaxFailsRange, "max_fails", DefaultMaxFails),
+		FailTimeout:    v.duration(lb.FailTimeout, lb.FailTimeoutRange, DefaultFailTimeout, false),
+		MaxConns:       v.count(lb.MaxConns, lb.MaxConnsRange, "max_conns", DefaultMaxConns),
+		SlowStart:      v.duration(lb.SlowStart, lb.SlowStartRange, DefaultSlowStart, true),
+	}
+	if lb.OnUnhealthy != nil {
+		l.OnUnhealthy = *lb.OnUnhealthy
+		v.oneOf(l.OnUnhealthy, lb.OnUnhealthyRange, "on_unhealthy policy", policies)
 	}
 	if !listenerName.MatchString(l.Name) {
 		v.errorf(lb.NameRange, "Invalid listener name",
@@ -156,6 +168,13 @@ func (v *validator) listener(lb *listenerBlock) Listener {
 		l.Upstream = v.upstream(u)
 	}
 
+	if r := lb.Rebalance; r != nil {
+		if l.Protocol != "tcp" {
+			v.errorf(r.DefRange, "Unexpected rebalance block",
+				"listener %q has protocol %q; rebalancing moves TCP connections", l.Name, l.Protocol)
+		}
+		l.Rebalance = v.rebalance(r)
+	}
 	l.UDP = UDP{
 		Mode:           DefaultUDPMode,
 		SessionTimeout: DefaultSessionTimeout,
@@ -179,6 +198,13 @@ func (v *validator) upstream(u *upstreamBlock) Upstream {
 		Datacenter: deref(u.Datacenter),
 		Filter:     deref(u.Filter),
 		PortMeta:   deref(u.PortMeta),
+		BackupTag:  deref(u.BackupTag),
+		BackupMeta: deref(u.BackupMeta),
+	}
+	if u.BackupMeta != nil {
+		if k, _, ok := strings.Cut(out.BackupMeta, "="); !ok || k == "" {
+			v.errorf(u.BackupMetaRange, "Invalid backup_meta", `%q is not key=value, e.g. "role=backup"`, out.BackupMeta)
+		}
 	}
 	if u.IncludeWarning != nil {
 		out.IncludeWarning = *u.IncludeWarning
@@ -200,6 +226,7 @@ func (v *validator) upstream(u *upstreamBlock) Upstream {
 			{u.Datacenter != nil, u.DatacenterRange, "datacenter"}, {u.Filter != nil, u.FilterRange, "filter"},
 			{u.IncludeWarning != nil, u.IncludeWarningRange, "include_warning"},
 			{u.PortMeta != nil, u.PortMetaRange, "port_meta"}, {u.Port != nil, u.PortRange, "port"},
+			{u.BackupTag != nil, u.BackupTagRange, "backup_tag"}, {u.BackupMeta != nil, u.BackupMetaRange, "backup_meta"},
 		} {
 			if a.set {
 				v.errorf(a.r, "Unexpected attribute", "%s applies to a Consul service; static servers carry their own ports", a.n)
@@ -252,6 +279,41 @@ func (v *validator) servers(u *upstreamBlock) {
 		}
 		seen[ap] = true
 	}
+}
+
+func (v *validator) rebalance(r *rebalanceBlock) Rebalance {
+	out := Rebalance{
+		Enabled:     true,
+		Skew:        DefaultRebalanceSkew,
+		MaxRate:     DefaultRebalanceMaxRate,
+		MinIdle:     v.duration(r.MinIdle, r.MinIdleRange, DefaultRebalanceMinIdle, true),
+		MaxWait:     v.duration(r.MaxWait, r.MaxWaitRange, DefaultRebalanceMaxWait, true),
+		MaxLifetime: v.duration(r.MaxLifetime, r.MaxLifetimeRange, 0, true),
+	}
+	if r.Skew != nil {
+		out.Skew = *r.Skew
+		if out.Skew != 0 && out.Skew < 1 {
+			v.errorf(r.SkewRange, "Invalid skew", "%g is below 1: an endpoint at its fair share would be moved; use e.g. 1.2, or 0 to move nothing", out.Skew)
+		}
+	}
+	if r.MaxRate != nil {
+		out.MaxRate = *r.MaxRate
+		if out.MaxRate <= 0 {
+			v.errorf(r.MaxRateRange, "Invalid max_rate", "%g moves per second must be above zero", out.MaxRate)
+		}
+	}
+	return out
+}
+
+// count reads an optional non-negative number.
+func (v *validator) count(n *int, r hcl.Range, what string, def int) int {
+	if n == nil {
+		return def
+	}
+	if *n < 0 {
+		v.errorf(r, "Invalid "+what, "%d is negative; use 0 to turn it off", *n)
+	}
+	return *n
 }
 
 func (v *validator) udp(u *udpBlock) UDP {

@@ -63,6 +63,22 @@ type listenerBlock struct {
 	MaxConnectionsRange hcl.Range `hcl:"max_connections,attr_value_range"`
 	DrainTimeout        *string   `hcl:"drain_timeout,optional"`
 	DrainTimeoutRange   hcl.Range `hcl:"drain_timeout,attr_value_range"`
+	OnUnhealthy         *string   `hcl:"on_unhealthy,optional"`
+	OnUnhealthyRange    hcl.Range `hcl:"on_unhealthy,attr_value_range"`
+	Tries               *int      `hcl:"tries,optional"`
+	TriesRange          hcl.Range `hcl:"tries,attr_value_range"`
+	NextTimeout         *string   `hcl:"next_timeout,optional"`
+	NextTimeoutRange    hcl.Range `hcl:"next_timeout,attr_value_range"`
+	MaxFails            *int      `hcl:"max_fails,optional"`
+	MaxFailsRange       hcl.Range `hcl:"max_fails,attr_value_range"`
+	FailTimeout         *string   `hcl:"fail_timeout,optional"`
+	FailTimeoutRange    hcl.Range `hcl:"fail_timeout,attr_value_range"`
+	MaxConns            *int      `hcl:"max_conns,optional"`
+	MaxConnsRange       hcl.Range `hcl:"max_conns,attr_value_range"`
+	SlowStart           *string   `hcl:"slow_start,optional"`
+	SlowStartRange      hcl.Range `hcl:"slow_start,attr_value_range"`
+
+	Rebalance *rebalanceBlock `hcl:"rebalance,block"`
 
 	Upstream *upstreamBlock `hcl:"upstream,block"`
 	UDP      *udpBlock      `hcl:"udp,block"`
@@ -86,6 +102,24 @@ type upstreamBlock struct {
 	PortMetaRange       hcl.Range `hcl:"port_meta,attr_value_range"`
 	Port                *int      `hcl:"port,optional"`
 	PortRange           hcl.Range `hcl:"port,attr_value_range"`
+	BackupTag           *string   `hcl:"backup_tag,optional"`
+	BackupTagRange      hcl.Range `hcl:"backup_tag,attr_value_range"`
+	BackupMeta          *string   `hcl:"backup_meta,optional"`
+	BackupMetaRange     hcl.Range `hcl:"backup_meta,attr_value_range"`
+}
+
+type rebalanceBlock struct {
+	DefRange         hcl.Range `hcl:",def_range"`
+	Skew             *float64  `hcl:"skew,optional"`
+	SkewRange        hcl.Range `hcl:"skew,attr_value_range"`
+	MaxRate          *float64  `hcl:"max_rate,optional"`
+	MaxRateRange     hcl.Range `hcl:"max_rate,attr_value_range"`
+	MinIdle          *string   `hcl:"min_idle,optional"`
+	MinIdleRange     hcl.Range `hcl:"min_idle,attr_value_range"`
+	MaxWait          *string   `hcl:"max_wait,optional"`
+	MaxWaitRange     hcl.Range `hcl:"max_wait,attr_value_range"`
+	MaxLifetime      *string   `hcl:"max_lifetime,optional"`
+	MaxLifetimeRange hcl.Range `hcl:"max_lifetime,attr_value_range"`
 }
 
 type udpBlock struct {

@@ -29,16 +29,16 @@ const (
 	// A token bucket in front of every call: 10 a second, bursts of 2.
 	callInterval = 100 * time.Millisecond
 	callBurst    = 2
-
-	// warningFilter lets warning instances through and keeps out critical
-	// ones, including service and node maintenance (a critical check).
-	warningFilter = `not (Checks.Status == critical)`
 )
 
 // Health of an instance in a snapshot.
 const (
 	Passing = "passing"
 	Warning = "warning"
+	// Maintenance instances (service or node maintenance) are in the
+	// snapshot so that their connections can drain: they take no new
+	// traffic.
+	Maintenance = "maintenance"
 )
 
 // Query is what one watcher asks Consul: the usable instances of a service.
@@ -73,7 +73,7 @@ type Instance struct {
 	Address   string // the service address, else the node's
 	Port      int
 	Weight    int    // Weights.Passing, or Weights.Warning for a warning instance
-	Health    string // Passing or Warning
+	Health    string // Passing, Warning or Maintenance
 	Tags      []string
 	Meta      map[string]string
 }
@@ -221,24 +221,18 @@ func (w *Watcher) fetch(ctx context.Context, index uint64) ([]*api.ServiceEntry,
 	ctx, cancel := context.WithTimeout(ctx, w.in.Wait+w.in.Wait/16+5*time.Second)
 	defer cancel()
 	q := w.in.Query
-	filter := q.Filter
-	if q.IncludeWarning {
-		if filter != "" {
-			filter = "(" + filter + ") and " + warningFilter
-		} else {
-			filter = warningFilter
-		}
-	}
 	opts := &api.QueryOptions{
 		Datacenter: q.Datacenter,
 		WaitIndex:  index,
 		WaitTime:   w.in.Wait,
-		Filter:     filter,
+		Filter:     q.Filter,
 		// Near keeps the query off the streaming backend, whose follower
 		// reads add 50-100ms; sorting by distance costs nothing here.
 		Near: "_agent",
 	}
-	return w.in.Client.Health().Service(q.Service, "", !q.IncludeWarning, opts.WithContext(ctx))
+	// Every instance: health is classified here, so that maintenance can
+	// be told from failure.
+	return w.in.Client.Health().Service(q.Service, "", false, opts.WithContext(ctx))
 }
 
 // failed records a failed call, logging only when the state changes.
@@ -308,13 +302,24 @@ func describe(err error) string {
 	return err.Error()
 }
 
-// instances turns Consul's answer into a sorted set.
+// instances turns Consul's answer into a sorted set: passing instances,
+// warning ones if asked for, and those in maintenance. Critical ones (a
+// failed check, a failed node) are left out.
 func instances(entries []*api.ServiceEntry, includeWarning bool) []Instance {
 	out := make([]Instance, 0, len(entries))
 	for _, e := range entries {
 		health, weight := Passing, e.Service.Weights.Passing
-		if includeWarning && e.Checks.AggregatedStatus() == api.HealthWarning {
+		switch e.Checks.AggregatedStatus() {
+		case api.HealthPassing:
+		case api.HealthMaint:
+			health = Maintenance
+		case api.HealthWarning:
+			if !includeWarning {
+				continue
+			}
 			health, weight = Warning, e.Service.Weights.Warning
+		default:
+			continue
 		}
 		if weight <= 0 {
 			if health == Warning {

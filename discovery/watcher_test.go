@@ -47,12 +47,24 @@ func next(t *testing.T, ch <-chan Snapshot) Snapshot {
 	}
 }
 
+// ids lists the instances that take traffic (not in maintenance).
 func ids(s Snapshot) []string {
 	out := []string{}
 	for _, i := range s.Instances {
-		out = append(out, i.ServiceID)
+		if i.Health != Maintenance {
+			out = append(out, i.ServiceID)
+		}
 	}
 	return out
+}
+
+func health(s Snapshot, id string) string {
+	for _, i := range s.Instances {
+		if i.ServiceID == id {
+			return i.Health
+		}
+	}
+	return "absent"
 }
 
 // register adds an instance of svc with one TTL check, passing.
@@ -91,12 +103,16 @@ func TestWatcher_HealthGating(t *testing.T) {
 	must.Eq(t, []string{"c1", "c2"}, ids(next(t, ch)))
 
 	setCheck(t, c, "c1", api.HealthCritical)
-	must.Eq(t, []string{"c2"}, ids(next(t, ch)))
+	s = next(t, ch)
+	must.Eq(t, []string{"c2"}, ids(s))
+	must.Eq(t, "absent", health(s, "c1")) // critical: out
 	setCheck(t, c, "c1", api.HealthPassing)
 	must.Eq(t, []string{"c1", "c2"}, ids(next(t, ch)))
 
 	must.NoError(t, c.Agent().EnableServiceMaintenance("c2", "draining for a test"))
-	must.Eq(t, []string{"c1"}, ids(next(t, ch)))
+	s = next(t, ch)
+	must.Eq(t, []string{"c1"}, ids(s))
+	must.Eq(t, Maintenance, health(s, "c2")) // still there, so its connections drain
 	must.NoError(t, c.Agent().DisableServiceMaintenance("c2"))
 	must.Eq(t, []string{"c1", "c2"}, ids(next(t, ch)))
 

@@ -148,7 +148,7 @@ func TestPick_SkipsUnavailable(t *testing.T) {
 			s := testSet(balance, 1, 1, 1)
 			now := time.Now().UnixNano()
 			s.backends[0].downUntil.Store(now + int64(time.Hour)) // passive health
-			s.backends[1].active.Store(5)                        // at max_conns
+			s.backends[1].active.Store(5)                         // at max_conns
 			for i := range 100 {
 				b := s.choose(&pick{client: clientAddr(i), now: now, maxConns: 5})
 				must.Eq(t, s.backends[2], b)
