@@ -95,7 +95,7 @@ func (r RebalanceConfig) tick() time.Duration {
 	if !r.Enabled {
 		return 0
 	}
-	return 100 * time.Millisecond
+	return 50 * time.Millisecond
 }
 
 // Listener is a running TCP or UDP listener.

@@ -82,6 +82,19 @@ type tcpConn struct {
 	lastBytes   uint64
 	lastActive  time.Time
 	excessSince time.Time // when the rebalancer first wanted to move it; zero if it does not
+	movedAt     time.Time // when the rebalancer asked the client to go
+}
+
+// moveGrace is how long a client asked to go may take to close.
+const moveGrace = 5 * time.Second
+
+// move asks the client to go, gently: a FIN toward it, so that it closes
+// and reconnects, while everything it sent until then still reaches the
+// backend. A client that ignores it is closed after moveGrace.
+func (c *tcpConn) move(now time.Time, r closeReason) {
+	c.reason.CompareAndSwap(int32(closedByPeer), int32(r))
+	c.movedAt = now
+	c.client.CloseWrite()
 }
 
 // abort closes both sockets; the copies in flight return at once.
@@ -406,6 +419,12 @@ func (l *tcpListener) watch() {
 				c.abort(closedDrained)
 				continue
 			}
+			if !c.movedAt.IsZero() { // leaving: no longer counted
+				if now.Sub(c.movedAt) >= moveGrace {
+					c.abort(closeReason(c.reason.Load()))
+				}
+				continue
+			}
 			if !activity {
 				continue
 			}
@@ -418,7 +437,7 @@ func (l *tcpListener) watch() {
 				c.abort(closedIdle)
 			case c.lifetime > 0 && now.Sub(c.start) >= c.lifetime && quiet >= r.MinIdle:
 				l.stats.lifetime.Add(1)
-				c.abort(closedLifetime)
+				c.move(now, closedLifetime)
 			default:
 				live = append(live, c)
 			}
@@ -496,13 +515,16 @@ func (l *tcpListener) rebalance(rb *rebalancer, r *RebalanceConfig, conns []*tcp
 		if rb.tokens < 1 {
 			continue
 		}
+		if n, err := bytesMoved(c.client, c.upstream); quiet && (err != nil || n != c.lastBytes) {
+			continue // a byte moved since the last look: not quiet after all
+		}
 		rb.tokens--
 		rb.plan[c.backend]--
 		l.stats.rebalanceMoves.Add(1)
 		if forced {
 			l.stats.rebalanceForced.Add(1)
 		}
-		c.abort(closedRebalance)
+		c.move(now, closedRebalance)
 	}
 	for b, n := range rb.plan {
 		if n <= 0 {

@@ -210,3 +210,58 @@ func (a *Agent) datagrams(ctx context.Context, addr string) {
 		}
 	}
 }
+
+// Streams are long-lived TCP client connections, each sending a framed
+// message every interval and dialling again, after a pause, whenever its
+// connection ends: the shape of a Pinpoint agent's gRPC streams.
+type Streams struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	// Reconnects counts, per stream, how often its connection ended.
+	Reconnects []atomic.Int64
+	DialErrors atomic.Int64
+	Connected  atomic.Int64
+}
+
+// StartStreams opens n streams to addr.
+func StartStreams(addr string, n int, every, reconnect time.Duration) *Streams {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Streams{cancel: cancel, Reconnects: make([]atomic.Int64, n)}
+	a := &Agent{cfg: AgentConfig{Name: "stream", MessageEvery: every, PingEvery: time.Hour, Reconnect: reconnect}}
+	for i := range n {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			var d net.Dialer
+			for seq := 0; ctx.Err() == nil; {
+				conn, err := d.DialContext(ctx, "tcp", addr)
+				if err != nil {
+					if ctx.Err() == nil {
+						s.DialErrors.Add(1)
+					}
+				} else {
+					s.Connected.Add(1)
+					seq = a.talk(ctx, conn, false, seq)
+					s.Connected.Add(-1)
+					conn.Close()
+					if ctx.Err() != nil {
+						return
+					}
+					s.Reconnects[i].Add(1)
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(reconnect):
+				}
+			}
+		}()
+	}
+	return s
+}
+
+// Stop ends every stream.
+func (s *Streams) Stop() {
+	s.cancel()
+	s.wg.Wait()
+}

@@ -1,0 +1,113 @@
+package agent
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"github.com/pinlb/pinlb/config"
+	"github.com/pinlb/pinlb/internal/consultest"
+	"github.com/pinlb/pinlb/internal/sim"
+	"github.com/shoenig/test/must"
+)
+
+// Scale-out: 400 long-lived connections on 2 collectors; 2 more join. The
+// rebalancer moves quiet connections until the load is even, cutting no
+// message and moving no client twice.
+func TestConsul_ScaleOutRebalances(t *testing.T) {
+	const streams = 400
+	srv := consultest.Start(t, consultest.Options{})
+	c := srv.Client()
+	cols := make([]*sim.Collector, 4)
+	for i := range cols {
+		col, err := sim.StartCollector(fmt.Sprintf("c%d", i), "127.0.0.1")
+		must.NoError(t, err)
+		t.Cleanup(col.Kill)
+		cols[i] = col
+	}
+	register := func(col *sim.Collector) {
+		must.NoError(t, c.Agent().ServiceRegister(&api.AgentServiceRegistration{
+			ID: col.Name, Name: "collector", Address: "127.0.0.1", Port: col.Ports["grpc-agent"],
+			Meta: map[string]string{"port_grpc_agent": fmt.Sprint(col.Ports["grpc-agent"])},
+		}))
+	}
+	register(cols[0])
+	register(cols[1])
+
+	l := consulListener(t, "grpc", config.Upstream{PortMeta: "port_grpc_agent"})
+	l.Balance = "least_conn"
+	l.Rebalance = config.Rebalance{Enabled: true, Skew: 1.2, MaxRate: 100, MinIdle: 100 * time.Millisecond}
+	ag := startWithConsul(t, srv, "", l)
+	waitEndpoints(t, ag, "grpc", uint16(cols[0].Ports["grpc-agent"]), uint16(cols[1].Ports["grpc-agent"]))
+
+	// Each stream sends a framed message every 200ms: quiet gaps between.
+	s := sim.StartStreams(ag.Addrs()["grpc"].String(), streams, 200*time.Millisecond, 100*time.Millisecond)
+	defer s.Stop()
+	active := func() []int64 {
+		out := make([]int64, len(cols))
+		for i, col := range cols {
+			out[i] = col.Stats().ActiveConns.Load()
+		}
+		return out
+	}
+	waitUpTo(t, 10*time.Second, "400 streams on 2 collectors", func() bool {
+		a := active()
+		return a[0]+a[1] == streams && a[0] == streams/2
+	})
+
+	register(cols[2])
+	register(cols[3])
+	start := time.Now()
+	waitUpTo(t, 30*time.Second, "the load to even out within 30s", func() bool {
+		a := active()
+		lo, hi, total := a[0], a[0], int64(0)
+		for _, n := range a {
+			lo, hi, total = min(lo, n), max(hi, n), total+n
+		}
+		return total == streams && lo > 0 && float64(hi) <= 1.25*float64(lo)
+	})
+	took := time.Since(start)
+
+	stats := ag.Stats()["grpc"]
+	moved := 0
+	for i := range s.Reconnects {
+		n := s.Reconnects[i].Load()
+		must.LessEq(t, 1, n, must.Sprintf("stream %d was moved %d times", i, n))
+		moved += int(n)
+	}
+	must.Eq(t, 0, s.DialErrors.Load())
+	for _, col := range cols {
+		must.Eq(t, 0, col.Stats().Cut.Load(), must.Sprintf("%s saw a message cut mid-way", col.Name))
+		must.Eq(t, 0, col.Stats().Corrupt.Load())
+	}
+	must.Eq(t, uint64(moved), stats.RebalanceMoves)
+
+	// The moved clients go on sending, to all four collectors.
+	before := make([]int64, len(cols))
+	for i, col := range cols {
+		before[i] = col.Stats().Messages.Load()
+	}
+	waitUpTo(t, 10*time.Second, "messages at every collector", func() bool {
+		for i, col := range cols {
+			if col.Stats().Messages.Load() <= before[i] {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("balanced %v after the scale-out: %v connections per collector, %d moves (%d put off while busy), 0 cut, 0 failed",
+		took.Round(time.Millisecond), active(), moved, stats.RebalanceBusy)
+}
+
+// waitUpTo retries cond until it holds, failing after limit.
+func waitUpTo(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
