@@ -35,9 +35,11 @@ func clientAddr(i int) netip.AddrPort {
 }
 
 // picks counts n picks per endpoint, each connection held open for a number
-// of later picks drawn from hold (0: closed at once).
-func picks(s *endpointSet, n int, hold func() int) []int {
+// of later picks drawn from hold (0: closed at once). It also returns each
+// endpoint's open connections summed over every pick: its load over time.
+func picks(s *endpointSet, n int, hold func() int) ([]int, []int) {
 	counts := make([]int, len(s.backends))
+	load := make([]int, len(s.backends))
 	type open struct {
 		b     *backend
 		until int
@@ -57,11 +59,14 @@ func picks(s *endpointSet, n int, hold func() int) []int {
 		counts[index(s, b)]++
 		b.active.Add(1)
 		conns = append(conns, open{b, i + hold()})
+		for k, x := range s.backends {
+			load[k] += int(x.active.Load())
+		}
 	}
 	for _, c := range conns {
 		c.b.active.Add(-1)
 	}
-	return counts
+	return counts, load
 }
 
 func TestBalancers_WeightsRespected(t *testing.T) {
@@ -70,7 +75,7 @@ func TestBalancers_WeightsRespected(t *testing.T) {
 			s := testSet(balance, 3, 1, 1)
 			// Connections held for a while, so that load-based balancers
 			// see load.
-			counts := picks(s, 10000, func() int { return 50 })
+			counts, _ := picks(s, 10000, func() int { return 50 })
 			share := float64(counts[0]) / 10000
 			must.Between(t, 0.5, share, 0.7, must.Sprintf("heavy endpoint's share %.3f of %v", share, counts))
 		})
@@ -100,15 +105,21 @@ func TestLoadBalancers_FairShareWithMixedDurations(t *testing.T) {
 		t.Run(balance, func(t *testing.T) {
 			s := testSet(balance, 1, 1, 1, 1)
 			// Mixed durations: most connections short, some held for
-			// hundreds of picks.
-			counts := picks(s, 10000, func() int {
+			// hundreds of picks. Fair share is of the load: each
+			// endpoint's open connections, over the whole run.
+			counts, load := picks(s, 10000, func() int {
 				if rand.IntN(10) == 0 {
 					return 100 + rand.IntN(400)
 				}
 				return rand.IntN(10)
 			})
-			for i, c := range counts {
-				must.Between(t, 2250, c, 2750, must.Sprintf("endpoint %d got %d of 10000 (%v)", i, c, counts))
+			total := 0
+			for _, l := range load {
+				total += l
+			}
+			for i, l := range load {
+				share := float64(l) / float64(total)
+				must.Between(t, 0.225, share, 0.275, must.Sprintf("endpoint %d carried %.3f of the load (picks %v)", i, share, counts))
 			}
 		})
 	}
