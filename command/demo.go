@@ -1,14 +1,11 @@
 package command
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/hashicorp/cli"
 	"github.com/mattn/go-isatty"
@@ -64,7 +61,7 @@ func (c *DemoCommand) Run(args []string) int {
 		c.Ui.Error(fmt.Sprintf("Error: %s", err))
 		return exitError
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := stopContext(nil)
 	defer stop()
 	err = demo.Run(ctx, demo.Options{
 		Pinlb: self, Consul: consul, Duration: *duration, Agents: *agents,

@@ -1,14 +1,11 @@
 package command
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/cli"
@@ -144,17 +141,8 @@ func (c *RegisterCommand) Run(args []string) int {
 		return exitError
 	}
 
-	sigs := c.signals
-	if sigs == nil {
-		sigs = make(chan os.Signal, 2)
-		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-		defer signal.Stop(sigs)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		<-sigs
-		cancel()
-	}()
+	ctx, cancel := stopContext(c.signals)
+	defer cancel()
 	logger := hclog.New(&hclog.LoggerOptions{Name: "pinlb.register", Output: &cli.UiWriter{Ui: c.Ui}})
 	if err := collector.NewSidecar(client, cfg, logger).Run(ctx); err != nil {
 		c.Ui.Error(fmt.Sprintf("Error: %s", err))

@@ -8,11 +8,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/template"
 	"time"
 
@@ -125,21 +123,8 @@ func (c *RenderCommand) Run(args []string) int {
 	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "pinlb.render", Output: &cli.UiWriter{Ui: c.Ui}})
 
-	sigs := c.signals
-	if sigs == nil {
-		sigs = make(chan os.Signal, 2)
-		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-		defer signal.Stop(sigs)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := stopContext(c.signals)
 	defer cancel()
-	go func() {
-		select {
-		case <-sigs:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 
 	failed := false
 	w := discovery.NewWatcher(discovery.WatcherInput{

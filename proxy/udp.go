@@ -156,6 +156,11 @@ func (l *udpListener) forward(p []byte, client netip.AddrPort) {
 	l.datagramsIn.Add(1)
 	l.bytesIn.Add(uint64(len(p)))
 	set := l.pool.load()
+	if len(set.primary.idx)+len(set.backup.idx) == 0 {
+		l.drop(dropNoBackend, client, nil) // before a flow: no socket for a datagram going nowhere
+		return
+	}
+	now := time.Now().UnixNano()
 	// One retry: a flow can end (timeout) between the lookup and the send.
 	for range 2 {
 		f := l.flows[client]
@@ -164,12 +169,12 @@ func (l *udpListener) forward(p []byte, client netip.AddrPort) {
 				return
 			}
 		}
-		b := l.target(f, set, cfg, client)
+		b := l.target(f, set, cfg, client, now)
 		if b == nil {
 			l.drop(dropNoBackend, client, nil)
 			return
 		}
-		f.touch()
+		f.last.Store(now)
 		_, err := f.sock.WriteToUDPAddrPort(p, b.addr)
 		if err == nil {
 			l.datagramsOut.Add(1)
@@ -258,14 +263,14 @@ func (f *flow) touch() { f.last.Store(time.Now().UnixNano()) }
 
 // target picks the backend for one datagram: per datagram in packet mode;
 // in session mode the bound backend, re-elected when it left the pool.
-func (l *udpListener) target(f *flow, set *endpointSet, cfg *Config, client netip.AddrPort) *backend {
+func (l *udpListener) target(f *flow, set *endpointSet, cfg *Config, client netip.AddrPort, now int64) *backend {
 	if cfg.UDP.Mode == SessionMode {
 		if b := f.backend.Load(); b != nil && !b.removed.Load() {
 			return b
 		}
 	}
 	p := &l.pick
-	*p = pick{client: client, now: time.Now().UnixNano(), maxConns: int64(cfg.MaxConns), slowStart: cfg.SlowStart}
+	*p = pick{client: client, now: now, maxConns: int64(cfg.MaxConns), slowStart: cfg.SlowStart}
 	b := set.choose(p)
 	if b != nil && cfg.UDP.Mode == SessionMode {
 		f.bind(b)

@@ -50,10 +50,10 @@ type probe struct {
 	run     func(addr string, timeout time.Duration) error
 }
 
-// Registration is the service definition: Port is the agent port, every
+// registration is the service definition: Port is the agent port, every
 // served port is in Meta under its pinpoint.Port.MetaKey, with a Consul TCP
 // check per TCP port and TTL checks for pinlb's probes.
-func (c Config) Registration() (*api.AgentServiceRegistration, []probe) {
+func (c Config) registration() (*api.AgentServiceRegistration, []probe) {
 	meta := map[string]string{}
 	for k, v := range c.Meta {
 		meta[k] = v
@@ -165,7 +165,7 @@ func NewSidecar(client *api.Client, cfg Config, logger hclog.Logger) *Sidecar {
 // registers it again whenever the agent has lost it, and deregisters it when
 // ctx is done.
 func (s *Sidecar) Run(ctx context.Context) error {
-	reg, probes := s.cfg.Registration()
+	reg, probes := s.cfg.registration()
 	agent := s.client.Agent()
 	registered := false
 	failing := map[string]string{} // probe check ID → last failure, for logging changes only

@@ -205,14 +205,6 @@ func (s *Server) Restore(snap []byte) {
 	}
 }
 
-// Register registers a service instance through the agent.
-func (s *Server) Register(reg *api.AgentServiceRegistration) {
-	s.t.Helper()
-	if err := s.Client().Agent().ServiceRegister(reg); err != nil {
-		s.t.Fatal(err)
-	}
-}
-
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ports []int
