@@ -57,6 +57,7 @@ type member struct {
 type demo struct {
 	o        Options
 	dir      string
+	env      []string // the children's: CONSUL_HTTP_ADDR points at the demo's Consul
 	client   *api.Client
 	consul   *proc
 	agent    *proc
@@ -164,7 +165,7 @@ func (d *demo) startConsul(ctx context.Context) error {
 		return err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
-	os.Setenv("CONSUL_HTTP_ADDR", addr) // for the children
+	d.env = append(os.Environ(), "CONSUL_HTTP_ADDR="+addr) // for the children
 	d.consul = d.run("consul", d.o.Consul, "agent", "-dev", "-config-file="+path)
 	client, err := api.NewClient(&api.Config{Address: addr})
 	if err != nil {
@@ -236,7 +237,9 @@ func (d *demo) act(step int) error {
 		m.sim.Kill()
 		m.gone = true
 	case 2:
-		out, err := exec.Command(d.o.Pinlb, "maint", "-enable", "-id=collector-3", "-reason=demo scale-down").CombinedOutput()
+		cmd := exec.Command(d.o.Pinlb, "maint", "-enable", "-id=collector-3", "-reason=demo scale-down")
+		cmd.Env = d.env
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("%w: %s", err, out)
 		}
@@ -350,7 +353,7 @@ type proc struct {
 func (d *demo) run(name, bin string, args ...string) *proc {
 	log, _ := os.Create(filepath.Join(d.dir, name+".log"))
 	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = log, log
+	cmd.Stdout, cmd.Stderr, cmd.Env = log, log, d.env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	p := &proc{cmd: cmd, done: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
