@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -47,7 +48,7 @@ func StartTCP(t testing.TB) *TCP {
 // and closes it when serve returns.
 func StartTCPFunc(t testing.TB, addr string, serve func(*net.TCPConn)) *TCP {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
+	ln, err := bind(addr, func() (net.Listener, error) { return net.Listen("tcp", addr) })
 	if err != nil {
 		t.Fatalf("testbackend: listen: %v", err)
 	}
@@ -81,6 +82,21 @@ func StartTCPFunc(t testing.TB, addr string, serve func(*net.TCPConn)) *TCP {
 	}()
 	t.Cleanup(s.Close)
 	return s
+}
+
+// bind runs listen, and for a fixed port (the fixture's) retries while the
+// port is in use: ports such as 39994 lie in the kernel's ephemeral range,
+// where a test running in parallel may hold one for a few seconds.
+func bind[T any](addr string, listen func() (T, error)) (T, error) {
+	fixed := !strings.HasSuffix(addr, ":0")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		l, err := listen()
+		if err == nil || !fixed || !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+			return l, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Close stops the server and closes its connections.
@@ -121,7 +137,7 @@ func StartUDPAt(t testing.TB, addr string) *UDP {
 	if err != nil {
 		t.Fatalf("testbackend: %v", err)
 	}
-	conn, err := net.ListenUDP("udp", ua)
+	conn, err := bind(addr, func() (*net.UDPConn, error) { return net.ListenUDP("udp", ua) })
 	if err != nil {
 		t.Fatalf("testbackend: listen: %v", err)
 	}
