@@ -212,3 +212,19 @@ func TestSlowStartRamp(t *testing.T) {
 	must.Between(t, 0.49, b.ramp(now+int64(30*time.Second), time.Minute), 0.51)
 	must.Eq(t, 1.0, b.ramp(now+int64(time.Minute), time.Minute))
 }
+
+// Slow start shapes shares but never refuses: a lone endpoint at the start
+// of its ramp (back from zero, or the only one left) takes every connection.
+func TestSlowStart_NeverRefuses(t *testing.T) {
+	for _, balance := range []string{RoundRobin, LeastConn, RandomTwo, LeastTime, Hash} {
+		t.Run(balance, func(t *testing.T) {
+			s := testSet(balance, 1, 1)
+			now := time.Now().UnixNano()
+			s.backends[0].downUntil.Store(now + int64(time.Hour))
+			s.backends[1].since.Store(now)
+			for i := range 100 {
+				must.Eq(t, s.backends[1], s.choose(&pick{client: clientAddr(i), now: now, slowStart: time.Hour}))
+			}
+		})
+	}
+}

@@ -142,11 +142,25 @@ func (s *endpointSet) choose(p *pick) *backend {
 			continue
 		}
 		p.group = g.idx
-		if i := g.bal.Pick(p); i >= 0 {
+		if i := g.pickRamped(p); i >= 0 {
 			return s.backends[g.idx[i]]
 		}
 	}
 	return nil
+}
+
+// pickRamped picks with the slow-start ramps, and again without them when
+// the ramps held back every available backend: slow start shapes shares, it
+// never refuses a connection that a backend in the group could take.
+func (g *group) pickRamped(p *pick) int {
+	i := g.bal.Pick(p)
+	if i < 0 && p.slowStart > 0 {
+		ramp := p.slowStart
+		p.slowStart = 0
+		i = g.bal.Pick(p)
+		p.slowStart = ramp
+	}
+	return i
 }
 
 // pick is one choice of backend and the rules it honours. The UDP reader
