@@ -49,6 +49,17 @@ type backend struct {
 	// latency is the EWMA of connect time plus time to first byte, in
 	// nanoseconds, as float64 bits; 0 until measured.
 	latency atomic.Uint64
+
+	// joined is when the backend entered the pool (unix nanoseconds).
+	joined int64
+	// ep is the endpoint as last given; guarded by the pool's mu.
+	ep Endpoint
+
+	// Counters for operators. TCP bytes count here when a connection
+	// ends; live connections are added when status is read.
+	conns, connectFails       atomic.Uint64
+	bytesIn, bytesOut         atomic.Uint64 // client to backend, backend to client
+	datagramsIn, datagramsOut atomic.Uint64 // UDP: to the backend, and its replies
 }
 
 func (b *backend) remove(now time.Time) {
@@ -308,7 +319,7 @@ func (p *pool) publish() (left []*backend) {
 		if ok && b.addr == ep.Addr {
 			delete(byID, ep.ID)
 		} else {
-			b = &backend{id: ep.ID, addr: ep.Addr}
+			b = &backend{id: ep.ID, addr: ep.Addr, joined: now.UnixNano()}
 			if p.updated {
 				b.since.Store(now.UnixNano())
 			}
@@ -323,6 +334,7 @@ func (p *pool) publish() (left []*backend) {
 			b.since.Store(now.UnixNano())
 			delete(p.draining, ep.ID)
 		}
+		b.ep = ep
 		i := len(s.backends)
 		s.backends = append(s.backends, b)
 		s.weights = append(s.weights, max(1, ep.Weight))

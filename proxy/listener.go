@@ -60,6 +60,9 @@ type Config struct {
 
 	// UDP.
 	UDP UDPConfig
+
+	// Recorder, if set, hears of every finished connection and session.
+	Recorder Recorder
 }
 
 // UDPConfig holds the UDP settings of a listener.
@@ -112,6 +115,9 @@ type Listener interface {
 	SetEndpoints([]Endpoint)
 	// Stats returns the listener's counters.
 	Stats() Stats
+	// Endpoints returns the state and counters of every endpoint in the
+	// pool, and of those that left it with connections still open.
+	Endpoints() []EndpointStatus
 	// Shutdown stops accepting, waits for open connections to end, and
 	// closes those still open when ctx is done. It is safe to call more
 	// than once and from several goroutines.
@@ -134,8 +140,8 @@ type Stats struct {
 	RebalanceBusy   uint64 // moves put off because the connection was not quiet
 	RebalanceForced uint64 // busy connections closed after max_wait
 	LifetimeClosed  uint64 // connections closed at max_lifetime
-	BytesIn         uint64 // client to backend
-	BytesOut        uint64 // backend to client
+	BytesIn         uint64 // client to backend; for TCP, open connections included
+	BytesOut        uint64 // backend to client; for TCP, open connections included
 
 	DatagramsIn  uint64 // from clients
 	DatagramsOut uint64 // to backends

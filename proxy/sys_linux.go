@@ -14,23 +14,33 @@ import (
 func bytesMoved(conns ...*net.TCPConn) (uint64, error) {
 	var total uint64
 	for _, c := range conns {
-		rc, err := c.SyscallConn()
+		in, out, err := tcpBytes(c)
 		if err != nil {
 			return 0, err
 		}
-		var info *unix.TCPInfo
-		var serr error
-		if err := rc.Control(func(fd uintptr) {
-			info, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-		}); err != nil {
-			return 0, err
-		}
-		if serr != nil {
-			return 0, serr
-		}
-		total += info.Bytes_received + info.Bytes_acked
+		total += in + out
 	}
 	return total, nil
+}
+
+// tcpBytes returns the bytes received on c and those it sent that were
+// acknowledged, from TCP_INFO.
+func tcpBytes(c *net.TCPConn) (in, out uint64, err error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, 0, err
+	}
+	var info *unix.TCPInfo
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		info, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+	}); err != nil {
+		return 0, 0, err
+	}
+	if serr != nil {
+		return 0, 0, serr
+	}
+	return info.Bytes_received, info.Bytes_acked, nil
 }
 
 // waitReadable returns once the socket has data or has ended, without

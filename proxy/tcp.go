@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -155,6 +156,10 @@ func (l *tcpListener) SetEndpoints(eps []Endpoint) {
 
 func (l *tcpListener) Stats() Stats {
 	s := &l.stats
+	var liveIn, liveOut uint64
+	for _, v := range l.liveBytes() {
+		liveIn, liveOut = liveIn+v[0], liveOut+v[1]
+	}
 	return Stats{
 		Accepted:        s.accepted.Load(),
 		AcceptErrors:    s.acceptErrors.Load(),
@@ -170,9 +175,52 @@ func (l *tcpListener) Stats() Stats {
 		RebalanceBusy:   s.rebalanceBusy.Load(),
 		RebalanceForced: s.rebalanceForced.Load(),
 		LifetimeClosed:  s.lifetime.Load(),
-		BytesIn:         s.bytesIn.Load(),
-		BytesOut:        s.bytesOut.Load(),
+		BytesIn:         s.bytesIn.Load() + liveIn,
+		BytesOut:        s.bytesOut.Load() + liveOut,
 	}
+}
+
+func (l *tcpListener) Endpoints() []EndpointStatus {
+	return l.pool.status(l.cfg.Load(), l.liveBytes())
+}
+
+// liveBytes reads what the open connections have moved so far from the
+// kernel's counters on their client sockets, by backend: bytes received
+// from the client, and bytes sent to it and acknowledged.
+func (l *tcpListener) liveBytes() map[*backend][2]uint64 {
+	l.mu.Lock()
+	conns := make([]*tcpConn, 0, len(l.conns))
+	for c := range l.conns {
+		conns = append(conns, c)
+	}
+	l.mu.Unlock()
+	live := make(map[*backend][2]uint64)
+	for _, c := range conns {
+		if in, out, err := tcpBytes(c.client); err == nil { // closing meanwhile: counted when it ends
+			v := live[c.backend]
+			live[c.backend] = [2]uint64{v[0] + in, v[1] + out}
+		}
+	}
+	return live
+}
+
+// record hands a finished connection to the recorder, if there is one.
+func (l *tcpListener) record(cfg *Config, client *net.TCPConn, upstream netip.AddrPort, start time.Time, in, out int64, status string) {
+	if cfg.Recorder == nil {
+		return
+	}
+	cfg.Recorder.Record(&Record{
+		Listener: cfg.Name,
+		Protocol: TCP,
+		Client:   client.RemoteAddr().(*net.TCPAddr).AddrPort(),
+		Local:    client.LocalAddr().(*net.TCPAddr).AddrPort(),
+		Upstream: upstream,
+		Start:    start,
+		Duration: time.Since(start),
+		BytesIn:  uint64(in),
+		BytesOut: uint64(out),
+		Status:   status,
+	})
 }
 
 func (l *tcpListener) serve() {
@@ -203,6 +251,7 @@ func (l *tcpListener) serve() {
 				l.logger.Warn("max_connections reached; closing new connection",
 					"client", client.RemoteAddr(), "max_connections", cfg.MaxConnections, "suppressed", n)
 			}
+			l.record(cfg, client, netip.AddrPort{}, time.Now(), 0, 0, "rejected")
 			client.Close()
 			continue
 		}
@@ -219,6 +268,11 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 
 	upstream, b := l.connect(client, cfg)
 	if upstream == nil {
+		status, addr := "no_backend", netip.AddrPort{}
+		if b != nil {
+			status, addr = "connect_failed", b.addr
+		}
+		l.record(cfg, client, addr, start, 0, 0, status)
 		client.Close()
 		return
 	}
@@ -240,8 +294,11 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 	l.untrack(c)
 	l.stats.bytesIn.Add(uint64(in))
 	l.stats.bytesOut.Add(uint64(out))
+	b.bytesIn.Add(uint64(in))
+	b.bytesOut.Add(uint64(out))
 
 	reason := closeReason(c.reason.Load())
+	l.record(cfg, client, b.addr, start, in, out, reason.String())
 	switch reason {
 	case closedIdle:
 		l.stats.idleClosed.Add(1)
@@ -260,7 +317,8 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 
 // connect dials the backends the balancer chooses, each at most once, up to
 // tries attempts within next_timeout. The connection is counted on its
-// backend before connect returns, so that least_conn sees it at once.
+// backend before connect returns, so that least_conn sees it at once. When
+// no connect succeeds, it returns the last backend tried, if any.
 func (l *tcpListener) connect(client *net.TCPConn, cfg *Config) (*net.TCPConn, *backend) {
 	set := l.pool.load()
 	start := time.Now()
@@ -290,9 +348,11 @@ func (l *tcpListener) connect(client *net.TCPConn, cfg *Config) (*net.TCPConn, *
 		conn, err := d.DialContext(l.dialCtx, "tcp", b.addr.String())
 		if err == nil {
 			b.succeeded()
+			b.conns.Add(1)
 			return conn.(*net.TCPConn), b
 		}
 		b.active.Add(-1)
+		b.connectFails.Add(1)
 		l.stats.connectFailures.Add(1)
 		out := b.failed(time.Now().UnixNano(), cfg.MaxFails, cfg.FailTimeout) && !set.single
 		if out {
@@ -315,7 +375,10 @@ func (l *tcpListener) connect(client *net.TCPConn, cfg *Config) (*net.TCPConn, *
 		l.logger.Warn(msg, "client", client.RemoteAddr(), "tried", len(p.tried),
 			"endpoints", len(set.backends), "suppressed", s)
 	}
-	return nil, nil
+	if len(p.tried) == 0 {
+		return nil, nil
+	}
+	return nil, p.tried[len(p.tried)-1]
 }
 
 // splice copies both ways until both directions end. A clean EOF on one side

@@ -121,6 +121,8 @@ func (l *udpListener) Stats() Stats {
 	return s
 }
 
+func (l *udpListener) Endpoints() []EndpointStatus { return l.pool.status(l.cfg.Load(), nil) }
+
 // Shutdown closes the socket and every session at once: a UDP listener has
 // nothing to drain, and replies need the socket that is going away.
 func (l *udpListener) Shutdown(context.Context) error {
@@ -177,8 +179,13 @@ func (l *udpListener) forward(p []byte, client netip.AddrPort) {
 		f.last.Store(now)
 		_, err := f.sock.WriteToUDPAddrPort(p, b.addr)
 		if err == nil {
+			n := uint64(len(p))
 			l.datagramsOut.Add(1)
-			l.bytesOut.Add(uint64(len(p)))
+			l.bytesOut.Add(n)
+			b.datagramsIn.Add(1)
+			b.bytesIn.Add(n)
+			f.datagramsIn.Add(1)
+			f.bytesIn.Add(n)
 			return
 		}
 		if !f.dead.Load() {
@@ -246,10 +253,13 @@ type flow struct {
 	raw    syscall.RawConn
 	start  time.Time
 
-	last    atomic.Int64 // unix nanoseconds of the last datagram either way
-	dead    atomic.Bool
-	mu      sync.Mutex // guards binding and unbinding backend (rare)
-	backend atomic.Pointer[backend]
+	last atomic.Int64 // unix nanoseconds of the last datagram either way
+	dead atomic.Bool
+	// For the access log: datagrams and bytes from the client (written by
+	// the reader) and replies to it (written by relayReplies).
+	datagramsIn, bytesIn, datagramsOut, bytesOut atomic.Uint64
+	mu                                           sync.Mutex // guards binding and unbinding backend (rare)
+	backend                                      atomic.Pointer[backend]
 
 	// Reply read state, used only by relayReplies and read.
 	readFn func(uintptr) bool
@@ -295,12 +305,14 @@ func (f *flow) bind(b *backend) {
 func (f *flow) relayReplies() {
 	l := f.l
 	defer l.wg.Done()
-	defer f.end()
+	status := "shutdown"
+	defer func() { f.end(status) }()
 	replies := 0
 	for {
 		cfg := l.cfg.Load()
 		deadline := time.Unix(0, f.last.Load()).Add(cfg.UDP.SessionTimeout)
 		if !time.Now().Before(deadline) {
+			status = "ok"
 			return
 		}
 		f.sock.SetReadDeadline(deadline)
@@ -314,7 +326,8 @@ func (f *flow) relayReplies() {
 			l.drop(dropSocket, f.client, f.rerr)
 			continue
 		}
-		if !f.fromBackend(l.pool.load()) {
+		b := f.fromBackend(l.pool.load())
+		if b == nil {
 			replyBuffers.Put(f.buf)
 			l.drop(dropReplyUnknownSource, f.client, nil)
 			continue
@@ -325,10 +338,16 @@ func (f *flow) relayReplies() {
 			l.drop(dropReplySendError, f.client, err)
 			continue
 		}
+		n := uint64(f.n)
 		l.replies.Add(1)
+		b.datagramsOut.Add(1)
+		b.bytesOut.Add(n)
+		f.datagramsOut.Add(1)
+		f.bytesOut.Add(n)
 		f.touch()
 		replies++
 		if cfg.UDP.Mode == SessionMode && cfg.UDP.Responses > 0 && replies >= cfg.UDP.Responses {
+			status = "responses"
 			return
 		}
 	}
@@ -351,23 +370,35 @@ func (f *flow) read(fd uintptr) bool {
 	return true
 }
 
-// fromBackend reports whether the reply came from a backend this session
-// may hear from: its bound backend, or any endpoint in the pool.
-func (f *flow) fromBackend(set *endpointSet) bool {
+// fromBackend returns the backend the reply came from, if this session may
+// hear from it: its bound backend, or any endpoint in the pool.
+func (f *flow) fromBackend(set *endpointSet) *backend {
 	if b := f.backend.Load(); b != nil && b.addr == f.from {
-		return true
+		return b
 	}
-	_, ok := set.byAddr[f.from]
-	return ok
+	return set.byAddr[f.from]
 }
 
-func (f *flow) end() {
+func (f *flow) end(status string) {
 	f.mu.Lock()
 	f.dead.Store(true)
-	if b := f.backend.Swap(nil); b != nil {
+	b := f.backend.Swap(nil)
+	if b != nil {
 		b.active.Add(-1)
 	}
 	f.mu.Unlock()
+	if cfg := f.l.cfg.Load(); cfg.Recorder != nil {
+		r := &Record{
+			Listener: cfg.Name, Protocol: UDP, Client: f.client,
+			Local: f.l.conn.LocalAddr().(*net.UDPAddr).AddrPort(), Start: f.start, Duration: time.Since(f.start),
+			BytesIn: f.bytesIn.Load(), BytesOut: f.bytesOut.Load(),
+			DatagramsIn: f.datagramsIn.Load(), DatagramsOut: f.datagramsOut.Load(), Status: status,
+		}
+		if b != nil {
+			r.Upstream = b.addr
+		}
+		cfg.Recorder.Record(r)
+	}
 	f.sock.Close()
 	l := f.l
 	l.sessions.Add(-1)
