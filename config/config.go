@@ -12,8 +12,11 @@ type Config struct {
 	LogJSON         bool
 	ShutdownTimeout time.Duration
 
-	Consul Consul
-	API    API
+	Consul       Consul
+	API          API
+	Telemetry    Telemetry
+	AccessLog    AccessLog
+	RegisterSelf RegisterSelf
 
 	// Listeners are sorted by name.
 	Listeners []Listener
@@ -40,7 +43,49 @@ type ConsulTLS struct {
 
 // API holds the api {} block.
 type API struct {
+	Enabled bool
 	Address string
+	// Token, when set, must be presented by every request (token_file has
+	// been read into it).
+	Token       string
+	EnablePprof bool
+	TLS         APITLS
+}
+
+// APITLS holds the api { tls {} } block. CertFile and KeyFile make the API
+// serve HTTPS; ClientCAFile then requires client certificates it signed.
+type APITLS struct {
+	CertFile     string
+	KeyFile      string
+	ClientCAFile string
+}
+
+// Telemetry holds the telemetry {} block, shaped like Consul's.
+type Telemetry struct {
+	MetricsPrefix   string
+	DisableHostname bool
+	// PrometheusRetentionTime keeps a series in /v1/metrics this long
+	// after its last update; 0 turns the Prometheus output off.
+	PrometheusRetentionTime time.Duration
+	StatsdAddress           string
+	DogstatsdAddr           string
+	DogstatsdTags           []string
+}
+
+// AccessLog holds the access_log {} block. An empty Path disables it.
+type AccessLog struct {
+	Path   string // a file, or "-" for standard output
+	Format string // "text" or "json"
+}
+
+// RegisterSelf holds the register_self {} block.
+type RegisterSelf struct {
+	Enabled bool
+	Service string
+	ID      string // empty: Service-hostname
+	Address string // empty: the Consul agent's address
+	Tags    []string
+	TTL     time.Duration
 }
 
 // Listener is one listener block: a TCP or UDP port and where it forwards.

@@ -33,7 +33,10 @@ func TestLoad_Defaults(t *testing.T) {
 	must.False(t, diags.HasErrors(), must.Sprint(FormatDiagnostics(diags)))
 	must.Eq(t, DefaultLogLevel, cfg.LogLevel)
 	must.Eq(t, DefaultShutdownTimeout, cfg.ShutdownTimeout)
-	must.Eq(t, DefaultAPIAddress, cfg.API.Address)
+	must.Eq(t, API{Enabled: true, Address: DefaultAPIAddress}, cfg.API)
+	must.Eq(t, Telemetry{MetricsPrefix: "pinlb", DisableHostname: true, PrometheusRetentionTime: time.Minute}, cfg.Telemetry)
+	must.Eq(t, AccessLog{}, cfg.AccessLog) // off
+	must.False(t, cfg.RegisterSelf.Enabled)
 	must.Eq(t, DefaultConsulStaleTTL, cfg.Consul.StaleTTL)
 	must.Eq(t, []Listener{{
 		Name:           "grpc",
@@ -109,6 +112,54 @@ listener "agent" {
 	must.Eq(t, 100, cfg.Listeners[0].MaxConnections)
 	must.Eq(t, 250*time.Millisecond, cfg.Listeners[0].ConnectTimeout)
 	must.Eq(t, UDP{Mode: "session", SessionTimeout: 2 * time.Second, Responses: 1, MaxSessions: 50}, cfg.Listeners[1].UDP)
+}
+
+func TestLoad_OperatorBlocks(t *testing.T) {
+	dir := write(t, map[string]string{
+		"token": "s3cret\n",
+		"a.hcl": `
+api {
+  address      = "0.0.0.0:9701"
+  enable_pprof = true
+  tls {
+    cert_file      = "/c.pem"
+    key_file       = "/k.pem"
+    client_ca_file = "/ca.pem"
+  }
+}
+telemetry {
+  metrics_prefix            = "lb"
+  prometheus_retention_time = "0"
+  dogstatsd_addr            = "127.0.0.1:8125"
+  dogstatsd_tags            = ["dc:one"]
+}
+access_log {
+  path   = "-"
+  format = "json"
+}
+register_self {
+  address = "10.0.0.5"
+  tags    = ["edge"]
+}` + minimal,
+		"b.hcl": `api { token_file = "TOKEN" }
+telemetry { disable_hostname = false }`,
+	})
+	b := filepath.Join(dir, "b.hcl")
+	raw, err := os.ReadFile(b)
+	must.NoError(t, err)
+	must.NoError(t, os.WriteFile(b, []byte(strings.Replace(string(raw), "TOKEN", filepath.Join(dir, "token"), 1)), 0o600))
+
+	cfg, diags := Load([]string{dir})
+	must.False(t, diags.HasErrors(), must.Sprint(FormatDiagnostics(diags)))
+	must.Eq(t, API{
+		Enabled: true, Address: "0.0.0.0:9701", Token: "s3cret", EnablePprof: true,
+		TLS: APITLS{CertFile: "/c.pem", KeyFile: "/k.pem", ClientCAFile: "/ca.pem"},
+	}, cfg.API) // merged across files
+	must.Eq(t, Telemetry{MetricsPrefix: "lb", DogstatsdAddr: "127.0.0.1:8125", DogstatsdTags: []string{"dc:one"}}, cfg.Telemetry)
+	must.Eq(t, AccessLog{Path: "-", Format: "json"}, cfg.AccessLog)
+	must.Eq(t, RegisterSelf{
+		Enabled: true, Service: DefaultRegisterSelfService, Address: "10.0.0.5", Tags: []string{"edge"}, TTL: DefaultRegisterSelfTTL,
+	}, cfg.RegisterSelf)
 }
 
 func TestLoad_MergeOrder(t *testing.T) {
@@ -244,6 +295,29 @@ listener "b" {
   tls { cert_file = "/c.pem" }
 }` + minimal,
 			wants: []string{`Invalid Consul address`, `Conflicting Consul token settings`, `Invalid duration; "soon"`, `Incomplete Consul client certificate`},
+		},
+		{
+			name: "operator blocks",
+			hcl: `api {
+  address    = "localhost:9700"
+  token      = "x"
+  token_file = "/nonexistent/token"
+  tls { client_ca_file = "/ca.pem" }
+}
+telemetry {
+  prometheus_retention_time = "1 minute"
+  statsd_address            = "statsd"
+}
+access_log { format = "xml" }
+register_self { ttl = "0" }` + minimal,
+			wants: []string{
+				`a.hcl:2:16: Invalid address; "localhost" is not an IP address`,
+				`Conflicting API token settings`, `a.hcl:4:16: Unreadable API token file`,
+				`a.hcl:5:3: Incomplete API certificate`, `Invalid duration; "1 minute"`,
+				`a.hcl:9:31: Invalid address; "statsd" is not host:port`,
+				`a.hcl:11:1: Missing access log path`, `a.hcl:11:23: Invalid access log format; "xml"`,
+				`a.hcl:12:23: Invalid duration; "0" must be greater than zero`,
+			},
 		},
 		{
 			name:  "syntax error",

@@ -85,4 +85,24 @@ const (
 
 	// DefaultAPIAddress is where the HTTP API listens: loopback only.
 	DefaultAPIAddress = "127.0.0.1:9700"
+	// DefaultAPIEnabled: the API (and /ui) is served unless turned off.
+	DefaultAPIEnabled = true
+
+	// DefaultMetricsPrefix starts every metric name.
+	DefaultMetricsPrefix = "pinlb"
+	// DefaultDisableHostname keeps the host name out of metric names:
+	// Prometheus and dogstatsd have labels for that.
+	DefaultDisableHostname = true
+	// DefaultPrometheusRetentionTime keeps a series in /v1/metrics for this
+	// long after its last update, so an endpoint that left disappears.
+	DefaultPrometheusRetentionTime = time.Minute
+
+	// DefaultAccessLogFormat is one line of key=value pairs per connection.
+	DefaultAccessLogFormat = "text"
+
+	// DefaultRegisterSelfService is the Consul service pinlb registers as.
+	DefaultRegisterSelfService = "pinlb"
+	// DefaultRegisterSelfTTL is the TTL of the per-listener checks; pinlb
+	// refreshes them three times per TTL.
+	DefaultRegisterSelfTTL = 10 * time.Second
 )

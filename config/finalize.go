@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -21,6 +22,7 @@ var (
 	balances  = []string{"round_robin", "least_conn", "random_two", "hash", "least_time"}
 	policies  = []string{"drain", "close"}
 	udpModes  = []string{"packet", "session"}
+	logFormat = []string{"text", "json"}
 )
 
 var listenerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
@@ -33,7 +35,12 @@ func finalize(fc *fileConfig) (*Config, hcl.Diagnostics) {
 		LogLevel:        DefaultLogLevel,
 		ShutdownTimeout: v.duration(fc.ShutdownTimeout, fc.ShutdownTimeoutRange, DefaultShutdownTimeout, false),
 		Consul:          Consul{StaleTTL: DefaultConsulStaleTTL},
-		API:             API{Address: DefaultAPIAddress},
+		API:             API{Enabled: DefaultAPIEnabled, Address: DefaultAPIAddress},
+		Telemetry: Telemetry{
+			MetricsPrefix:           DefaultMetricsPrefix,
+			DisableHostname:         DefaultDisableHostname,
+			PrometheusRetentionTime: DefaultPrometheusRetentionTime,
+		},
 	}
 	if fc.LogLevel != nil {
 		cfg.LogLevel = strings.ToLower(*fc.LogLevel)
@@ -45,9 +52,17 @@ func finalize(fc *fileConfig) (*Config, hcl.Diagnostics) {
 	if c := fc.Consul; c != nil {
 		cfg.Consul = v.consul(c)
 	}
-	if a := fc.API; a != nil && a.Address != nil {
-		cfg.API.Address = *a.Address
-		v.hostPort(cfg.API.Address, a.AddressRange, true)
+	if a := fc.API; a != nil {
+		cfg.API = v.api(a)
+	}
+	if t := fc.Telemetry; t != nil {
+		cfg.Telemetry = v.telemetry(t)
+	}
+	if l := fc.AccessLog; l != nil {
+		cfg.AccessLog = v.accessLog(l)
+	}
+	if r := fc.RegisterSelf; r != nil {
+		cfg.RegisterSelf = v.registerSelf(r)
 	}
 
 	seenName := map[string]*listenerBlock{}
@@ -109,6 +124,114 @@ func (v *validator) consul(c *consulBlock) Consul {
 			v.errorf(t.DefRange, "Incomplete Consul client certificate",
 				"cert_file and key_file go together; set both or neither")
 		}
+	}
+	return out
+}
+
+func (v *validator) api(a *apiBlock) API {
+	out := API{
+		Enabled:     boolOr(a.Enabled, DefaultAPIEnabled),
+		Address:     DefaultAPIAddress,
+		Token:       deref(a.Token),
+		EnablePprof: boolOr(a.EnablePprof, false),
+	}
+	if a.Address != nil {
+		out.Address = *a.Address
+		v.hostPort(out.Address, a.AddressRange, true)
+	}
+	if a.Token != nil && a.TokenFile != nil {
+		v.errorf(a.TokenFileRange, "Conflicting API token settings", "set token or token_file, not both")
+	}
+	if a.Token != nil && strings.TrimSpace(out.Token) == "" {
+		v.errorf(a.TokenRange, "Empty API token", "remove token to leave the API open, or set a secret")
+	}
+	if a.TokenFile != nil {
+		b, err := os.ReadFile(*a.TokenFile)
+		out.Token = strings.TrimSpace(string(b))
+		switch {
+		case err != nil:
+			v.errorf(a.TokenFileRange, "Unreadable API token file", "%v", err)
+		case out.Token == "":
+			v.errorf(a.TokenFileRange, "Empty API token file", "%s holds no token", *a.TokenFile)
+		}
+	}
+	if t := a.TLS; t != nil {
+		out.TLS = APITLS{CertFile: deref(t.CertFile), KeyFile: deref(t.KeyFile), ClientCAFile: deref(t.ClientCAFile)}
+		if out.TLS.CertFile == "" || out.TLS.KeyFile == "" {
+			v.errorf(t.DefRange, "Incomplete API certificate",
+				"the API serves HTTPS with cert_file and key_file; set both (client_ca_file alone cannot work)")
+		}
+	}
+	return out
+}
+
+func (v *validator) telemetry(t *telemetryBlock) Telemetry {
+	out := Telemetry{
+		MetricsPrefix:           DefaultMetricsPrefix,
+		DisableHostname:         boolOr(t.DisableHostname, DefaultDisableHostname),
+		PrometheusRetentionTime: v.duration(t.PrometheusRetentionTime, t.PrometheusRetentionTimeRange, DefaultPrometheusRetentionTime, true),
+		StatsdAddress:           deref(t.StatsdAddress),
+		DogstatsdAddr:           deref(t.DogstatsdAddr),
+	}
+	if t.MetricsPrefix != nil {
+		out.MetricsPrefix = *t.MetricsPrefix
+		if !listenerName.MatchString(out.MetricsPrefix) {
+			v.errorf(t.MetricsPrefixRange, "Invalid metrics prefix", "%q: use letters, digits, '_', '-' and '.'", out.MetricsPrefix)
+		}
+	}
+	if t.DogstatsdTags != nil {
+		out.DogstatsdTags = *t.DogstatsdTags
+	}
+	for _, a := range []struct {
+		s *string
+		r hcl.Range
+	}{{t.StatsdAddress, t.StatsdAddressRange}, {t.DogstatsdAddr, t.DogstatsdAddrRange}} {
+		if a.s != nil {
+			if _, _, err := net.SplitHostPort(*a.s); err != nil {
+				v.errorf(a.r, "Invalid address", `%q is not host:port (use e.g. "127.0.0.1:8125")`, *a.s)
+			}
+		}
+	}
+	return out
+}
+
+func (v *validator) accessLog(l *accessLogBlock) AccessLog {
+	out := AccessLog{Path: deref(l.Path), Format: DefaultAccessLogFormat}
+	if l.Path == nil || strings.TrimSpace(out.Path) == "" {
+		r := l.DefRange
+		if l.Path != nil {
+			r = l.PathRange
+		}
+		v.errorf(r, "Missing access log path", `set path to a file, or "-" for standard output; remove the block to log nothing`)
+	}
+	if l.Format != nil {
+		out.Format = *l.Format
+		v.oneOf(out.Format, l.FormatRange, "access log format", logFormat)
+	}
+	return out
+}
+
+func (v *validator) registerSelf(r *registerSelfBlock) RegisterSelf {
+	out := RegisterSelf{
+		Enabled: true,
+		Service: DefaultRegisterSelfService,
+		ID:      deref(r.ID),
+		Address: deref(r.Address),
+		TTL:     v.duration(r.TTL, r.TTLRange, DefaultRegisterSelfTTL, false),
+	}
+	if r.Service != nil {
+		out.Service = *r.Service
+		if !listenerName.MatchString(out.Service) {
+			v.errorf(r.ServiceRange, "Invalid service name", "%q: use letters, digits, '_', '-' and '.'", out.Service)
+		}
+	}
+	if r.Address != nil {
+		if _, err := netip.ParseAddr(out.Address); err != nil {
+			v.errorf(r.AddressRange, "Invalid address", "%q is not an IP address", out.Address)
+		}
+	}
+	if r.Tags != nil {
+		out.Tags = *r.Tags
 	}
 	return out
 }
@@ -408,6 +531,13 @@ func (v *validator) hostPort(s string, r hcl.Range, allowPortZero bool) {
 // position formats where a range starts as file:line:col.
 func position(r hcl.Range) string {
 	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
+}
+
+func boolOr(b *bool, def bool) bool {
+	if b == nil {
+		return def
+	}
+	return *b
 }
 
 func deref(s *string) string {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -155,51 +156,35 @@ func expand(paths []string) ([]string, hcl.Diagnostics) {
 
 // merge lays src over dst: set attributes override, listeners add up.
 func merge(dst, src *fileConfig) {
-	override(&dst.LogLevel, &dst.LogLevelRange, src.LogLevel, src.LogLevelRange)
-	if src.LogJSON != nil {
-		dst.LogJSON = src.LogJSON
-	}
-	override(&dst.ShutdownTimeout, &dst.ShutdownTimeoutRange, src.ShutdownTimeout, src.ShutdownTimeoutRange)
-
-	if s := src.Consul; s != nil {
-		if dst.Consul == nil {
-			dst.Consul = &consulBlock{}
-		}
-		d := dst.Consul
-		override(&d.Address, &d.AddressRange, s.Address, s.AddressRange)
-		if s.Datacenter != nil {
-			d.Datacenter = s.Datacenter
-		}
-		override(&d.Token, &d.TokenRange, s.Token, s.TokenRange)
-		override(&d.TokenFile, &d.TokenFileRange, s.TokenFile, s.TokenFileRange)
-		override(&d.StaleTTL, &d.StaleTTLRange, s.StaleTTL, s.StaleTTLRange)
-		if st := s.TLS; st != nil {
-			if d.TLS == nil {
-				d.TLS = &consulTLSBlock{DefRange: st.DefRange}
-			}
-			dt := d.TLS
-			for _, p := range [][2]**string{
-				{&dt.CAFile, &st.CAFile}, {&dt.CertFile, &st.CertFile},
-				{&dt.KeyFile, &st.KeyFile}, {&dt.ServerName, &st.ServerName},
-			} {
-				if *p[1] != nil {
-					*p[0] = *p[1]
-				}
-			}
-		}
-	}
-	if s := src.API; s != nil {
-		if dst.API == nil {
-			dst.API = &apiBlock{}
-		}
-		override(&dst.API.Address, &dst.API.AddressRange, s.Address, s.AddressRange)
-	}
+	overlay(reflect.ValueOf(dst).Elem(), reflect.ValueOf(src).Elem())
 	dst.Listeners = append(dst.Listeners, src.Listeners...)
 }
 
-// override sets *dst (and its range) from src when src is set.
-func override[T any](dst **T, dstRange *hcl.Range, src *T, srcRange hcl.Range) {
-	if src != nil {
-		*dst, *dstRange = src, srcRange
+var rangeType = reflect.TypeFor[hcl.Range]()
+
+// overlay lays the attributes src sets over dst: a set attribute (a non-nil
+// pointer) replaces dst's, together with its range, the hcl.Range field
+// named after it; a nested block merges the same way and keeps the first
+// definition's range. Listener blocks (slices) are left to the caller.
+func overlay(dst, src reflect.Value) {
+	t := dst.Type()
+	for i := range t.NumField() {
+		f, d, s := t.Field(i), dst.Field(i), src.Field(i)
+		switch {
+		case f.Type.Kind() != reflect.Pointer || s.IsNil():
+		case f.Type.Elem().Kind() == reflect.Struct && f.Type.Elem() != rangeType: // a block
+			if d.IsNil() {
+				d.Set(reflect.New(f.Type.Elem()))
+				if r := d.Elem().FieldByName("DefRange"); r.IsValid() {
+					r.Set(s.Elem().FieldByName("DefRange"))
+				}
+			}
+			overlay(d.Elem(), s.Elem())
+		default:
+			d.Set(s)
+			if r := dst.FieldByName(f.Name + "Range"); r.IsValid() {
+				r.Set(src.FieldByName(f.Name + "Range"))
+			}
+		}
 	}
 }

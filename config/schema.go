@@ -13,9 +13,12 @@ type fileConfig struct {
 	ShutdownTimeout      *string   `hcl:"shutdown_timeout,optional"`
 	ShutdownTimeoutRange hcl.Range `hcl:"shutdown_timeout,attr_value_range"`
 
-	Consul    *consulBlock     `hcl:"consul,block"`
-	API       *apiBlock        `hcl:"api,block"`
-	Listeners []*listenerBlock `hcl:"listener,block"`
+	Consul       *consulBlock       `hcl:"consul,block"`
+	API          *apiBlock          `hcl:"api,block"`
+	Telemetry    *telemetryBlock    `hcl:"telemetry,block"`
+	AccessLog    *accessLogBlock    `hcl:"access_log,block"`
+	RegisterSelf *registerSelfBlock `hcl:"register_self,block"`
+	Listeners    []*listenerBlock   `hcl:"listener,block"`
 }
 
 type consulBlock struct {
@@ -40,8 +43,55 @@ type consulTLSBlock struct {
 }
 
 type apiBlock struct {
+	Enabled        *bool        `hcl:"enabled,optional"`
+	Address        *string      `hcl:"address,optional"`
+	AddressRange   hcl.Range    `hcl:"address,attr_value_range"`
+	Token          *string      `hcl:"token,optional"`
+	TokenRange     hcl.Range    `hcl:"token,attr_value_range"`
+	TokenFile      *string      `hcl:"token_file,optional"`
+	TokenFileRange hcl.Range    `hcl:"token_file,attr_value_range"`
+	EnablePprof    *bool        `hcl:"enable_pprof,optional"`
+	TLS            *apiTLSBlock `hcl:"tls,block"`
+}
+
+type apiTLSBlock struct {
+	CertFile     *string   `hcl:"cert_file,optional"`
+	KeyFile      *string   `hcl:"key_file,optional"`
+	ClientCAFile *string   `hcl:"client_ca_file,optional"`
+	DefRange     hcl.Range `hcl:",def_range"`
+}
+
+type telemetryBlock struct {
+	MetricsPrefix                *string   `hcl:"metrics_prefix,optional"`
+	MetricsPrefixRange           hcl.Range `hcl:"metrics_prefix,attr_value_range"`
+	DisableHostname              *bool     `hcl:"disable_hostname,optional"`
+	PrometheusRetentionTime      *string   `hcl:"prometheus_retention_time,optional"`
+	PrometheusRetentionTimeRange hcl.Range `hcl:"prometheus_retention_time,attr_value_range"`
+	StatsdAddress                *string   `hcl:"statsd_address,optional"`
+	StatsdAddressRange           hcl.Range `hcl:"statsd_address,attr_value_range"`
+	DogstatsdAddr                *string   `hcl:"dogstatsd_addr,optional"`
+	DogstatsdAddrRange           hcl.Range `hcl:"dogstatsd_addr,attr_value_range"`
+	DogstatsdTags                *[]string `hcl:"dogstatsd_tags,optional"`
+}
+
+type accessLogBlock struct {
+	Path        *string   `hcl:"path,optional"`
+	PathRange   hcl.Range `hcl:"path,attr_value_range"`
+	Format      *string   `hcl:"format,optional"`
+	FormatRange hcl.Range `hcl:"format,attr_value_range"`
+	DefRange    hcl.Range `hcl:",def_range"`
+}
+
+type registerSelfBlock struct {
+	Service      *string   `hcl:"service,optional"`
+	ServiceRange hcl.Range `hcl:"service,attr_value_range"`
+	ID           *string   `hcl:"id,optional"`
 	Address      *string   `hcl:"address,optional"`
 	AddressRange hcl.Range `hcl:"address,attr_value_range"`
+	Tags         *[]string `hcl:"tags,optional"`
+	TTL          *string   `hcl:"ttl,optional"`
+	TTLRange     hcl.Range `hcl:"ttl,attr_value_range"`
+	DefRange     hcl.Range `hcl:",def_range"`
 }
 
 type listenerBlock struct {
