@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
@@ -30,6 +31,15 @@ type Agent struct {
 	watches   map[discovery.Query]*watch
 	started   bool
 	stopped   bool
+	startedAt time.Time
+
+	// reload loads the configuration again and applies it (SIGHUP and
+	// POST /v1/reload); reloadMu keeps two from overlapping.
+	reload       func() error
+	reloadMu     sync.Mutex
+	reloads      uint64
+	reloadErrors uint64
+	lastReload   *ReloadEvent
 }
 
 // listener is a running proxy listener, the config it runs, and the
@@ -41,6 +51,10 @@ type listener struct {
 
 	mu        sync.Mutex
 	endpoints []proxy.Endpoint
+	// From the last Consul snapshot: its instances by ID, and those not
+	// handed to the proxy, with the reason.
+	instances map[string]discovery.Instance
+	out       map[string]outMark
 }
 
 // New returns an agent for cfg. It does no I/O; Start binds the listeners
@@ -65,8 +79,39 @@ func (a *Agent) Start(context.Context) error {
 	if a.started {
 		return errors.New("agent already started")
 	}
-	a.started = true
+	a.started, a.startedAt = true, time.Now()
 	_, err := a.apply(a.cfg)
+	return err
+}
+
+// SetReloader gives the agent the function that loads the configuration
+// again and applies it with Reload, for ReloadConfig. Call it before Start.
+func (a *Agent) SetReloader(reload func() error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.reload = reload
+}
+
+// ReloadConfig reloads the configuration with the reloader, as SIGHUP and
+// POST /v1/reload do, and counts the outcome.
+func (a *Agent) ReloadConfig() error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	a.mu.Lock()
+	reload := a.reload
+	a.mu.Unlock()
+	if reload == nil {
+		return errors.New("this agent has no configuration to reload")
+	}
+	err := reload()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.reloads++
+	a.lastReload = &ReloadEvent{At: time.Now()}
+	if err != nil {
+		a.reloadErrors++
+		a.lastReload.Error = err.Error()
+	}
 	return err
 }
 
@@ -189,18 +234,8 @@ func (a *Agent) apply(cfg *config.Config) ([]*listener, error) {
 
 	for _, lc := range cfg.Listeners {
 		l := next[socketKey(lc)]
-		upstream := strings.Join(lc.Upstream.Servers, ",")
-		if u := lc.Upstream; u.Service != "" {
-			upstream = "consul:" + query(u).String()
-			switch {
-			case u.PortMeta != "":
-				upstream += " port from meta " + u.PortMeta
-			case u.Port != 0:
-				upstream += fmt.Sprintf(" port %d", u.Port)
-			}
-		}
 		l.logger.Info("listener ready", "protocol", lc.Protocol, "address", l.pl.Addr(),
-			"balance", lc.Balance, "upstream", upstream)
+			"balance", lc.Balance, "upstream", upstreamString(lc.Upstream))
 	}
 	var removed []*listener
 	for key, l := range a.running {
@@ -210,6 +245,21 @@ func (a *Agent) apply(cfg *config.Config) ([]*listener, error) {
 	}
 	a.running = next
 	return removed, nil
+}
+
+// upstreamString says where a listener forwards, for logs and the API.
+func upstreamString(u config.Upstream) string {
+	if u.Service == "" {
+		return strings.Join(u.Servers, ",")
+	}
+	s := "consul:" + query(u).String()
+	switch {
+	case u.PortMeta != "":
+		s += " port from meta " + u.PortMeta
+	case u.Port != 0:
+		s += fmt.Sprintf(" port %d", u.Port)
+	}
+	return s
 }
 
 func usesConsul(cfg *config.Config) bool {
@@ -254,6 +304,13 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("shutdown: open connections were closed at the deadline: %w", context.Cause(ctx))
 	}
 	return nil
+}
+
+// Config returns the configuration the agent runs.
+func (a *Agent) Config() *config.Config {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg
 }
 
 // Addrs returns the bound address of every running listener, by name.

@@ -134,21 +134,50 @@ func (w *watch) stop() {
 	w.cancel()
 }
 
-// applySnapshot turns a snapshot into the listener's endpoints.
+// instances counts the instances in the last snapshot.
+func (w *watch) instances() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.last == nil {
+		return 0
+	}
+	return len(w.last.Instances)
+}
+
+// applySnapshot turns a snapshot into the listener's endpoints, and
+// remembers the instances it leaves out, and why, for the API.
 func (l *listener) applySnapshot(s discovery.Snapshot) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	up := l.cfg.Upstream
+	now := time.Now()
+	out := make(map[string]outMark)
+	leaveOut := func(inst discovery.Instance, reason string) {
+		m := outMark{inst: inst, reason: reason, since: now}
+		if old, ok := l.out[inst.ID]; ok && old.reason == reason {
+			m.since = old.since
+		}
+		out[inst.ID] = m
+	}
 	eps := make([]proxy.Endpoint, 0, len(s.Instances))
+	l.instances = make(map[string]discovery.Instance, len(s.Instances))
 	for _, inst := range s.Instances {
+		l.instances[inst.ID] = inst
+		if inst.Weight == 0 {
+			leaveOut(inst, "consul:"+inst.Health)
+			continue
+		}
 		port := inst.Port
 		switch {
 		case up.PortMeta != "":
 			v, ok := inst.Meta[up.PortMeta]
 			p, err := strconv.Atoi(v)
 			if !ok || err != nil || p < 1 || p > 65535 {
-				l.logger.Warn("instance left out: no valid port in its meta", "instance", inst.ID,
-					"port_meta", up.PortMeta, "value", v)
+				if _, known := l.out[inst.ID]; !known {
+					l.logger.Warn("instance left out: no valid port in its meta", "instance", inst.ID,
+						"port_meta", up.PortMeta, "value", v)
+				}
+				leaveOut(inst, "no port in meta "+up.PortMeta)
 				continue
 			}
 			port = p
@@ -157,7 +186,10 @@ func (l *listener) applySnapshot(s discovery.Snapshot) {
 		}
 		ip, err := netip.ParseAddr(inst.Address)
 		if err != nil {
-			l.logger.Warn("instance left out: its address is not an IP address", "instance", inst.ID, "address", inst.Address)
+			if _, known := l.out[inst.ID]; !known {
+				l.logger.Warn("instance left out: its address is not an IP address", "instance", inst.ID, "address", inst.Address)
+			}
+			leaveOut(inst, "address is not an IP")
 			continue
 		}
 		eps = append(eps, proxy.Endpoint{
@@ -168,6 +200,7 @@ func (l *listener) applySnapshot(s discovery.Snapshot) {
 			Draining: inst.Health == discovery.Maintenance,
 		})
 	}
+	l.out = out
 	l.setEndpointsLocked(eps)
 }
 

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/cli"
 	"github.com/hashicorp/go-hclog"
@@ -140,6 +141,24 @@ func (c *AgentCommand) Run(args []string) int {
 	}
 
 	a := agent.New(cfg, logger.Named("agent"))
+	a.SetReloader(func() error {
+		next, diags := load()
+		for _, line := range strings.Split(strings.TrimRight(config.FormatDiagnostics(diags), "\n"), "\n") {
+			if line != "" {
+				logger.Error("configuration problem", "diagnostic", line)
+			}
+		}
+		if diags.HasErrors() {
+			logger.Error("reload failed: configuration is invalid; the running configuration stays")
+			return fmt.Errorf("configuration is invalid; the running configuration stays:\n%s", strings.TrimSpace(config.FormatDiagnostics(diags)))
+		}
+		if err := a.Reload(next); err != nil {
+			logger.Error("reload failed; the running configuration stays", "error", err)
+			return err
+		}
+		logger.SetLevel(level(next))
+		return nil
+	})
 	if err := a.Start(context.Background()); err != nil {
 		c.Ui.Error(fmt.Sprintf("Error starting agent: %s", err))
 		a.Shutdown(context.Background())
@@ -154,24 +173,9 @@ func (c *AgentCommand) Run(args []string) int {
 		switch sig {
 		case syscall.SIGHUP:
 			logger.Info("reloading configuration", "signal", sig)
-			next, diags := load()
-			for _, line := range strings.Split(strings.TrimRight(config.FormatDiagnostics(diags), "\n"), "\n") {
-				if line != "" {
-					logger.Error("configuration problem", "diagnostic", line)
-				}
-			}
-			if diags.HasErrors() {
-				logger.Error("reload failed: configuration is invalid; the running configuration stays")
-				continue
-			}
-			if err := a.Reload(next); err != nil {
-				logger.Error("reload failed; the running configuration stays", "error", err)
-				continue
-			}
-			logger.SetLevel(level(next))
-			cfg = next
+			a.ReloadConfig() // logs its own outcome
 		default:
-			return c.shutdown(a, cfg, logger, sigs)
+			return c.shutdown(a, a.Config().ShutdownTimeout, logger, sigs)
 		}
 	}
 	return exitOK
@@ -179,9 +183,9 @@ func (c *AgentCommand) Run(args []string) int {
 
 // shutdown drains the agent until shutdown_timeout; a second signal forces
 // it.
-func (c *AgentCommand) shutdown(a *agent.Agent, cfg *config.Config, logger hclog.Logger, sigs <-chan os.Signal) int {
-	logger.Info("shutting down: no new connections; waiting for open ones", "timeout", cfg.ShutdownTimeout)
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+func (c *AgentCommand) shutdown(a *agent.Agent, timeout time.Duration, logger hclog.Logger, sigs <-chan os.Signal) int {
+	logger.Info("shutting down: no new connections; waiting for open ones", "timeout", timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- a.Shutdown(ctx) }()
@@ -189,7 +193,7 @@ func (c *AgentCommand) shutdown(a *agent.Agent, cfg *config.Config, logger hclog
 		select {
 		case err := <-done:
 			if err != nil {
-				logger.Warn("open connections were closed at the shutdown timeout", "timeout", cfg.ShutdownTimeout)
+				logger.Warn("open connections were closed at the shutdown timeout", "timeout", timeout)
 			}
 			logger.Info("agent stopped")
 			return exitOK

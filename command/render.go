@@ -153,6 +153,9 @@ func (c *RenderCommand) Run(args []string) int {
 func render(s discovery.Snapshot, portMeta string, tmpl *template.Template, out, execCmd string, logger hclog.Logger) error {
 	list := []Collector{}
 	for _, inst := range s.Instances {
+		if inst.Weight == 0 { // critical or warning: no traffic, not listed
+			continue
+		}
 		port, err := strconv.Atoi(inst.Meta[portMeta])
 		if err != nil || port < 1 || port > 65535 {
 			logger.Warn("collector left out: no valid port in its meta", "instance", inst.ID, "port_meta", portMeta)

@@ -35,9 +35,10 @@ const (
 const (
 	Passing = "passing"
 	Warning = "warning"
-	// Maintenance instances (service or node maintenance) are in the
-	// snapshot so that their connections can drain: they take no new
-	// traffic.
+	// Critical: a failed check or node.
+	Critical = "critical"
+	// Maintenance instances (service or node maintenance) take no new
+	// traffic; their connections drain.
 	Maintenance = "maintenance"
 )
 
@@ -72,10 +73,18 @@ type Instance struct {
 	ServiceID string
 	Address   string // the service address, else the node's
 	Port      int
-	Weight    int    // Weights.Passing, or Weights.Warning for a warning instance
-	Health    string // Passing, Warning or Maintenance
-	Tags      []string
-	Meta      map[string]string
+	// Weight is Weights.Passing, or Weights.Warning for a warning
+	// instance; 0 for one that must get no traffic: critical, or warning
+	// without IncludeWarning.
+	Weight int
+	Health string // Passing, Warning, Critical or Maintenance
+	Tags   []string
+	Meta   map[string]string
+}
+
+// Usable reports whether the instance takes new traffic.
+func (a Instance) Usable() bool {
+	return a.Weight > 0 && (a.Health == Passing || a.Health == Warning)
 }
 
 func (a Instance) equal(b Instance) bool {
@@ -84,7 +93,7 @@ func (a Instance) equal(b Instance) bool {
 		slices.Equal(a.Tags, b.Tags) && maps.Equal(a.Meta, b.Meta)
 }
 
-// Snapshot is the usable instances of a query, sorted by ID.
+// Snapshot is every instance of a query, usable or not, sorted by ID.
 type Snapshot struct {
 	Instances []Instance
 	Index     uint64 // the Consul index it was read at
@@ -302,30 +311,24 @@ func describe(err error) string {
 	return err.Error()
 }
 
-// instances turns Consul's answer into a sorted set: passing instances,
-// warning ones if asked for, and those in maintenance. Critical ones (a
-// failed check, a failed node) are left out.
+// instances turns Consul's answer into a sorted set, each instance with its
+// health and the weight it gets: 0 for a critical one, and for a warning
+// one unless includeWarning (and Weights.Warning is above 0).
 func instances(entries []*api.ServiceEntry, includeWarning bool) []Instance {
 	out := make([]Instance, 0, len(entries))
 	for _, e := range entries {
-		health, weight := Passing, e.Service.Weights.Passing
+		health, weight := Passing, max(1, e.Service.Weights.Passing)
 		switch e.Checks.AggregatedStatus() {
 		case api.HealthPassing:
 		case api.HealthMaint:
 			health = Maintenance
 		case api.HealthWarning:
+			health, weight = Warning, max(0, e.Service.Weights.Warning)
 			if !includeWarning {
-				continue
+				weight = 0
 			}
-			health, weight = Warning, e.Service.Weights.Warning
 		default:
-			continue
-		}
-		if weight <= 0 {
-			if health == Warning {
-				continue // Weights.Warning = 0: warning instances get no traffic
-			}
-			weight = 1
+			health, weight = Critical, 0
 		}
 		addr := e.Service.Address
 		if addr == "" {

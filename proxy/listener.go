@@ -126,28 +126,28 @@ type Listener interface {
 
 // Stats are a listener's counters since it started.
 type Stats struct {
-	Accepted        uint64 // TCP connections accepted
-	AcceptErrors    uint64 // failed accepts (EMFILE and the like), each followed by a back-off
-	Active          int64  // open TCP connections
-	Rejected        uint64 // TCP connections closed at once by max_connections
-	ConnectFailures uint64 // failed connects to a backend (each try counts)
-	NoBackend       uint64 // connections closed because no backend could be reached
-	IdleClosed      uint64 // connections closed by the idle timeout
-	DrainClosed     uint64 // connections closed by the drain timeout of their endpoint
-	UnhealthyClosed uint64 // connections closed at once when their endpoint left (on_unhealthy = close)
-	PassiveOut      uint64 // times an endpoint was taken out by max_fails
-	RebalanceMoves  uint64 // quiet connections closed to move them to a less loaded endpoint
-	RebalanceBusy   uint64 // moves put off because the connection was not quiet
-	RebalanceForced uint64 // busy connections closed after max_wait
-	LifetimeClosed  uint64 // connections closed at max_lifetime
-	BytesIn         uint64 // client to backend; for TCP, open connections included
-	BytesOut        uint64 // backend to client; for TCP, open connections included
+	Accepted        uint64 `json:"accepted"`         // TCP connections accepted
+	AcceptErrors    uint64 `json:"accept_errors"`    // failed accepts (EMFILE and the like), each followed by a back-off
+	Active          int64  `json:"active"`           // open TCP connections
+	Rejected        uint64 `json:"rejected"`         // TCP connections closed at once by max_connections
+	ConnectFailures uint64 `json:"connect_failures"` // failed connects to a backend (each try counts)
+	NoBackend       uint64 `json:"no_backend"`       // connections closed because no backend could be reached
+	IdleClosed      uint64 `json:"idle_closed"`      // connections closed by the idle timeout
+	DrainClosed     uint64 `json:"drain_closed"`     // connections closed by the drain timeout of their endpoint
+	UnhealthyClosed uint64 `json:"unhealthy_closed"` // connections closed at once when their endpoint left (on_unhealthy = close)
+	PassiveOut      uint64 `json:"passive_out"`      // times an endpoint was taken out by max_fails
+	RebalanceMoves  uint64 `json:"rebalance_moves"`  // quiet connections closed to move them to a less loaded endpoint
+	RebalanceBusy   uint64 `json:"rebalance_busy"`   // moves put off because the connection was not quiet
+	RebalanceForced uint64 `json:"rebalance_forced"` // busy connections closed after max_wait
+	LifetimeClosed  uint64 `json:"lifetime_closed"`  // connections closed at max_lifetime
+	BytesIn         uint64 `json:"bytes_in"`         // client to backend; for TCP, open connections included
+	BytesOut        uint64 `json:"bytes_out"`        // backend to client; for TCP, open connections included
 
-	DatagramsIn  uint64 // from clients
-	DatagramsOut uint64 // to backends
-	Replies      uint64 // from backends to clients
-	Sessions     int64  // open UDP sessions
-	Dropped      map[string]uint64
+	DatagramsIn  uint64            `json:"datagrams_in"`      // from clients
+	DatagramsOut uint64            `json:"datagrams_out"`     // to backends
+	Replies      uint64            `json:"replies"`           // from backends to clients
+	Sessions     int64             `json:"sessions"`          // open UDP sessions
+	Dropped      map[string]uint64 `json:"dropped,omitempty"` // UDP datagrams dropped, by reason
 }
 
 // Listen binds cfg.Address and starts serving. The listener has no endpoints

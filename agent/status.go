@@ -1,0 +1,260 @@
+package agent
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/pinlb/pinlb/discovery"
+	"github.com/pinlb/pinlb/proxy"
+	"github.com/pinlb/pinlb/version"
+)
+
+// Status is the agent's own state, as /v1/status reports it.
+type Status struct {
+	Version       string       `json:"version"`
+	Started       time.Time    `json:"started"`
+	UptimeSeconds float64      `json:"uptime_seconds"`
+	ConfigFiles   []string     `json:"config_files"`
+	Listeners     int          `json:"listeners"`
+	Reloads       uint64       `json:"reloads"`
+	ReloadErrors  uint64       `json:"reload_errors"`
+	LastReload    *ReloadEvent `json:"last_reload,omitempty"`
+	Consul        ConsulStatus `json:"consul"`
+}
+
+// ReloadEvent is the outcome of the last reload.
+type ReloadEvent struct {
+	At    time.Time `json:"at"`
+	Error string    `json:"error,omitempty"`
+}
+
+// ConsulStatus is the state of the conversation with Consul: one watch per
+// distinct query.
+type ConsulStatus struct {
+	// Used is set when a listener forwards to a Consul service.
+	Used bool `json:"used"`
+	// Address is what the Consul client talks to.
+	Address string `json:"address,omitempty"`
+	// Reachable is set when every watch's last call succeeded.
+	Reachable bool `json:"reachable"`
+	// Stale is set when a watch has been unable to reach Consul for
+	// longer than stale_ttl: its pools may be out of date.
+	Stale   bool          `json:"stale"`
+	Watches []WatchStatus `json:"watches"`
+}
+
+// WatchStatus is one Consul watch.
+type WatchStatus struct {
+	Service     string    `json:"service"`
+	Datacenter  string    `json:"datacenter,omitempty"`
+	Filter      string    `json:"filter,omitempty"`
+	Reachable   bool      `json:"reachable"`
+	LastContact time.Time `json:"last_contact"`
+	Since       time.Time `json:"since"` // of the current reachable or unreachable state
+	LastError   string    `json:"last_error,omitempty"`
+	Stale       bool      `json:"stale"`
+	ACLFiltered bool      `json:"acl_filtered"`
+	Instances   int       `json:"instances"` // in the last answer applied
+}
+
+// ListenerStatus is one listener, its pool and its counters.
+type ListenerStatus struct {
+	Name      string           `json:"name"`
+	Protocol  string           `json:"protocol"`
+	Address   string           `json:"address"` // as bound
+	Balance   string           `json:"balance"`
+	Upstream  string           `json:"upstream"`
+	Pool      PoolCounts       `json:"pool"`
+	Counters  proxy.Stats      `json:"counters"`
+	Endpoints []EndpointStatus `json:"endpoints"`
+}
+
+// PoolCounts counts a listener's endpoints by state.
+type PoolCounts struct {
+	Active   int `json:"active"`
+	Draining int `json:"draining"`
+	Out      int `json:"out"`
+}
+
+// EndpointStatus is one endpoint: where it is, its state and why, and its
+// traffic.
+type EndpointStatus struct {
+	ID        string `json:"id"`
+	Address   string `json:"address"`
+	Node      string `json:"node,omitempty"`
+	ServiceID string `json:"service_id,omitempty"`
+	Weight    int    `json:"weight"`
+	Backup    bool   `json:"backup"`
+	// State is active, draining or out; Reasons say why it is not simply
+	// active: consul:critical, consul:warning, consul:maintenance,
+	// consul:deregistered, passive:N failures, slow_start N%, max_conns N,
+	// no port in meta KEY, address is not an IP, removed by reload.
+	State   string     `json:"state"`
+	Reasons []string   `json:"reasons"`
+	Since   time.Time  `json:"since"`
+	Until   *time.Time `json:"until,omitempty"` // when passive health lets it back
+
+	Active          int64  `json:"active"` // open TCP connections, or UDP sessions bound to it
+	Connections     uint64 `json:"connections"`
+	ConnectFailures uint64 `json:"connect_failures"`
+	BytesIn         uint64 `json:"bytes_in"`
+	BytesOut        uint64 `json:"bytes_out"`
+	DatagramsIn     uint64 `json:"datagrams_in"`
+	DatagramsOut    uint64 `json:"datagrams_out"`
+}
+
+// outMark is an instance Consul lists that the listener does not use, and
+// since when, for the API.
+type outMark struct {
+	inst   discovery.Instance
+	reason string
+	since  time.Time
+}
+
+// Status returns the agent's own state.
+func (a *Agent) Status() Status {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := Status{
+		Version:       version.String(),
+		Started:       a.startedAt,
+		UptimeSeconds: time.Since(a.startedAt).Seconds(),
+		ConfigFiles:   a.cfg.Files,
+		Listeners:     len(a.running),
+		Reloads:       a.reloads,
+		ReloadErrors:  a.reloadErrors,
+		LastReload:    a.lastReload,
+		Consul:        ConsulStatus{Used: a.consul != nil && len(a.watches) > 0, Reachable: true, Watches: []WatchStatus{}},
+	}
+	if s.ConfigFiles == nil {
+		s.ConfigFiles = []string{}
+	}
+	if s.Consul.Used {
+		s.Consul.Address = consulAddress(a.consulCfg)
+	}
+	for q, w := range a.watches {
+		st := w.w.Status()
+		s.Consul.Reachable = s.Consul.Reachable && st.Reachable
+		s.Consul.Stale = s.Consul.Stale || st.Stale
+		s.Consul.Watches = append(s.Consul.Watches, WatchStatus{
+			Service: q.Service, Datacenter: q.Datacenter, Filter: q.Filter,
+			Reachable: st.Reachable, LastContact: st.LastContact, Since: st.Since, LastError: st.LastError,
+			Stale: st.Stale, ACLFiltered: st.ACLFiltered, Instances: w.instances(),
+		})
+	}
+	s.Consul.Reachable = s.Consul.Reachable && s.Consul.Used
+	slices.SortFunc(s.Consul.Watches, func(x, y WatchStatus) int { return cmp.Compare(x.Service+x.Filter, y.Service+y.Filter) })
+	return s
+}
+
+// Listeners returns every running listener, sorted by name.
+func (a *Agent) Listeners() []ListenerStatus {
+	a.mu.Lock()
+	ls := make([]*listener, 0, len(a.running))
+	for _, l := range a.running {
+		ls = append(ls, l)
+	}
+	a.mu.Unlock()
+	out := make([]ListenerStatus, len(ls))
+	for i, l := range ls {
+		out[i] = l.status()
+	}
+	slices.SortFunc(out, func(x, y ListenerStatus) int { return cmp.Compare(x.Name, y.Name) })
+	return out
+}
+
+// Listener returns the named listener, if it runs.
+func (a *Agent) Listener(name string) (ListenerStatus, bool) {
+	a.mu.Lock()
+	var found *listener
+	for _, l := range a.running {
+		if l.cfg.Name == name {
+			found = l
+		}
+	}
+	a.mu.Unlock()
+	if found == nil {
+		return ListenerStatus{}, false
+	}
+	return found.status(), true
+}
+
+func (l *listener) status() ListenerStatus {
+	eps := l.pl.Endpoints()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := ListenerStatus{
+		Name:      l.cfg.Name,
+		Protocol:  l.cfg.Protocol,
+		Address:   l.pl.Addr().String(),
+		Balance:   l.cfg.Balance,
+		Upstream:  upstreamString(l.cfg.Upstream),
+		Counters:  l.pl.Stats(),
+		Endpoints: make([]EndpointStatus, 0, len(eps)+len(l.out)),
+	}
+	listed := map[string]bool{}
+	for _, st := range eps {
+		e := EndpointStatus{
+			ID: st.ID, Address: st.Addr.String(), Weight: st.Weight, Backup: st.Backup,
+			State: st.State, Reasons: st.Reasons, Since: st.Since,
+			Active: st.Active, Connections: st.Connections, ConnectFailures: st.ConnectFailures,
+			BytesIn: st.BytesIn, BytesOut: st.BytesOut, DatagramsIn: st.DatagramsIn, DatagramsOut: st.DatagramsOut,
+		}
+		if !st.Until.IsZero() {
+			e.Until = &st.Until
+		}
+		if why := l.whyLeft(st); why != "" {
+			e.Reasons = append([]string{why}, e.Reasons...)
+		}
+		if m, ok := l.out[st.ID]; ok {
+			e.Node, e.ServiceID = m.inst.Node, m.inst.ServiceID
+			listed[st.ID] = true
+		} else if inst, ok := l.instances[st.ID]; ok {
+			e.Node, e.ServiceID = inst.Node, inst.ServiceID
+		}
+		s.Endpoints = append(s.Endpoints, e)
+	}
+	for id, m := range l.out {
+		if listed[id] {
+			continue
+		}
+		s.Endpoints = append(s.Endpoints, EndpointStatus{
+			ID: id, Address: m.inst.Address, Node: m.inst.Node, ServiceID: m.inst.ServiceID,
+			State: proxy.StateOut, Reasons: []string{m.reason}, Since: m.since,
+		})
+	}
+	for i := range s.Endpoints {
+		e := &s.Endpoints[i]
+		if e.Reasons == nil {
+			e.Reasons = []string{}
+		}
+		switch e.State {
+		case proxy.StateActive:
+			s.Pool.Active++
+		case proxy.StateDraining:
+			s.Pool.Draining++
+		default:
+			s.Pool.Out++
+		}
+	}
+	slices.SortFunc(s.Endpoints, func(x, y EndpointStatus) int { return cmp.Compare(x.ID, y.ID) })
+	return s
+}
+
+// whyLeft says why an endpoint takes no new traffic when the reason is
+// Consul's or the configuration's, not the proxy's own.
+func (l *listener) whyLeft(st proxy.EndpointStatus) string {
+	if m, ok := l.out[st.ID]; ok {
+		return m.reason
+	}
+	switch {
+	case st.Draining:
+		return "consul:" + discovery.Maintenance
+	case !st.Left:
+		return ""
+	case l.cfg.Upstream.Service != "":
+		return "consul:deregistered"
+	}
+	return "removed by reload"
+}
