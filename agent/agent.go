@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -32,6 +34,13 @@ type Agent struct {
 	started   bool
 	stopped   bool
 	startedAt time.Time
+
+	tel     *telemetry
+	stopTel context.CancelFunc
+	alog    *accessLog
+	api     *apiServer
+	apiCfg  atomic.Pointer[config.API] // read by every API request
+	endOps  sync.Once
 
 	// reload loads the configuration again and applies it (SIGHUP and
 	// POST /v1/reload); reloadMu keeps two from overlapping.
@@ -66,13 +75,15 @@ func New(cfg *config.Config, logger hclog.Logger) *Agent {
 		running:  map[string]*listener{},
 		draining: map[proxy.Listener]struct{}{},
 		watches:  map[discovery.Query]*watch{},
+		alog:     newAccessLog(logger.Named("access_log")),
 	}
 }
 
-// Start binds every listener and starts the Consul watches, and returns once
-// all listeners serve. It does not wait for Consul: a listener of a service
-// has no endpoints until Consul first answers. If a listener cannot bind,
-// those already bound are closed and the error names it.
+// Start sets up telemetry, the access log and the API, binds every listener
+// and starts the Consul watches, and returns once all listeners serve. It
+// does not wait for Consul: a listener of a service has no endpoints until
+// Consul first answers. If anything cannot start, what did is stopped and
+// the error says why.
 func (a *Agent) Start(context.Context) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -80,9 +91,59 @@ func (a *Agent) Start(context.Context) error {
 		return errors.New("agent already started")
 	}
 	a.started, a.startedAt = true, time.Now()
-	_, err := a.apply(a.cfg)
+	err := a.start()
+	if err != nil {
+		a.mu.Unlock()
+		a.stopOps()
+		a.mu.Lock()
+	}
 	return err
 }
+
+func (a *Agent) start() error {
+	tel, err := newTelemetry(a.cfg.Telemetry)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.tel, a.stopTel = tel, cancel
+	go tel.run(ctx, a)
+	if err := a.alog.configure(a.cfg.AccessLog); err != nil {
+		return err
+	}
+	if err := a.setAPI(a.cfg.API); err != nil {
+		return err
+	}
+	_, err = a.apply(a.cfg)
+	return err
+}
+
+// stopOps stops the API, telemetry and the access log, once the listeners
+// are gone.
+func (a *Agent) stopOps() {
+	a.endOps.Do(func() {
+		a.mu.Lock()
+		api, stopTel, tel := a.api, a.stopTel, a.tel
+		a.api = nil
+		a.mu.Unlock()
+		if api != nil {
+			api.stop()
+		}
+		if stopTel != nil {
+			stopTel()
+			tel.stop()
+		}
+		a.alog.close()
+	})
+}
+
+// accessLogDropped counts the access log lines dropped because the
+// writer could not keep up.
+func (a *Agent) accessLogDropped() uint64 { return a.alog.dropped.Load() }
+
+// ReopenAccessLog opens the access log file again under its name, after
+// logrotate moved it (SIGUSR2).
+func (a *Agent) ReopenAccessLog() error { return a.alog.Reopen() }
 
 // SetReloader gives the agent the function that loads the configuration
 // again and applies it with Reload, for ReloadConfig. Call it before Start.
@@ -126,8 +187,21 @@ func (a *Agent) Reload(cfg *config.Config) error {
 	if !a.started || a.stopped {
 		return errors.New("agent is not running")
 	}
+	if err := a.alog.configure(cfg.AccessLog); err != nil {
+		return err
+	}
 	removed, err := a.apply(cfg)
 	if err != nil {
+		a.alog.configure(a.cfg.AccessLog)
+		return err
+	}
+	if !reflect.DeepEqual(cfg.Telemetry, a.cfg.Telemetry) {
+		a.logger.Warn("telemetry changes take effect when pinlb restarts; the running sinks stay")
+	}
+	if err := a.setAPI(cfg.API); err != nil {
+		err = fmt.Errorf("listeners reloaded, but the API could not move: %w", err)
+		a.logger.Error("reload incomplete", "error", err)
+		a.cfg = cfg
 		return err
 	}
 	for _, l := range removed {
@@ -163,7 +237,7 @@ func (a *Agent) apply(cfg *config.Config) ([]*listener, error) {
 			next[key] = cur
 			continue
 		}
-		pl, err := proxy.Listen(proxyConfig(lc), a.logger.Named("proxy"))
+		pl, err := proxy.Listen(proxyConfig(lc, a.recorder(cfg)), a.logger.Named("proxy"))
 		if err != nil {
 			undo()
 			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
@@ -189,7 +263,7 @@ func (a *Agent) apply(cfg *config.Config) ([]*listener, error) {
 	var static []*listener
 	for _, lc := range cfg.Listeners {
 		l := next[socketKey(lc)]
-		if err := l.pl.Update(proxyConfig(lc)); err != nil {
+		if err := l.pl.Update(proxyConfig(lc, a.recorder(cfg))); err != nil {
 			// config validates every value proxy checks, so this is a bug.
 			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
 		}
@@ -223,7 +297,7 @@ func (a *Agent) apply(cfg *config.Config) ([]*listener, error) {
 	for q, ls := range subs {
 		w, ok := a.watches[q]
 		if !ok {
-			w = startWatch(a.consul, q, cfg.Consul.StaleTTL, a.logger.Named("discovery"))
+			w = startWatch(a.consul, q, cfg.Consul.StaleTTL, a.logger.Named("discovery"), a.tel)
 			a.watches[q] = w
 		}
 		w.setSubs(ls)
@@ -300,6 +374,7 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 	for range all {
 		err = errors.Join(err, <-errs)
 	}
+	a.stopOps()
 	if err != nil {
 		return fmt.Errorf("shutdown: open connections were closed at the deadline: %w", context.Cause(ctx))
 	}
@@ -354,8 +429,18 @@ func (a *Agent) Stats() map[string]proxy.Stats {
 // the socket.
 func socketKey(l config.Listener) string { return l.Protocol + " " + l.Address }
 
-func proxyConfig(l config.Listener) proxy.Config {
+// recorder is the access log when cfg has one: a nil Recorder keeps the
+// proxy from building records at all.
+func (a *Agent) recorder(cfg *config.Config) proxy.Recorder {
+	if cfg.AccessLog.Path == "" {
+		return nil
+	}
+	return a.alog
+}
+
+func proxyConfig(l config.Listener, rec proxy.Recorder) proxy.Config {
 	return proxy.Config{
+		Recorder:       rec,
 		Name:           l.Name,
 		Protocol:       l.Protocol,
 		Address:        l.Address,

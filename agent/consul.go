@@ -83,7 +83,7 @@ type watch struct {
 	stopped bool
 }
 
-func startWatch(client *api.Client, q discovery.Query, staleTTL time.Duration, logger hclog.Logger) *watch {
+func startWatch(client *api.Client, q discovery.Query, staleTTL time.Duration, logger hclog.Logger, tel *telemetry) *watch {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watch{cancel: cancel, done: make(chan struct{})}
 	w.w = discovery.NewWatcher(discovery.WatcherInput{
@@ -92,6 +92,7 @@ func startWatch(client *api.Client, q discovery.Query, staleTTL time.Duration, l
 		StaleTTL: staleTTL,
 		Logger:   logger,
 		OnChange: w.onChange,
+		OnCall:   func(d time.Duration, err error) { tel.observeWatch(q.Service, d, err) },
 	})
 	go func() {
 		defer close(w.done)

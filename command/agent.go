@@ -42,6 +42,13 @@ Usage: pinlb agent [options]
     SIGINT, SIGTERM  Stop accepting, let open connections finish for up to
                      shutdown_timeout, then close them and exit 0. A second
                      signal closes them at once and exits 2.
+    SIGUSR1          Print the last interval of every metric, as JSON, to
+                     standard error.
+    SIGUSR2          Reopen the access log file (after logrotate moved it).
+
+  The HTTP API (api { address }, default 127.0.0.1:9700) serves /v1/status,
+  /v1/listeners, /v1/metrics, POST /v1/reload and the dashboard at /ui/;
+  pinlb status, pinlb listeners and pinlb reload read it.
 
 Options:
 
@@ -135,7 +142,7 @@ func (c *AgentCommand) Run(args []string) int {
 	sigs := c.signals
 	if sigs == nil {
 		sigs = make(chan os.Signal, 4)
-		signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+		signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGUSR2)
 		defer signal.Stop(sigs)
 		signal.Ignore(syscall.SIGPIPE)
 	}
@@ -174,11 +181,29 @@ func (c *AgentCommand) Run(args []string) int {
 		case syscall.SIGHUP:
 			logger.Info("reloading configuration", "signal", sig)
 			a.ReloadConfig() // logs its own outcome
+		case syscall.SIGUSR1:
+			if err := a.DumpMetrics(uiErrorWriter{c.Ui}); err != nil {
+				logger.Error("cannot dump metrics", "error", err)
+			}
+		case syscall.SIGUSR2:
+			if err := a.ReopenAccessLog(); err != nil {
+				logger.Error("cannot reopen the access log; still writing to the old file", "error", err)
+			} else {
+				logger.Info("access log reopened")
+			}
 		default:
 			return c.shutdown(a, a.Config().ShutdownTimeout, logger, sigs)
 		}
 	}
 	return exitOK
+}
+
+// uiErrorWriter writes to the Ui's error stream (standard error).
+type uiErrorWriter struct{ ui cli.Ui }
+
+func (w uiErrorWriter) Write(p []byte) (int, error) {
+	w.ui.Error(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
 
 // shutdown drains the agent until shutdown_timeout; a second signal forces
@@ -198,7 +223,7 @@ func (c *AgentCommand) shutdown(a *agent.Agent, timeout time.Duration, logger hc
 			logger.Info("agent stopped")
 			return exitOK
 		case sig := <-sigs:
-			if sig == syscall.SIGHUP {
+			if sig != syscall.SIGINT && sig != syscall.SIGTERM {
 				continue
 			}
 			logger.Warn("second signal: closing open connections now", "signal", sig)

@@ -117,6 +117,7 @@ func echoConfig(listen string, backends ...*testbackend.TCP) string {
 		servers = append(servers, fmt.Sprintf("%q", b.Addr))
 	}
 	return fmt.Sprintf(`shutdown_timeout = "1m"
+api { address = "127.0.0.1:0" }
 listener "echo" {
   address  = %q
   upstream { servers = [%s] }

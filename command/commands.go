@@ -22,13 +22,16 @@ const (
 // Commands returns the subcommands, by name.
 func Commands(ui cli.Ui) map[string]cli.CommandFactory {
 	return map[string]cli.CommandFactory{
-		"agent":    func() (cli.Command, error) { return &AgentCommand{Ui: ui}, nil },
-		"demo":     func() (cli.Command, error) { return &DemoCommand{Ui: ui}, nil },
-		"maint":    func() (cli.Command, error) { return &MaintCommand{Ui: ui}, nil },
-		"register": func() (cli.Command, error) { return &RegisterCommand{Ui: ui}, nil },
-		"render":   func() (cli.Command, error) { return &RenderCommand{Ui: ui}, nil },
-		"validate": func() (cli.Command, error) { return &ValidateCommand{Ui: ui}, nil },
-		"version":  func() (cli.Command, error) { return &VersionCommand{Ui: ui}, nil },
+		"agent":     func() (cli.Command, error) { return &AgentCommand{Ui: ui}, nil },
+		"demo":      func() (cli.Command, error) { return &DemoCommand{Ui: ui}, nil },
+		"listeners": func() (cli.Command, error) { return &ListenersCommand{Ui: ui}, nil },
+		"maint":     func() (cli.Command, error) { return &MaintCommand{Ui: ui}, nil },
+		"register":  func() (cli.Command, error) { return &RegisterCommand{Ui: ui}, nil },
+		"reload":    func() (cli.Command, error) { return &ReloadCommand{Ui: ui}, nil },
+		"render":    func() (cli.Command, error) { return &RenderCommand{Ui: ui}, nil },
+		"status":    func() (cli.Command, error) { return &StatusCommand{Ui: ui}, nil },
+		"validate":  func() (cli.Command, error) { return &ValidateCommand{Ui: ui}, nil },
+		"version":   func() (cli.Command, error) { return &VersionCommand{Ui: ui}, nil },
 	}
 }
 

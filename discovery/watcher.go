@@ -126,6 +126,10 @@ type WatcherInput struct {
 	// OnChange receives every new effective set, on the watcher's
 	// goroutine, starting with the first answer.
 	OnChange func(Snapshot)
+	// OnCall, if set, hears of every Consul call: how long it took
+	// (a blocking query waits until a change or the wait ends) and its
+	// error.
+	OnCall func(time.Duration, error)
 	// Wait is the blocking query's wait; 0 means DefaultWait.
 	Wait time.Duration
 }
@@ -174,9 +178,13 @@ func (w *Watcher) Run(ctx context.Context) {
 		if err := w.limiter.Wait(ctx); err != nil {
 			return
 		}
+		start := time.Now()
 		entries, meta, err := w.fetch(ctx, index)
 		if ctx.Err() != nil {
 			return
+		}
+		if w.in.OnCall != nil {
+			w.in.OnCall(time.Since(start), err)
 		}
 		if err != nil {
 			w.failed(err, applied)
