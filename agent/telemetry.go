@@ -99,18 +99,21 @@ func (t *telemetry) run(ctx context.Context, a *Agent) {
 	}
 }
 
-// counter emits the increase of a monotonic value since the last sample.
-// A value that went down (its listener was replaced) starts over.
+// counter emits the increase of a monotonic value since the last sample;
+// the first sample emits the value itself, zero included, so that every
+// series exists from the start. A value that went down (its listener was
+// replaced) emits nothing until it passes its old value.
 func (t *telemetry) counter(key []string, v uint64, labels ...metrics.Label) {
 	id := seriesID(key, labels)
 	t.seen[id] = true
 	prev, ok := t.last[id]
-	t.last[id] = float64(v)
-	if d := float64(v) - prev; ok && d > 0 {
-		t.m.IncrCounterWithLabels(key, float32(d), labels)
-	} else if !ok && v > 0 {
+	switch d := float64(v) - prev; {
+	case !ok:
 		t.m.IncrCounterWithLabels(key, float32(v), labels)
+	case d > 0:
+		t.m.IncrCounterWithLabels(key, float32(d), labels)
 	}
+	t.last[id] = max(prev, float64(v))
 }
 
 func (t *telemetry) gauge(key []string, v float64, labels ...metrics.Label) {
@@ -213,9 +216,11 @@ func (t *telemetry) sampleListener(ls ListenerStatus) {
 func (t *telemetry) observeWatch(service string, d time.Duration, err error) {
 	l := []metrics.Label{{Name: "service", Value: service}}
 	t.m.AddSampleWithLabels([]string{"consul", "watch", "latency"}, float32(d.Seconds()*1000), l)
+	failed := float32(0) // every call touches the counter, so it exists at 0
 	if err != nil {
-		t.m.IncrCounterWithLabels([]string{"consul", "watch", "errors", "total"}, 1, l)
+		failed = 1
 	}
+	t.m.IncrCounterWithLabels([]string{"consul", "watch", "errors", "total"}, failed, l)
 }
 
 // dump writes the in-memory sink's last interval as JSON (SIGUSR1).

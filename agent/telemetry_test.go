@@ -1,0 +1,73 @@
+package agent
+
+import (
+	"net/http"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pinlb/pinlb/config"
+	"github.com/pinlb/pinlb/internal/consultest"
+	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/shoenig/test/must"
+)
+
+// metricsDoc is the metrics reference that ships with pinlb.
+const metricsDoc = "../website/content/docs/metrics.md"
+
+// The Prometheus output parses, and its names and the metrics reference
+// are the same set: nothing undocumented, nothing documented that is not
+// there.
+func TestMetrics_PrometheusOutputMatchesTheReference(t *testing.T) {
+	srv := consultest.Start(t, consultest.Options{})
+	c := srv.Client()
+	tcp := testbackend.StartTCP(t)
+	collector(t, c, "a", tcp.Addr.Port())
+	span := consulListener(t, "span", config.Upstream{})
+	span.Protocol, span.Address = "udp", testbackend.FreePort(t, "udp")
+	span.UDP = config.UDP{Mode: "packet", SessionTimeout: time.Minute, MaxSessions: 10}
+	ag := startConfig(t, &config.Config{
+		Consul:    config.Consul{Address: srv.HTTP, StaleTTL: time.Minute},
+		API:       config.API{Enabled: true, Address: "127.0.0.1:0"},
+		Telemetry: config.Telemetry{MetricsPrefix: "pinlb", DisableHostname: true, PrometheusRetentionTime: time.Minute},
+		Listeners: []config.Listener{consulListener(t, "grpc", config.Upstream{}), span},
+	}, testWriter{t})
+	waitEndpoints(t, ag, "grpc", tcp.Addr.Port())
+	waitEndpoints(t, ag, "span", tcp.Addr.Port())
+
+	var names []string
+	testbackend.WaitFor(t, "a sample with the endpoint metrics", func() bool {
+		resp, err := http.Get("http://" + ag.APIAddr().String() + "/v1/metrics")
+		must.NoError(t, err)
+		defer resp.Body.Close()
+		must.Eq(t, 200, resp.StatusCode)
+		parser := expfmt.NewTextParser(model.LegacyValidation)
+		families, err := parser.TextToMetricFamilies(resp.Body)
+		must.NoError(t, err)
+		names = names[:0]
+		for name := range families {
+			if !strings.HasPrefix(name, "pinlb_runtime_") {
+				names = append(names, name)
+			}
+		}
+		return slices.Contains(names, "pinlb_endpoint_connections_total") && slices.Contains(names, "pinlb_endpoint_datagrams_in_total") &&
+			slices.Contains(names, "pinlb_consul_watch_latency")
+	})
+	slices.Sort(names)
+
+	doc, err := os.ReadFile(metricsDoc)
+	must.NoError(t, err)
+	var documented []string
+	for _, m := range regexp.MustCompile("(?m)^\\| `(pinlb_[a-z_]+)`").FindAllStringSubmatch(string(doc), -1) {
+		if !strings.HasPrefix(m[1], "pinlb_runtime_") {
+			documented = append(documented, m[1])
+		}
+	}
+	slices.Sort(documented)
+	must.Eq(t, documented, names)
+}
