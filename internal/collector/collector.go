@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
 	"github.com/pinlb/pinlb/internal/pinpoint"
+	"github.com/pinlb/pinlb/internal/registrar"
 )
 
 // Config describes the collector to register.
@@ -166,50 +167,15 @@ func NewSidecar(client *api.Client, cfg Config, logger hclog.Logger) *Sidecar {
 // ctx is done.
 func (s *Sidecar) Run(ctx context.Context) error {
 	reg, probes := s.cfg.registration()
-	agent := s.client.Agent()
-	registered := false
-	failing := map[string]string{} // probe check ID → last failure, for logging changes only
-	t := time.NewTicker(s.cfg.CheckInterval)
-	defer t.Stop()
-	for {
-		if !registered {
-			if err := agent.ServiceRegister(reg); err != nil {
-				s.logger.Error("registration failed; retrying", "error", err)
-			} else {
-				registered = true
-				s.logger.Info("registered", "address", reg.Address, "port", reg.Port, "checks", len(reg.Checks))
-			}
-		}
-		if registered {
-			for _, p := range probes {
-				status, output := api.HealthPassing, "ok"
-				if err := p.run(p.addr, min(s.cfg.CheckInterval, 2*time.Second)); err != nil {
-					status, output = api.HealthCritical, err.Error()
-				}
-				if prev, was := failing[p.checkID]; status == api.HealthCritical && prev != output {
-					s.logger.Warn("probe failing", "check", p.checkID, "error", output)
-					failing[p.checkID] = output
-				} else if status == api.HealthPassing && was {
-					s.logger.Info("probe passing again", "check", p.checkID)
-					delete(failing, p.checkID)
-				}
-				if err := agent.UpdateTTL(p.checkID, output, status); err != nil {
-					// The agent lost the check: restarted in -dev mode,
-					// or the instance was removed behind our back.
-					s.logger.Warn("consul agent lost the registration; registering again", "error", err)
-					registered = false
-					break
-				}
-			}
-		}
-		select {
-		case <-ctx.Done():
-			if err := agent.ServiceDeregister(s.cfg.ID); err != nil {
-				return fmt.Errorf("deregister %s: %w", s.cfg.ID, err)
-			}
-			s.logger.Info("deregistered")
-			return nil
-		case <-t.C:
-		}
+	timeout := min(s.cfg.CheckInterval, 2*time.Second)
+	checks := make([]registrar.Check, len(probes))
+	for i, p := range probes {
+		checks[i] = registrar.Check{ID: p.checkID, Run: func() error { return p.run(p.addr, timeout) }}
 	}
+	return registrar.Run(ctx, registrar.Input{
+		Client:       s.client,
+		Registration: func() (*api.AgentServiceRegistration, []registrar.Check) { return reg, checks },
+		Interval:     s.cfg.CheckInterval,
+		Logger:       s.logger,
+	})
 }
