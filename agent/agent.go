@@ -40,6 +40,7 @@ type Agent struct {
 	alog    *accessLog
 	api     *apiServer
 	apiCfg  atomic.Pointer[config.API] // read by every API request
+	self    *selfReg                   // nil unless register_self
 	endOps  sync.Once
 
 	// reload loads the configuration again and applies it (SIGHUP and
@@ -114,8 +115,10 @@ func (a *Agent) start() error {
 	if err := a.setAPI(a.cfg.API); err != nil {
 		return err
 	}
-	_, err = a.apply(a.cfg)
-	return err
+	if _, err := a.apply(a.cfg); err != nil {
+		return err
+	}
+	return a.setSelf(a.cfg)
 }
 
 // stopOps stops the API, telemetry and the access log, once the listeners
@@ -197,6 +200,9 @@ func (a *Agent) Reload(cfg *config.Config) error {
 	}
 	if !reflect.DeepEqual(cfg.Telemetry, a.cfg.Telemetry) {
 		a.logger.Warn("telemetry changes take effect when pinlb restarts; the running sinks stay")
+	}
+	if err := a.setSelf(cfg); err != nil {
+		a.logger.Error("register_self not updated", "error", err)
 	}
 	if err := a.setAPI(cfg.API); err != nil {
 		err = fmt.Errorf("listeners reloaded, but the API could not move: %w", err)
@@ -349,6 +355,13 @@ func usesConsul(cfg *config.Config) bool {
 // accepting at once, open connections may finish until ctx is done, and are
 // closed then. It is idempotent.
 func (a *Agent) Shutdown(ctx context.Context) error {
+	a.mu.Lock()
+	self := a.self
+	a.self = nil
+	a.mu.Unlock()
+	if self != nil {
+		self.stop() // leave Consul first, so no new client is sent here
+	}
 	a.mu.Lock()
 	a.stopped = true
 	var all []proxy.Listener
