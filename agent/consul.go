@@ -153,8 +153,10 @@ func (l *listener) applySnapshot(s discovery.Snapshot) {
 	up := l.cfg.Upstream
 	now := time.Now()
 	out := make(map[string]outMark)
-	leaveOut := func(inst discovery.Instance, reason string) {
-		m := outMark{inst: inst, reason: reason, since: now}
+	// leaveOut remembers an instance not handed to the proxy; addr is as
+	// far as its address could be resolved.
+	leaveOut := func(inst discovery.Instance, addr, reason string) {
+		m := outMark{inst: inst, addr: addr, reason: reason, since: now}
 		if old, ok := l.out[inst.ID]; ok && old.reason == reason {
 			m.since = old.since
 		}
@@ -164,10 +166,6 @@ func (l *listener) applySnapshot(s discovery.Snapshot) {
 	l.instances = make(map[string]discovery.Instance, len(s.Instances))
 	for _, inst := range s.Instances {
 		l.instances[inst.ID] = inst
-		if inst.Weight == 0 {
-			leaveOut(inst, "consul:"+inst.Health)
-			continue
-		}
 		port := inst.Port
 		switch {
 		case up.PortMeta != "":
@@ -178,7 +176,7 @@ func (l *listener) applySnapshot(s discovery.Snapshot) {
 					l.logger.Warn("instance left out: no valid port in its meta", "instance", inst.ID,
 						"port_meta", up.PortMeta, "value", v)
 				}
-				leaveOut(inst, "no port in meta "+up.PortMeta)
+				leaveOut(inst, inst.Address, "no port in meta "+up.PortMeta)
 				continue
 			}
 			port = p
@@ -190,12 +188,17 @@ func (l *listener) applySnapshot(s discovery.Snapshot) {
 			if _, known := l.out[inst.ID]; !known {
 				l.logger.Warn("instance left out: its address is not an IP address", "instance", inst.ID, "address", inst.Address)
 			}
-			leaveOut(inst, "address is not an IP")
+			leaveOut(inst, inst.Address, "address is not an IP")
+			continue
+		}
+		addr := netip.AddrPortFrom(ip.Unmap(), uint16(port))
+		if inst.Weight == 0 {
+			leaveOut(inst, addr.String(), "consul:"+inst.Health)
 			continue
 		}
 		eps = append(eps, proxy.Endpoint{
 			ID:       inst.ID,
-			Addr:     netip.AddrPortFrom(ip.Unmap(), uint16(port)),
+			Addr:     addr,
 			Weight:   inst.Weight,
 			Backup:   isBackup(inst, up),
 			Draining: inst.Health == discovery.Maintenance,

@@ -108,6 +108,7 @@ type EndpointStatus struct {
 // since when, for the API.
 type outMark struct {
 	inst   discovery.Instance
+	addr   string
 	reason string
 	since  time.Time
 }
@@ -220,7 +221,7 @@ func (l *listener) status() ListenerStatus {
 			continue
 		}
 		s.Endpoints = append(s.Endpoints, EndpointStatus{
-			ID: id, Address: m.inst.Address, Node: m.inst.Node, ServiceID: m.inst.ServiceID,
+			ID: id, Address: m.addr, Node: m.inst.Node, ServiceID: m.inst.ServiceID,
 			State: proxy.StateOut, Reasons: []string{m.reason}, Since: m.since,
 		})
 	}

@@ -33,7 +33,9 @@ function rate(key, value, now) {
 function spark(rates, big) {
   const w = big ? 240 : 120, hgt = big ? 36 : 24;
   const max = Math.max(1, ...rates);
-  const pts = rates.map((v, i) => `${(i * w / (HISTORY - 1)).toFixed(1)},${(hgt - 1 - v / max * (hgt - 2)).toFixed(1)}`);
+  // The newest sample sits at the right edge.
+  const x = i => w - (rates.length - 1 - i) * w / (HISTORY - 1);
+  const pts = rates.map((v, i) => `${x(i).toFixed(1)},${(hgt - 1 - v / max * (hgt - 2)).toFixed(1)}`);
   return `<svg class="spark${big ? " big" : ""}" viewBox="0 0 ${w} ${hgt}" preserveAspectRatio="none"><polyline points="${pts.join(" ")}"/></svg>`;
 }
 

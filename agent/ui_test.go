@@ -1,0 +1,119 @@
+package agent
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/hashicorp/consul/api"
+	"github.com/pinlb/pinlb/config"
+	"github.com/pinlb/pinlb/internal/consultest"
+	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/shoenig/test/must"
+)
+
+// artifactsDir is where tests leave files for people to look at:
+// $PINLB_ARTIFACTS, else build/artifacts in the repository.
+func artifactsDir(t *testing.T) string {
+	dir := os.Getenv("PINLB_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join("..", "build", "artifacts")
+	}
+	must.NoError(t, os.MkdirAll(dir, 0o755))
+	return dir
+}
+
+// chromium finds Debian's chromium: $PINLB_CHROMIUM, else on the PATH.
+func chromium(t *testing.T) string {
+	if p := os.Getenv("PINLB_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("the dashboard test needs Chromium: `make test` installs Debian's chromium package; " +
+		"or run apt-get install chromium, or set PINLB_CHROMIUM")
+	return ""
+}
+
+// The dashboard in a real headless Chromium: a pool change in Consul shows
+// up on the page by itself, with the reason.
+func TestUI_FollowsConsulInChromium(t *testing.T) {
+	srv := consultest.Start(t, consultest.Options{})
+	c := srv.Client()
+	a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
+	collector(t, c, "a", a.Addr.Port())
+	span := consulListener(t, "span", config.Upstream{})
+	span.Protocol, span.Address = "udp", testbackend.FreePort(t, "udp")
+	span.UDP = config.UDP{Mode: "packet", SessionTimeout: time.Minute, MaxSessions: 10}
+	ag := startConfig(t, &config.Config{
+		Consul:    config.Consul{Address: srv.HTTP, StaleTTL: time.Minute},
+		API:       config.API{Enabled: true, Address: "127.0.0.1:0"},
+		Telemetry: config.Telemetry{MetricsPrefix: "pinlb", DisableHostname: true, PrometheusRetentionTime: time.Minute},
+		Listeners: []config.Listener{consulListener(t, "grpc-agent", config.Upstream{}), span},
+	}, testWriter{t})
+	waitEndpoints(t, ag, "grpc-agent", a.Addr.Port())
+
+	// Some traffic, for the counters and sparklines.
+	ctx, stopTraffic := context.WithCancel(context.Background())
+	defer stopTraffic()
+	go func() {
+		for ctx.Err() == nil {
+			if conn, err := net.DialTimeout("tcp", ag.Addrs()["grpc-agent"].String(), time.Second); err == nil {
+				conn.Write(make([]byte, 4096))
+				conn.Close()
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium(t)),
+		chromedp.NoSandbox, // root in CI
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1400, 900),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	browser, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
+	defer cancelBrowser()
+	// Start the browser on the long-lived context: the first Run's context
+	// owns it, and the timeouts below must not close it.
+	must.NoError(t, chromedp.Run(browser))
+	run := func(what string, actions ...chromedp.Action) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(browser, 30*time.Second)
+		defer cancel()
+		must.NoError(t, chromedp.Run(ctx, actions...), must.Sprint(what))
+	}
+
+	url := "http://" + ag.APIAddr().String() + "/ui/"
+	run("the page to show collector a active", chromedp.Navigate(url),
+		chromedp.WaitVisible(`section[data-listener="grpc-agent"] tr[data-endpoint="pinlb-test/a"][data-state="active"]`))
+
+	// Scale out and fail one: the page follows without a reload.
+	collector(t, c, "b", b.Addr.Port())
+	setCheck(t, c, "a", api.HealthCritical)
+	var reason string
+	run("the page to show b active and a out",
+		chromedp.WaitVisible(`section[data-listener="grpc-agent"] tr[data-endpoint="pinlb-test/b"][data-state="active"]`),
+		chromedp.WaitVisible(`section[data-listener="grpc-agent"] tr[data-endpoint="pinlb-test/a"][data-state="out"]`),
+		chromedp.Text(`section[data-listener="grpc-agent"] tr[data-endpoint="pinlb-test/a"] .reason`, &reason))
+	must.Eq(t, "consul:critical", reason)
+
+	var shot []byte
+	run("a screenshot, once the sparkline has a few points",
+		chromedp.Poll(`document.querySelector('section[data-listener="grpc-agent"] svg.big polyline').points.numberOfItems >= 10`, nil),
+		chromedp.FullScreenshot(&shot, 100)) // 100: PNG
+	path := filepath.Join(artifactsDir(t), "dashboard.png")
+	must.NoError(t, os.WriteFile(path, shot, 0o644))
+	t.Logf("screenshot: %s", path)
+}
