@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,6 +104,9 @@ func (d *demo) setUp(ctx context.Context) error {
 			return fmt.Errorf("%w: the demo runs pinlb agent -dev, which binds the Pinpoint ports 9991-9996 on 127.0.0.1", err)
 		}
 	}
+	if err := portFree(pinpoint.Port{Default: apiPort, Protocol: "tcp"}); err != nil {
+		return fmt.Errorf("%w: the demo runs pinlb agent -dev, whose HTTP API and dashboard listen on 127.0.0.1:%d", err, apiPort)
+	}
 	if err := d.startConsul(ctx); err != nil {
 		return err
 	}
@@ -122,6 +126,7 @@ func (d *demo) setUp(ctx context.Context) error {
 		return fmt.Errorf("pinlb agent -dev did not start; see %s", filepath.Join(d.dir, "pinlb-agent.log"))
 	}
 	d.logf("pinlb agent -dev serves 127.0.0.1:9991-9996 (log: %s)", filepath.Join(d.dir, "pinlb-agent.log"))
+	d.logf("dashboard: http://127.0.0.1:%d/ui/   (or: bin/pinlb listeners grpc-agent)", apiPort)
 	if err := waitFor(ctx, 30*time.Second, func() bool {
 		entries, _, err := d.client.Health().Service(pinpoint.Service, "", true, nil)
 		return err == nil && len(entries) == len(d.members)
@@ -129,6 +134,11 @@ func (d *demo) setUp(ctx context.Context) error {
 		return fmt.Errorf("the collectors did not turn healthy in Consul; see the register-*.log files in %s", d.dir)
 	}
 	d.logf("consul reports %d healthy collectors", len(d.members))
+	// Consul knowing is not pinlb knowing: wait until every pool has them,
+	// as pinlb's API reports, so the agents' first connections spread.
+	if err := waitFor(ctx, 10*time.Second, func() bool { return d.poolsHave(len(d.members)) }); err != nil {
+		return fmt.Errorf("pinlb's pools did not fill; see %s", filepath.Join(d.dir, "pinlb-agent.log"))
+	}
 	ports := map[string]int{}
 	for _, p := range pinpoint.Ports {
 		ports[p.Name] = p.Default
@@ -222,6 +232,7 @@ func (d *demo) play(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			d.summary()
+			d.showListener("grpc-agent")
 			return nil
 		case <-tick.C:
 		}
@@ -323,6 +334,40 @@ func (d *demo) summary() {
 	fmt.Fprintf(d.o.Out, "%d frames were cut mid-way by a collector that crashed or stopped. Datagrams sent to a collector\n"+
 		"between its crash and Consul marking it critical (about one check interval) are lost with it.\n", cut)
 	fmt.Fprintf(d.o.Out, "Logs: %s\n", d.dir)
+}
+
+// apiPort is where pinlb agent -dev serves its API: the default.
+const apiPort = 9700
+
+// poolsHave reports whether every listener of pinlb has n active endpoints.
+func (d *demo) poolsHave(n int) bool {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/v1/listeners", apiPort))
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var ls []struct {
+		Pool struct{ Active int }
+	}
+	if json.NewDecoder(resp.Body).Decode(&ls) != nil || len(ls) == 0 {
+		return false
+	}
+	for _, l := range ls {
+		if l.Pool.Active != n {
+			return false
+		}
+	}
+	return true
+}
+
+// showListener prints what `pinlb listeners NAME` says at the end: every
+// collector's state, why, and its traffic, as an operator would see it.
+func (d *demo) showListener(name string) {
+	out, err := exec.Command(d.o.Pinlb, "listeners", name).CombinedOutput()
+	fmt.Fprintf(d.o.Out, "\n$ pinlb listeners %s\n%s", name, out)
+	if err != nil {
+		fmt.Fprintf(d.o.Out, "(%v)\n", err)
+	}
 }
 
 // stop ends everything in order: agents, pinlb, sidecars, collectors,
