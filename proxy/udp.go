@@ -236,6 +236,9 @@ func (l *udpListener) newFlow(client netip.AddrPort, cfg *Config) *flow {
 		return nil
 	}
 	f := &flow{l: l, client: client, sock: sock, raw: raw, start: time.Now()}
+	// Set before relayReplies runs: at 0, it would find the session
+	// timed out before its first datagram.
+	f.last.Store(f.start.UnixNano())
 	f.readFn = f.read
 	l.flows[client] = f
 	l.sessions.Add(1)
