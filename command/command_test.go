@@ -219,6 +219,9 @@ func TestAgentCommand_BadStart(t *testing.T) {
 
 // The fixture file runs as written: its ports are fixed by the file.
 func TestAgentCommand_StaticFixture(t *testing.T) {
+	if !testbackend.Isolate(t) {
+		return
+	}
 	tcp := []*testbackend.TCP{
 		testbackend.StartTCPFunc(t, "127.0.0.1:29994", echo),
 		testbackend.StartTCPFunc(t, "127.0.0.1:39994", echo),
@@ -264,6 +267,9 @@ func echo(c *net.TCPConn) {
 // -dev starts before Consul does and fills its pools once Consul answers.
 // Its ports are the fixed Pinpoint ones, on 127.0.0.1.
 func TestAgentCommand_DevWaitsForConsul(t *testing.T) {
+	if !testbackend.Isolate(t) {
+		return
+	}
 	consulAddr := testbackend.FreePort(t, "tcp")
 	t.Setenv("CONSUL_HTTP_ADDR", consulAddr)
 	r := runAgent(t, "-dev")

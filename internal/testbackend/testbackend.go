@@ -9,6 +9,9 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
+	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,7 +89,8 @@ func StartTCPFunc(t testing.TB, addr string, serve func(*net.TCPConn)) *TCP {
 
 // bind runs listen, and for a fixed port (the fixture's) retries while the
 // port is in use: ports such as 39994 lie in the kernel's ephemeral range,
-// where a test running in parallel may hold one for a few seconds.
+// where a test running in parallel may hold one for a few seconds. Tests
+// that bind fixed ports should also run under Isolate.
 func bind[T any](addr string, listen func() (T, error)) (T, error) {
 	fixed := !strings.HasSuffix(addr, ":0")
 	deadline := time.Now().Add(20 * time.Second)
@@ -239,4 +243,34 @@ func (l *LogBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// isolatedEnv marks the test process Isolate started.
+const isolatedEnv = "PINLB_TEST_NETNS"
+
+// Isolate runs the calling test in a network namespace of its own, where the
+// fixed ports it binds (a fixture's, Pinpoint's) cannot be held by tests
+// running in parallel: as root, it re-runs this one test under
+// `unshare --net` with loopback up, reports that run's output and outcome,
+// and returns false, so the caller returns at once. In that run, or when not
+// root, it returns true: run the test here.
+func Isolate(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv(isolatedEnv) != "" || os.Geteuid() != 0 {
+		return true
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Log("no unshare: running in the shared network namespace")
+		return true
+	}
+	cmd := exec.Command(unshare, "--net", "sh", "-c", `ip link set lo up && exec "$@"`, "sh",
+		os.Args[0], "-test.run=^"+regexp.QuoteMeta(t.Name())+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), isolatedEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	t.Logf("in a network namespace of its own:\n%s", out)
+	if err != nil {
+		t.Fatalf("the isolated run failed: %v", err)
+	}
+	return false
 }
