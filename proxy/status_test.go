@@ -54,8 +54,9 @@ func TestTCP_EndpointStatusAndRecords(t *testing.T) {
 	// Round robin starts anywhere: connect until the dead one was tried.
 	var c *net.TCPConn
 	for l.Stats().ConnectFailures == 0 {
-		if c != nil {
+		if c != nil { // max_conns 1: let it end before the next
 			c.Close()
+			testbackend.WaitFor(t, "the connection to end", func() bool { return l.Stats().Active == 0 })
 		}
 		c = dial(t, l)
 		_, err := c.Write([]byte("hello"))
