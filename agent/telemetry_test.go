@@ -17,6 +17,22 @@ import (
 	"github.com/shoenig/test/must"
 )
 
+// startWithAPI runs an agent with the API on a free port, telemetry as by
+// default, a TCP listener named tcpName and a UDP one named "span", both on
+// Consul's "collector".
+func startWithAPI(t *testing.T, srv *consultest.Server, tcpName string) *Agent {
+	t.Helper()
+	span := consulListener(t, "span", config.Upstream{})
+	span.Protocol, span.Address = "udp", testbackend.FreePort(t, "udp")
+	span.UDP = config.UDP{Mode: "packet", SessionTimeout: time.Minute, MaxSessions: 10}
+	return startConfig(t, &config.Config{
+		Consul:    config.Consul{Address: srv.HTTP, StaleTTL: time.Minute},
+		API:       config.API{Enabled: true, Address: "127.0.0.1:0"},
+		Telemetry: config.Telemetry{MetricsPrefix: "pinlb", DisableHostname: true, PrometheusRetentionTime: time.Minute},
+		Listeners: []config.Listener{consulListener(t, tcpName, config.Upstream{}), span},
+	}, testWriter{t})
+}
+
 // metricsDoc is the metrics reference that ships with pinlb.
 const metricsDoc = "../website/content/docs/metrics.md"
 
@@ -28,15 +44,7 @@ func TestMetrics_PrometheusOutputMatchesTheReference(t *testing.T) {
 	c := srv.Client()
 	tcp := testbackend.StartTCP(t)
 	collector(t, c, "a", tcp.Addr.Port())
-	span := consulListener(t, "span", config.Upstream{})
-	span.Protocol, span.Address = "udp", testbackend.FreePort(t, "udp")
-	span.UDP = config.UDP{Mode: "packet", SessionTimeout: time.Minute, MaxSessions: 10}
-	ag := startConfig(t, &config.Config{
-		Consul:    config.Consul{Address: srv.HTTP, StaleTTL: time.Minute},
-		API:       config.API{Enabled: true, Address: "127.0.0.1:0"},
-		Telemetry: config.Telemetry{MetricsPrefix: "pinlb", DisableHostname: true, PrometheusRetentionTime: time.Minute},
-		Listeners: []config.Listener{consulListener(t, "grpc", config.Upstream{}), span},
-	}, testWriter{t})
+	ag := startWithAPI(t, srv, "grpc")
 	waitEndpoints(t, ag, "grpc", tcp.Addr.Port())
 	waitEndpoints(t, ag, "span", tcp.Addr.Port())
 

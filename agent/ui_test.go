@@ -11,7 +11,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/hashicorp/consul/api"
-	"github.com/pinlb/pinlb/config"
 	"github.com/pinlb/pinlb/internal/consultest"
 	"github.com/pinlb/pinlb/internal/testbackend"
 	"github.com/shoenig/test/must"
@@ -50,15 +49,7 @@ func TestUI_FollowsConsulInChromium(t *testing.T) {
 	c := srv.Client()
 	a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
 	collector(t, c, "a", a.Addr.Port())
-	span := consulListener(t, "span", config.Upstream{})
-	span.Protocol, span.Address = "udp", testbackend.FreePort(t, "udp")
-	span.UDP = config.UDP{Mode: "packet", SessionTimeout: time.Minute, MaxSessions: 10}
-	ag := startConfig(t, &config.Config{
-		Consul:    config.Consul{Address: srv.HTTP, StaleTTL: time.Minute},
-		API:       config.API{Enabled: true, Address: "127.0.0.1:0"},
-		Telemetry: config.Telemetry{MetricsPrefix: "pinlb", DisableHostname: true, PrometheusRetentionTime: time.Minute},
-		Listeners: []config.Listener{consulListener(t, "grpc-agent", config.Upstream{}), span},
-	}, testWriter{t})
+	ag := startWithAPI(t, srv, "grpc-agent")
 	waitEndpoints(t, ag, "grpc-agent", a.Addr.Port())
 
 	// Some traffic, for the counters and sparklines.
