@@ -117,11 +117,13 @@ func (d *demo) setUp(ctx context.Context) error {
 	}
 	d.agent = d.run("pinlb-agent", d.o.Pinlb, "agent", "-dev")
 	if err := waitFor(ctx, 20*time.Second, func() bool {
-		c, err := net.DialTimeout("tcp", "127.0.0.1:9991", 100*time.Millisecond)
+		// Its API answers once every listener is bound. (Dialing 9991
+		// would count as a client turned away while the pools are empty.)
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/v1/status", apiPort))
 		if err == nil {
-			c.Close()
+			resp.Body.Close()
 		}
-		return err == nil
+		return err == nil && resp.StatusCode == http.StatusOK
 	}); err != nil {
 		return fmt.Errorf("pinlb agent -dev did not start; see %s", filepath.Join(d.dir, "pinlb-agent.log"))
 	}
