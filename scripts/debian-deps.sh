@@ -2,13 +2,17 @@
 # Installs the Debian packages a make target needs when their commands are
 # missing: as root through apt-get, otherwise it says what to install.
 #
-#   scripts/debian-deps.sh COMMAND=PACKAGE [COMMAND=PACKAGE ...]
+#   scripts/debian-deps.sh COMMAND=PACKAGE [/PATH/TO/FILE=PACKAGE ...]
 set -euo pipefail
 
 missing=()
 for pair in "$@"; do
-	cmd=${pair%%=*} pkg=${pair#*=}
-	command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+	what=${pair%%=*} pkg=${pair#*=}
+	if [[ $what == /* ]]; then
+		[ -e "$what" ] || missing+=("$pkg")
+	else
+		command -v "$what" >/dev/null 2>&1 || missing+=("$pkg")
+	fi
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// benchCase is one line of the table.
+type benchCase struct {
+	Name   string `json:"name"`
+	Title  string `json:"title"`
+	Unit   string `json:"unit"`
+	Higher bool   `json:"higher_is_better"`
+	// Extra names the figure of another case's runs this line shows
+	// (CPU per GB from the bulk runs); such lines have no run of their own.
+	from, extra string
+	targets     []string
+	run         func(context.Context, *target) (result, error)
+}
+
+// cases lists what is measured, in the table's order.
+func cases(o options, b *backends) []benchCase {
+	all := []string{direct, nginx, haproxy, pinlb}
+	udp := []string{direct, nginx, pinlb} // HAProxy community balances no UDP
+	proxies := []string{nginx, haproxy, pinlb}
+	var cs []benchCase
+	for _, n := range []int{1, 8} {
+		cs = append(cs, benchCase{
+			Name: fmt.Sprintf("tcp_bulk_%d", n), Title: fmt.Sprintf("TCP bulk, %d stream(s)", n), Unit: "GB/s", Higher: true, targets: all,
+			run: func(_ context.Context, t *target) (result, error) { return tcpBulk(t, n, o.tcpTime) },
+		})
+	}
+	for _, n := range []int{8, 64} {
+		name := fmt.Sprintf("tcp_rr_%d", n)
+		cs = append(cs, benchCase{
+			Name: name, Title: fmt.Sprintf("TCP 128 B req/resp, %d conns", n), Unit: "ops/s", Higher: true, targets: all,
+			run: func(_ context.Context, t *target) (result, error) { return reqResp(t, n, o.tcpTime) },
+		},
+			benchCase{Name: name + "_p50", Title: fmt.Sprintf("  p50 latency, %d conns", n), Unit: "µs", from: name, extra: "p50_us", targets: all},
+			benchCase{Name: name + "_p99", Title: fmt.Sprintf("  p99 latency, %d conns", n), Unit: "µs", from: name, extra: "p99_us", targets: all})
+	}
+	cs = append(cs, benchCase{
+		Name: "tcp_conn_rate", Title: "TCP connections, 8 workers", Unit: "conn/s", Higher: true, targets: all,
+		run: func(_ context.Context, t *target) (result, error) { return connRate(t, 8, o.tcpTime) },
+	})
+	for _, size := range []int{512, 4096} {
+		for _, src := range []int{4, 64} {
+			name := fmt.Sprintf("udp_%d_%dsrc", size, src)
+			cs = append(cs, benchCase{
+				Name: name, Title: fmt.Sprintf("UDP %d B, %d sources: delivered", size, src), Unit: "dgram/s", Higher: true, targets: udp,
+				run: func(_ context.Context, t *target) (result, error) { return udpOverload(t, b, src, size, o.udpTime) },
+			})
+			for _, rate := range o.rates {
+				cs = append(cs, benchCase{
+					Name:  fmt.Sprintf("%s_loss_%dk", name, int(rate/1000)),
+					Title: fmt.Sprintf("  loss at %dk/s offered", int(rate/1000)), Unit: "%", targets: udp,
+					run: func(_ context.Context, t *target) (result, error) { return udpLoss(t, b, src, size, rate, o.udpTime) },
+				})
+			}
+		}
+	}
+	cs = append(cs,
+		benchCase{
+			Name: "rss_idle_conn", Title: fmt.Sprintf("RSS per idle TCP conn (%d)", o.idleConn), Unit: "bytes", targets: proxies,
+			run: func(ctx context.Context, t *target) (result, error) { return idleRSS(ctx, t, o.idleConn) },
+		},
+		benchCase{
+			Name: "rss_udp_flood", Title: fmt.Sprintf("RSS after UDP from %d ports", o.udpPorts), Unit: "MB", targets: []string{nginx, pinlb},
+			run: func(_ context.Context, t *target) (result, error) { return udpFloodRSS(t, b, o.udpPorts) },
+		},
+		benchCase{Name: "cpu_per_gb", Title: "CPU per GB (bulk, 8 streams)", Unit: "cpu s", from: "tcp_bulk_8", extra: "cpu_s_per_gb", targets: proxies},
+		benchCase{Name: "cpu_per_mdgram", Title: "CPU per M datagrams (512 B, 64 src)", Unit: "cpu s", from: "udp_512_64src", extra: "cpu_s_per_million", targets: []string{nginx, pinlb}},
+	)
+	return cs
+}
+
+// run starts the backends and the targets, runs every case o.reps times
+// with the targets interleaved, and reports.
+func run(ctx context.Context, o options, out io.Writer) (*report, error) {
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return nil, err
+	}
+	// 10,000 proxied connections take 20,000 sockets in each proxy and as
+	// many here; root may raise the limit, and the children inherit it.
+	lim := syscall.Rlimit{Cur: 200000, Max: 200000}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+		lim.Cur = lim.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+		// This process holds both ends of every idle connection: two
+		// sockets each, and so does each proxy.
+		if n := int(lim.Cur-200) / 2; n < o.idleConn {
+			fmt.Fprintf(out, "note: the open-file limit is %d and cannot be raised here (%v): the idle-connection case uses %d connections, not %d\n",
+				lim.Cur, err, n, o.idleConn)
+			o.idleConn = n
+		}
+	}
+	b, err := startBackends(o.out)
+	if err != nil {
+		return nil, err
+	}
+	defer b.stop()
+	targets := map[string]*target{direct: {name: direct, ports: ports{echo: b.echo, iperf: b.iperf}}}
+	for _, start := range []func() (*target, error){
+		func() (*target, error) { return startNginx(*b, o.out) },
+		func() (*target, error) { return startHAProxy(*b, o.out) },
+		func() (*target, error) { return startPinlb(o.pinlb, *b, o.out) },
+	} {
+		t, err := start()
+		if err != nil {
+			for _, t := range targets {
+				t.stop()
+			}
+			return nil, err
+		}
+		targets[t.name] = t
+	}
+	defer func() {
+		for _, t := range targets {
+			t.stop()
+		}
+	}()
+
+	rep := newReport(o, machine())
+	fmt.Fprintln(out, rep.Machine)
+	cs := cases(o, b)
+	begin := time.Now()
+	for r := range o.reps {
+		for _, c := range cs {
+			if c.run == nil {
+				continue
+			}
+			order := slices.Clone(c.targets)
+			// Interleave: each repetition starts with another target.
+			for i := 0; i < r%len(order); i++ {
+				order = append(order[1:], order[0])
+			}
+			for _, name := range order {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				res, err := c.run(ctx, targets[name])
+				if err != nil {
+					return nil, fmt.Errorf("%s on %s: %w", c.Title, name, err)
+				}
+				rep.add(c, name, res)
+			}
+		}
+		fmt.Fprintf(out, "repetition %d of %d done (%s)\n", r+1, o.reps, time.Since(begin).Round(time.Second))
+	}
+	rep.finish(cs)
+	rep.print(out)
+	if err := rep.write(o.out); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// machine describes where the run happened.
+func machine() string {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	var uts syscall.Utsname
+	syscall.Uname(&uts)
+	kernel := charsToString(uts.Release[:])
+	return fmt.Sprintf("machine: %s, %d cores, Linux %s, %s; %s; %s; %s", cpu, runtime.NumCPU(), kernel, runtime.Version(),
+		firstLine(exec.Command("nginx", "-v")), firstLine(exec.Command("haproxy", "-v")), firstLine(exec.Command("iperf3", "-v")))
+}
+
+func firstLine(cmd *exec.Cmd) string {
+	out, _ := cmd.CombinedOutput()
+	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	return line
+}
+
+func charsToString(cs []int8) string {
+	b := make([]byte, 0, len(cs))
+	for _, c := range cs {
+		if c == 0 {
+			break
+		}
+		b = append(b, byte(c))
+	}
+	return string(b)
+}
