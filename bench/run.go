@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -85,6 +86,10 @@ func cases(o options, b *backends) []benchCase {
 // run starts the backends and the targets, runs every case o.reps times
 // with the targets interleaved, and reports.
 func run(ctx context.Context, o options, out io.Writer) (*report, error) {
+	var err error
+	if o.out, err = filepath.Abs(o.out); err != nil { // nginx -p takes it as its prefix
+		return nil, err
+	}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return nil, err
 	}
