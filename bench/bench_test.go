@@ -34,6 +34,7 @@ func TestSmoke(t *testing.T) {
 	var out strings.Builder
 	rep, err := run(context.Background(), smokeOptions(dir, bin), io.MultiWriter(&out, testLog{t}))
 	must.NoError(t, err)
+	must.SliceEmpty(t, rep.Failures)
 	for _, l := range rep.Lines {
 		for _, target := range l.Targets {
 			_, ok := l.Median[target]

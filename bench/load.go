@@ -398,16 +398,17 @@ func idleRSS(ctx context.Context, t *target, n int) (result, error) {
 		if ctx.Err() != nil {
 			return result{}, ctx.Err()
 		}
-		c, err := net.Dial("tcp", t.ports.echo)
+		c, err := net.DialTimeout("tcp", t.ports.echo, 5*time.Second)
 		if err != nil {
 			return result{}, fmt.Errorf("connection %d of %d: %w", len(conns)+1, n, err)
 		}
 		conns = append(conns, c)
-		if _, err := c.Write(buf); err != nil {
-			return result{}, err
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write(buf); err == nil {
+			_, err = io.ReadFull(c, buf)
 		}
-		if _, err := io.ReadFull(c, buf); err != nil {
-			return result{}, err
+		if err != nil {
+			return result{}, fmt.Errorf("connection %d of %d never reached the backend: %w", len(conns), n, err)
 		}
 	}
 	runtimeSettle()

@@ -29,7 +29,9 @@ type report struct {
 	Smoke    bool                           `json:"smoke"`
 	Lines    []line                         `json:"cases"`
 	Targets  []goal                         `json:"targets"`
+	Failures []string                       `json:"failures,omitempty"`
 	runs     map[string]map[string][]result // case → target → runs
+	failed   map[string]bool                // case/target
 	byName   map[string]*line
 	duration time.Duration
 }
@@ -51,7 +53,13 @@ type goal struct {
 }
 
 func newReport(o options, machine string) *report {
-	return &report{Machine: machine, Started: time.Now(), Reps: o.reps, Smoke: o.smoke, runs: map[string]map[string][]result{}}
+	return &report{Machine: machine, Started: time.Now(), Reps: o.reps, Smoke: o.smoke,
+		runs: map[string]map[string][]result{}, failed: map[string]bool{}}
+}
+
+func (r *report) fail(c benchCase, target string, err error) {
+	r.failed[c.Name+"/"+target] = true
+	r.Failures = append(r.Failures, fmt.Sprintf("%s on %s: %v", c.Title, target, err))
 }
 
 func (r *report) add(c benchCase, target string, res result) {
@@ -171,7 +179,10 @@ func (r *report) print(w io.Writer) {
 	for _, l := range r.Lines {
 		cell := func(t string) string {
 			v, ok := l.Median[t]
-			if !ok {
+			switch {
+			case r.failed[l.Name+"/"+t] || (l.from != "" && r.failed[l.from+"/"+t]):
+				return "FAIL"
+			case !ok:
 				return "n/a"
 			}
 			return format(v, l.Unit)
@@ -187,6 +198,9 @@ func (r *report) print(w io.Writer) {
 			ratio("pinlb/nginx"), ratio("pinlb/haproxy"), ratio("pinlb/direct"))
 	}
 	tw.Flush()
+	for _, f := range r.Failures {
+		fmt.Fprintln(w, "failed:", f)
+	}
 	if r.Smoke {
 		fmt.Fprintln(w, "\nsmoke mode: every case ran, briefly; these figures measure nothing")
 		return

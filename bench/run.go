@@ -154,7 +154,14 @@ func run(ctx context.Context, o options, out io.Writer) (*report, error) {
 				}
 				res, err := c.run(ctx, targets[name])
 				if err != nil {
-					return nil, fmt.Errorf("%s on %s: %w", c.Title, name, err)
+					if ctx.Err() != nil {
+						return nil, ctx.Err()
+					}
+					// One failure is a figure too: the table says so, and
+					// the other cases still run.
+					fmt.Fprintf(out, "%s on %s failed: %v\n", c.Title, name, err)
+					rep.fail(c, name, err)
+					continue
 				}
 				rep.add(c, name, res)
 			}
