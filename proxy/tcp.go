@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"errors"
-	"io"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -383,7 +382,7 @@ func (l *tcpListener) connect(client *net.TCPConn, cfg *Config) (*net.TCPConn, *
 
 // splice copies both ways until both directions end. A clean EOF on one side
 // is passed on as a half-close and the other direction goes on; an error on
-// either side aborts both. io.Copy between two *net.TCPConn uses splice(2).
+// either side aborts both. Bytes move kernel-side with splice(2).
 //
 // firstByte, if set, is called once the backend's first byte is ready to
 // read (or the stream ended), before the copy toward the client starts: a
@@ -395,7 +394,7 @@ func splice(client, upstream *net.TCPConn, firstByte func()) (in, out int64, err
 	}
 	up := make(chan result, 1)
 	go func() {
-		n, err := io.Copy(upstream, client)
+		n, err := spliceCopy(upstream, client)
 		if err != nil {
 			client.Close()
 			upstream.Close()
@@ -407,7 +406,7 @@ func splice(client, upstream *net.TCPConn, firstByte func()) (in, out int64, err
 	if firstByte != nil && waitReadable(upstream) == nil {
 		firstByte()
 	}
-	out, err = io.Copy(client, upstream)
+	out, err = spliceCopy(client, upstream)
 	if err != nil {
 		client.Close()
 		upstream.Close()

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -386,4 +387,45 @@ func TestTCP_EndpointBackBeforeDrainKeepsConnections(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // pacing the traffic
 	}
 	must.Eq(t, 0, l.Stats().DrainClosed)
+}
+
+// Pipes go back to a pool between uses: many connections at once, some
+// cut mid-stream with bytes in flight, and every byte that arrives on the
+// others is theirs.
+func TestTCP_PooledPipesCarryNothingOver(t *testing.T) {
+	backend := testbackend.StartTCP(t)
+	l := startTCP(t, tcpConfig(), backend.Addr)
+	errs := make(chan error, 64)
+	for i := range 64 {
+		go func() {
+			c, err := net.Dial("tcp", l.Addr().String())
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			msg := bytes.Repeat([]byte{byte(i)}, 1000+i*4096)
+			if i%4 == 0 { // cut: write and close at once, echo unread
+				c.Write(msg)
+				c.(*net.TCPConn).SetLinger(0)
+				errs <- nil
+				return
+			}
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			go c.Write(msg)
+			got := make([]byte, len(msg))
+			if _, err := io.ReadFull(c, got); err != nil {
+				errs <- err
+				return
+			}
+			if !bytes.Equal(got, msg) {
+				errs <- fmt.Errorf("connection %d got bytes that are not its own", i)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range 64 {
+		must.NoError(t, <-errs)
+	}
 }
