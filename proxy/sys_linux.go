@@ -68,15 +68,80 @@ func recvfrom(fd uintptr, p []byte) (int, netip.AddrPort, error) {
 	if errno != 0 {
 		return 0, netip.AddrPort{}, errno
 	}
-	switch rsa.Addr.Family {
+	return int(n), sockaddrAddrPort(unsafe.Pointer(&rsa)), nil
+}
+
+// sockaddrAddrPort decodes a sockaddr_in or sockaddr_in6.
+func sockaddrAddrPort(p unsafe.Pointer) netip.AddrPort {
+	switch (*unix.RawSockaddr)(p).Family {
 	case unix.AF_INET:
-		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&rsa))
-		return int(n), netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), ntohs(sa.Port)), nil
+		sa := (*unix.RawSockaddrInet4)(p)
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), ntohs(sa.Port))
 	case unix.AF_INET6:
-		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&rsa))
-		return int(n), netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), ntohs(sa.Port)), nil
+		sa := (*unix.RawSockaddrInet6)(p)
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), ntohs(sa.Port))
 	}
-	return int(n), netip.AddrPort{}, nil
+	return netip.AddrPort{}
+}
+
+// batch holds the buffers of one recvmmsg(2): up to len(bufs) datagrams
+// with one system call, into memory allocated once.
+type batch struct {
+	hdrs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrInet6 // room for either family
+	bufs  [][]byte
+
+	n    int   // datagrams read by the last call
+	err  error // its error
+	read func(fd uintptr) bool
+}
+
+func newBatch(n, size int) *batch {
+	b := &batch{
+		hdrs:  make([]unix.Mmsghdr, n),
+		iovs:  make([]unix.Iovec, n),
+		names: make([]unix.RawSockaddrInet6, n),
+		bufs:  make([][]byte, n),
+	}
+	for i := range n {
+		b.bufs[i] = make([]byte, size)
+		b.iovs[i].Base = &b.bufs[i][0]
+		b.iovs[i].SetLen(size)
+		h := &b.hdrs[i].Hdr
+		h.Name = (*byte)(unsafe.Pointer(&b.names[i]))
+		h.Iov = &b.iovs[i]
+		h.SetIovlen(1)
+	}
+	b.read = b.recv
+	return b
+}
+
+// recv is the RawConn callback: one recvmmsg that does not wait; false
+// (wait for the socket) when nothing is there.
+func (b *batch) recv(fd uintptr) bool {
+	for i := range b.hdrs {
+		b.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
+		b.hdrs[i].Hdr.Flags = 0
+	}
+	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)),
+		unix.MSG_DONTWAIT, 0, 0)
+	switch errno {
+	case 0:
+		b.n, b.err = int(n), nil
+	case unix.EAGAIN:
+		return false
+	case unix.EINTR:
+		b.n, b.err = 0, nil
+	default:
+		b.n, b.err = 0, errno
+	}
+	return true
+}
+
+// message returns datagram i of the last call and where it came from.
+func (b *batch) message(i int) ([]byte, netip.AddrPort) {
+	return b.bufs[i][:b.hdrs[i].Len], sockaddrAddrPort(unsafe.Pointer(&b.names[i]))
 }
 
 func ntohs(port uint16) uint16 {
