@@ -437,16 +437,22 @@ func idleRSS(ctx context.Context, t *target, n int) (result, error) {
 	return result{Value: (after - before) / float64(n)}, nil
 }
 
-// udpFloodRSS sends a few datagrams from each of n source ports through t
-// and reports how much the proxy's resident memory grew, in MB.
+// udpFloodRSS restarts the proxy, sends a few datagrams from each of n
+// source ports through it, and reports its resident memory then, in MB,
+// and how much it grew. (Without the restart, what earlier cases left
+// resident would hide the growth.)
 func udpFloodRSS(t *target, b *backends, n int) (result, error) {
 	if t.cmd == nil || t.ports.udp == "" {
 		return result{}, nil
+	}
+	if err := t.restart(); err != nil {
+		return result{}, err
 	}
 	dst, err := net.ResolveUDPAddr("udp", t.ports.udp)
 	if err != nil {
 		return result{}, err
 	}
+	runtimeSettle()
 	before := rssBytes(t.pids())
 	payload := make([]byte, 512)
 	for i := 0; i < n; i += 500 {
@@ -469,8 +475,7 @@ func udpFloodRSS(t *target, b *backends, n int) (result, error) {
 	}
 	runtimeSettle()
 	after := rssBytes(t.pids())
-	// The growth: what earlier cases left resident is not this case's.
-	return result{Value: (after - before) / 1e6, Extra: map[string]float64{"rss_mb": after / 1e6}}, nil
+	return result{Value: after / 1e6, Extra: map[string]float64{"growth_mb": (after - before) / 1e6}}, nil
 }
 
 // runtimeSettle gives the proxies a moment to finish what they were doing.

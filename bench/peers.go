@@ -32,6 +32,8 @@ type target struct {
 	name  string
 	ports ports
 	cmd   *exec.Cmd // nil for direct
+	dir   string
+	args  []string // how to start it again
 }
 
 // pids returns the target's processes: the main one and its children
@@ -66,6 +68,21 @@ func (t *target) stop() {
 			t.cmd.Process.Kill()
 		}
 	}
+}
+
+// restart stops the proxy and starts it again, on the same ports, so that
+// a memory case starts from a fresh process.
+func (t *target) restart() error {
+	if t.cmd == nil {
+		return nil
+	}
+	t.stop()
+	n, err := start(t.name, t.ports, t.dir, t.args...)
+	if err != nil {
+		return err
+	}
+	*t = *n
+	return nil
 }
 
 // freePort returns a loopback address whose port was free a moment ago.
@@ -113,7 +130,7 @@ func start(name string, p ports, dir string, args ...string) (*target, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	t := &target{name: name, ports: p, cmd: cmd}
+	t := &target{name: name, ports: p, cmd: cmd, dir: dir, args: args}
 	deadline := time.Now().Add(10 * time.Second)
 	for _, addr := range []string{p.echo, p.iperf} {
 		for {

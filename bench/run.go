@@ -74,7 +74,7 @@ func cases(o options, b *backends) []benchCase {
 			run: func(ctx context.Context, t *target) (result, error) { return idleRSS(ctx, t, o.idleConn) },
 		},
 		benchCase{
-			Name: "rss_udp_flood", Title: fmt.Sprintf("RSS growth, UDP from %d ports", o.udpPorts), Unit: "MB", targets: []string{nginx, pinlb},
+			Name: "rss_udp_flood", Title: fmt.Sprintf("RSS after UDP from %d ports", o.udpPorts), Unit: "MB", targets: []string{nginx, pinlb},
 			run: func(_ context.Context, t *target) (result, error) { return udpFloodRSS(t, b, o.udpPorts) },
 		},
 		benchCase{Name: "cpu_per_gb", Title: "CPU per GB (bulk, 8 streams)", Unit: "cpu s", from: "tcp_bulk_8", extra: "cpu_s_per_gb", targets: proxies},
