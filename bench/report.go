@@ -275,7 +275,11 @@ func (r *report) chart() image.Image {
 			by := y + k*barH
 			draw.Draw(img, image.Rect(x0, by, x0+w, by+barH-1), image.NewUniform(colors[t]), image.Point{}, draw.Src)
 			if t == pinlb {
-				text(x0+w+4, by+barH, fmt.Sprintf("%.2f", rel), color.Black)
+				label := fmt.Sprintf("%.2f", rel)
+				if rel >= maxRel {
+					label = fmt.Sprintf(">= %.0f", maxRel) // off the scale (a loss of 0 against one above 0)
+				}
+				text(x0+w+4, by+barH, label, color.Black)
 			}
 		}
 	}
