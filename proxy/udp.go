@@ -201,28 +201,38 @@ func (l *udpListener) sent(p []byte, f *flow, b *backend) {
 	f.bytesIn.Add(n)
 }
 
-// route chooses the flow and backend of a counted datagram and sends it.
-func (l *udpListener) route(p []byte, client netip.AddrPort, now int64) {
+// choose finds (or opens) client's flow and the backend for its datagram;
+// nil when the datagram is dropped, which it counts with the reason.
+func (l *udpListener) choose(client netip.AddrPort, now int64) (*flow, *backend) {
 	cfg := l.cfg.Load()
 	set := l.pool.load()
 	if len(set.primary.idx)+len(set.backup.idx) == 0 {
 		l.drop(dropNoBackend, client, nil) // before a flow: no socket for a datagram going nowhere
-		return
+		return nil, nil
 	}
+	f := l.flows[client]
+	if f == nil || f.dead.Load() {
+		if f = l.newFlow(client, cfg); f == nil {
+			return nil, nil
+		}
+	}
+	b := l.target(f, set, cfg, client, now)
+	if b == nil {
+		l.drop(dropNoBackend, client, nil)
+		return nil, nil
+	}
+	f.last.Store(now)
+	return f, b
+}
+
+// route sends a counted datagram on its own.
+func (l *udpListener) route(p []byte, client netip.AddrPort, now int64) {
 	// One retry: a flow can end (timeout) between the lookup and the send.
 	for range 2 {
-		f := l.flows[client]
-		if f == nil || f.dead.Load() {
-			if f = l.newFlow(client, cfg); f == nil {
-				return
-			}
-		}
-		b := l.target(f, set, cfg, client, now)
-		if b == nil {
-			l.drop(dropNoBackend, client, nil)
+		f, b := l.choose(client, now)
+		if f == nil {
 			return
 		}
-		f.last.Store(now)
 		_, err := f.sock.WriteToUDPAddrPort(p, b.addr)
 		if err == nil {
 			l.sent(p, f, b)

@@ -40,25 +40,11 @@ type sender struct {
 // and queue the datagram for flush. A datagram that cannot go is dropped
 // here, with its reason.
 func (l *udpListener) enqueue(p []byte, client netip.AddrPort, now int64) {
-	cfg := l.cfg.Load()
 	l.received(p)
-	set := l.pool.load()
-	if len(set.primary.idx)+len(set.backup.idx) == 0 {
-		l.drop(dropNoBackend, client, nil) // before a flow: no socket for a datagram going nowhere
+	f, b := l.choose(client, now)
+	if f == nil {
 		return
 	}
-	f := l.flows[client]
-	if f == nil || f.dead.Load() {
-		if f = l.newFlow(client, cfg); f == nil {
-			return
-		}
-	}
-	b := l.target(f, set, cfg, client, now)
-	if b == nil {
-		l.drop(dropNoBackend, client, nil)
-		return
-	}
-	f.last.Store(now)
 	s := &l.out
 	s.q[s.n] = queued{p: p, client: client, f: f, b: b}
 	s.n++
