@@ -19,7 +19,7 @@ func TestUDP_ForwardAllocatesNothing(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { sendBatch(l, clients, p) }); n != 0 {
 		t.Errorf("batched: %.1f allocations per batch of %d", n, udpBatch)
 	}
-	if st := l.Stats(); st.DatagramsOut != st.DatagramsIn {
+	if st := l.l.Stats(); st.DatagramsOut != st.DatagramsIn {
 		t.Errorf("batched: %d datagrams in, %d out", st.DatagramsIn, st.DatagramsOut)
 	}
 }

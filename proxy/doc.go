@@ -6,8 +6,10 @@
 // choose its backend. TCP moves kernel-side with splice(2), through pipes
 // held only while bytes flow, so an idle connection costs two sockets and
 // two parked goroutines; idleness is read from the kernel's TCP_INFO byte
-// counters by a watchdog instead of per-read deadlines. UDP is read in
-// batches with recvmmsg(2), with no allocation and no lock per datagram.
+// counters by a watchdog instead of per-read deadlines. A UDP listener has
+// a socket per CPU (SO_REUSEPORT), each read in batches with recvmmsg(2) by
+// a goroutine that owns its clients' flows; a flow's share of a batch goes
+// out with one sendmmsg(2). No allocation and no lock per datagram.
 //
 // The package knows nothing of HCL or Consul: callers hand it a Config and
 // []Endpoint.

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -45,25 +46,18 @@ var replyBuffers = sync.Pool{New: func() any {
 }}
 
 // udpListener forwards datagrams. Each client address gets a flow: its own
-// upstream socket, so that replies can be routed back to it. One goroutine
-// reads the listener socket and alone owns the flow table, so the forward
-// path takes no lock and allocates nothing once a flow exists.
+// upstream socket, so that replies can be routed back to it. The listener
+// has a socket per CPU, bound with SO_REUSEPORT: the kernel sends a client
+// address always to the same one, and one goroutine reads each socket and
+// alone owns its flow table, so the forward path takes no lock and
+// allocates nothing once a flow exists.
 type udpListener struct {
-	logger hclog.Logger
-	conn   *net.UDPConn
-	cfg    atomic.Pointer[Config]
-	pool   *pool
+	logger  hclog.Logger
+	readers []*udpReader
+	cfg     atomic.Pointer[Config]
+	pool    *pool
 
-	flows map[netip.AddrPort]*flow // owned by the reader goroutine
-	pick  pick                     // reused by the reader goroutine
-	out   sender                   // the reader goroutine's send batch
-
-	// Flows that ended on their own, for the reader to remove from flows.
-	endedMu sync.Mutex
-	ended   []*flow
-	nEnded  atomic.Int32
-
-	wg       sync.WaitGroup // the reader and one per flow
+	wg       sync.WaitGroup // the readers and one per flow
 	stopOnce sync.Once
 
 	sessions                           atomic.Int64
@@ -73,32 +67,81 @@ type udpListener struct {
 	dropLog                            [numDropReasons]rateLog
 }
 
+// udpReader is one socket of a UDP listener and the goroutine that reads it,
+// with the flows of the clients the kernel sends to it.
+type udpReader struct {
+	l    *udpListener
+	conn *net.UDPConn
+
+	flows map[netip.AddrPort]*flow // owned by the reader goroutine
+	pick  pick                     // reused by the reader goroutine
+	out   sender                   // the reader goroutine's send batch
+
+	// Flows that ended on their own, for the reader to remove from flows.
+	endedMu sync.Mutex
+	ended   []*flow
+	nEnded  atomic.Int32
+}
+
+// udpReaders is how many sockets and readers a UDP listener has.
+func udpReaders() int { return min(runtime.GOMAXPROCS(0), 8) }
+
 func listenUDP(cfg Config, logger hclog.Logger) (*udpListener, error) {
-	addr, err := net.ResolveUDPAddr("udp", cfg.Address)
+	conns, err := listenReusePort(cfg.Address, udpReaders())
 	if err != nil {
 		return nil, err
 	}
-	conn, err := net.ListenUDP("udp", addr)
-	if err != nil {
-		return nil, err
+	l := &udpListener{logger: logger, pool: newPool(cfg.Balance)}
+	for _, c := range conns {
+		// Room for bursts: the default (about 200 KB) holds fifty 4 KB
+		// datagrams. The kernel caps it at net.core.rmem_max.
+		c.SetReadBuffer(udpReadBuffer)
+		r := &udpReader{l: l, conn: c, flows: map[netip.AddrPort]*flow{}}
+		r.out.sendFn = r.out.send
+		l.readers = append(l.readers, r)
 	}
-	// Room for bursts: the default (about 200 KB) holds fifty 4 KB
-	// datagrams. The kernel caps it at net.core.rmem_max.
-	conn.SetReadBuffer(udpReadBuffer)
-	l := &udpListener{
-		logger: logger,
-		conn:   conn,
-		pool:   newPool(cfg.Balance),
-		flows:  map[netip.AddrPort]*flow{},
-	}
-	l.out.sendFn = l.out.send
 	l.cfg.Store(&cfg)
-	l.wg.Add(1)
-	go l.serve()
+	for _, r := range l.readers {
+		l.wg.Add(1)
+		go r.serve()
+	}
 	return l, nil
 }
 
-func (l *udpListener) Addr() net.Addr { return l.conn.LocalAddr() }
+// listenReusePort binds n UDP sockets to address with SO_REUSEPORT. It
+// binds once without it first, so that a port another process holds is an
+// error here, not a share of that process's traffic.
+func listenReusePort(address string, n int) ([]*net.UDPConn, error) {
+	probe, err := net.ListenPacket("udp", address)
+	if err != nil {
+		return nil, err
+	}
+	bound := probe.LocalAddr().String() // port 0 resolved
+	probe.Close()
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	conns := make([]*net.UDPConn, 0, n)
+	for range n {
+		pc, err := lc.ListenPacket(context.Background(), "udp", bound)
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return nil, err
+		}
+		conns = append(conns, pc.(*net.UDPConn))
+	}
+	return conns, nil
+}
+
+func (l *udpListener) Addr() net.Addr { return l.readers[0].conn.LocalAddr() }
 
 func (l *udpListener) Update(cfg Config) error {
 	if err := checkUpdate(l.cfg.Load(), cfg); err != nil {
@@ -134,7 +177,11 @@ func (l *udpListener) Endpoints() []EndpointStatus { return l.pool.status(l.cfg.
 // Shutdown closes the socket and every session at once: a UDP listener has
 // nothing to drain, and replies need the socket that is going away.
 func (l *udpListener) Shutdown(context.Context) error {
-	l.stopOnce.Do(func() { l.conn.Close() })
+	l.stopOnce.Do(func() {
+		for _, r := range l.readers {
+			r.conn.Close()
+		}
+	})
 	l.wg.Wait()
 	return nil
 }
@@ -144,14 +191,15 @@ func (l *udpListener) Shutdown(context.Context) error {
 // the resident cost follows the traffic.
 const udpBatch = 32
 
-func (l *udpListener) serve() {
+func (r *udpReader) serve() {
+	l := r.l
 	defer l.wg.Done()
 	defer func() {
-		for _, f := range l.flows {
+		for _, f := range r.flows {
 			f.sock.Close()
 		}
 	}()
-	raw, err := l.conn.SyscallConn()
+	raw, err := r.conn.SyscallConn()
 	if err != nil {
 		l.logger.Error("udp listener cannot read its socket", "error", err)
 		return
@@ -165,23 +213,24 @@ func (l *udpListener) serve() {
 			l.drop(dropSocket, netip.AddrPort{}, b.err)
 			continue
 		}
-		if l.nEnded.Load() > 0 {
-			l.reap()
+		if r.nEnded.Load() > 0 {
+			r.reap()
 		}
 		now := time.Now().UnixNano() // they arrived together
 		for i := range b.n {
 			p, client := b.message(i)
-			l.enqueue(p, client, now)
+			r.enqueue(p, client, now)
 		}
-		l.flush()
+		r.flush()
 	}
 }
 
 // forward sends one datagram from client on: the path of a datagram on its
 // own (the batched one is enqueue and flush).
-func (l *udpListener) forward(p []byte, client netip.AddrPort) {
+func (r *udpReader) forward(p []byte, client netip.AddrPort) {
+	l := r.l
 	l.received(p)
-	l.route(p, client, time.Now().UnixNano())
+	r.route(p, client, time.Now().UnixNano())
 }
 
 // received counts a datagram from a client.
@@ -203,20 +252,21 @@ func (l *udpListener) sent(p []byte, f *flow, b *backend) {
 
 // choose finds (or opens) client's flow and the backend for its datagram;
 // nil when the datagram is dropped, which it counts with the reason.
-func (l *udpListener) choose(client netip.AddrPort, now int64) (*flow, *backend) {
+func (r *udpReader) choose(client netip.AddrPort, now int64) (*flow, *backend) {
+	l := r.l
 	cfg := l.cfg.Load()
 	set := l.pool.load()
 	if len(set.primary.idx)+len(set.backup.idx) == 0 {
 		l.drop(dropNoBackend, client, nil) // before a flow: no socket for a datagram going nowhere
 		return nil, nil
 	}
-	f := l.flows[client]
+	f := r.flows[client]
 	if f == nil || f.dead.Load() {
-		if f = l.newFlow(client, cfg); f == nil {
+		if f = r.newFlow(client, cfg); f == nil {
 			return nil, nil
 		}
 	}
-	b := l.target(f, set, cfg, client, now)
+	b := r.target(f, set, cfg, client, now)
 	if b == nil {
 		l.drop(dropNoBackend, client, nil)
 		return nil, nil
@@ -226,10 +276,11 @@ func (l *udpListener) choose(client netip.AddrPort, now int64) (*flow, *backend)
 }
 
 // route sends a counted datagram on its own.
-func (l *udpListener) route(p []byte, client netip.AddrPort, now int64) {
+func (r *udpReader) route(p []byte, client netip.AddrPort, now int64) {
+	l := r.l
 	// One retry: a flow can end (timeout) between the lookup and the send.
 	for range 2 {
-		f, b := l.choose(client, now)
+		f, b := r.choose(client, now)
 		if f == nil {
 			return
 		}
@@ -255,21 +306,22 @@ func (l *udpListener) drop(reason int, client netip.AddrPort, err error) {
 }
 
 // reap removes flows that ended on their own from the table.
-func (l *udpListener) reap() {
-	l.endedMu.Lock()
-	ended := l.ended
-	l.ended = nil
-	l.nEnded.Store(0)
-	l.endedMu.Unlock()
+func (r *udpReader) reap() {
+	r.endedMu.Lock()
+	ended := r.ended
+	r.ended = nil
+	r.nEnded.Store(0)
+	r.endedMu.Unlock()
 	for _, f := range ended {
-		if l.flows[f.client] == f {
-			delete(l.flows, f.client)
+		if r.flows[f.client] == f {
+			delete(r.flows, f.client)
 		}
 	}
 }
 
-func (l *udpListener) newFlow(client netip.AddrPort, cfg *Config) *flow {
-	delete(l.flows, client) // a dead flow, if any
+func (r *udpReader) newFlow(client netip.AddrPort, cfg *Config) *flow {
+	l := r.l
+	delete(r.flows, client) // a dead flow, if any
 	if l.sessions.Load() >= int64(cfg.UDP.MaxSessions) {
 		l.drop(dropSessionLimit, client, nil)
 		return nil
@@ -285,13 +337,13 @@ func (l *udpListener) newFlow(client netip.AddrPort, cfg *Config) *flow {
 		l.drop(dropSocket, client, err)
 		return nil
 	}
-	f := &flow{l: l, client: client, sock: sock, raw: raw, start: time.Now(),
+	f := &flow{l: l, r: r, client: client, sock: sock, raw: raw, start: time.Now(),
 		v6: sock.LocalAddr().(*net.UDPAddr).IP.To4() == nil}
 	// Set before relayReplies runs: at 0, it would find the session
 	// timed out before its first datagram.
 	f.last.Store(f.start.UnixNano())
 	f.readFn = f.read
-	l.flows[client] = f
+	r.flows[client] = f
 	l.sessions.Add(1)
 	l.wg.Add(1)
 	go f.relayReplies()
@@ -302,6 +354,7 @@ func (l *udpListener) newFlow(client netip.AddrPort, cfg *Config) *flow {
 // mode, the backend it sticks to.
 type flow struct {
 	l      *udpListener
+	r      *udpReader // whose socket the client reaches, and whose table holds the flow
 	client netip.AddrPort
 	sock   *net.UDPConn
 	raw    syscall.RawConn
@@ -328,13 +381,13 @@ func (f *flow) touch() { f.last.Store(time.Now().UnixNano()) }
 
 // target picks the backend for one datagram: per datagram in packet mode;
 // in session mode the bound backend, re-elected when it left the pool.
-func (l *udpListener) target(f *flow, set *endpointSet, cfg *Config, client netip.AddrPort, now int64) *backend {
+func (r *udpReader) target(f *flow, set *endpointSet, cfg *Config, client netip.AddrPort, now int64) *backend {
 	if cfg.UDP.Mode == SessionMode {
 		if b := f.backend.Load(); b != nil && !b.removed.Load() {
 			return b
 		}
 	}
-	p := &l.pick
+	p := &r.pick
 	*p = pick{client: client, now: now, maxConns: int64(cfg.MaxConns), slowStart: cfg.SlowStart}
 	b := set.choose(p)
 	if b != nil && cfg.UDP.Mode == SessionMode {
@@ -387,7 +440,7 @@ func (f *flow) relayReplies() {
 			l.drop(dropReplyUnknownSource, f.client, nil)
 			continue
 		}
-		_, err := l.conn.WriteToUDPAddrPort((*f.buf)[:f.n], f.client)
+		_, err := f.r.conn.WriteToUDPAddrPort((*f.buf)[:f.n], f.client)
 		replyBuffers.Put(f.buf)
 		if err != nil {
 			l.drop(dropReplySendError, f.client, err)
@@ -445,7 +498,7 @@ func (f *flow) end(status string) {
 	if cfg := f.l.cfg.Load(); cfg.Recorder != nil {
 		r := &Record{
 			Listener: cfg.Name, Protocol: UDP, Client: f.client,
-			Local: f.l.conn.LocalAddr().(*net.UDPAddr).AddrPort(), Start: f.start, Duration: time.Since(f.start),
+			Local: f.r.conn.LocalAddr().(*net.UDPAddr).AddrPort(), Start: f.start, Duration: time.Since(f.start),
 			BytesIn: f.bytesIn.Load(), BytesOut: f.bytesOut.Load(),
 			DatagramsIn: f.datagramsIn.Load(), DatagramsOut: f.datagramsOut.Load(), Status: status,
 		}
@@ -457,9 +510,10 @@ func (f *flow) end(status string) {
 	f.sock.Close()
 	l := f.l
 	l.sessions.Add(-1)
-	l.endedMu.Lock()
-	l.ended = append(l.ended, f)
-	l.nEnded.Add(1)
-	l.endedMu.Unlock()
+	r := f.r
+	r.endedMu.Lock()
+	r.ended = append(r.ended, f)
+	r.nEnded.Add(1)
+	r.endedMu.Unlock()
 	l.logger.Trace("udp session ended", "client", f.client, "duration", time.Since(f.start))
 }

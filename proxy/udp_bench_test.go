@@ -14,7 +14,7 @@ import (
 // nobody reads (the kernel drops what overflows them, allocating nothing
 // here), and a client whose flow already exists: what forward does for
 // every datagram after a session's first.
-func forwardFixture(tb testing.TB, mode string) (*udpListener, netip.AddrPort) {
+func forwardFixture(tb testing.TB, mode string) (*udpReader, netip.AddrPort) {
 	tb.Helper()
 	cfg := udpConfig(mode)
 	cfg.UDP.SessionTimeout = time.Hour
@@ -33,10 +33,10 @@ func forwardFixture(tb testing.TB, mode string) (*udpListener, netip.AddrPort) {
 		eps = append(eps, Endpoint{Addr: c.LocalAddr().(*net.UDPAddr).AddrPort(), Weight: 1})
 	}
 	pl.SetEndpoints(eps)
-	l := pl.(*udpListener)
+	r := pl.(*udpListener).readers[0]
 	client := netip.MustParseAddrPort("127.0.0.1:40000")
-	l.forward(make([]byte, 512), client) // opens the flow
-	return l, client
+	r.forward(make([]byte, 512), client) // opens the flow
+	return r, client
 }
 
 // BenchmarkUDPForward is the per-datagram path once a client's flow exists:
@@ -89,7 +89,7 @@ func BenchmarkUDPBatchForward(b *testing.B) {
 
 // batchFixture is forwardFixture's listener in packet mode with four
 // clients whose flows exist.
-func batchFixture(tb testing.TB) (*udpListener, []netip.AddrPort) {
+func batchFixture(tb testing.TB) (*udpReader, []netip.AddrPort) {
 	l, first := forwardFixture(tb, PacketMode)
 	clients := []netip.AddrPort{first}
 	for port := uint16(40001); len(clients) < 4; port++ {
@@ -100,7 +100,7 @@ func batchFixture(tb testing.TB) (*udpListener, []netip.AddrPort) {
 	return l, clients
 }
 
-func sendBatch(l *udpListener, clients []netip.AddrPort, p []byte) {
+func sendBatch(l *udpReader, clients []netip.AddrPort, p []byte) {
 	now := time.Now().UnixNano()
 	for i := range udpBatch {
 		l.enqueue(p, clients[i%len(clients)], now)

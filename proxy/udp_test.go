@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"syscall"
 	"testing"
 	"time"
 
@@ -221,4 +222,35 @@ func TestUDP_ReplyFromUnknownSourceIsDropped(t *testing.T) {
 		return l.Stats().Dropped["reply_unknown_source"] == 1
 	})
 	must.Eq(t, 0, l.Stats().Replies)
+}
+
+// The listener's sockets share their port with each other (SO_REUSEPORT),
+// never with a socket someone else holds, even one that would share: a
+// second pinlb on the same port is an error, not half the traffic.
+func TestUDP_PortTakenIsAnError(t *testing.T) {
+	other, err := listenReusePort("127.0.0.1:0", 1)
+	must.NoError(t, err)
+	defer other[0].Close()
+	cfg := udpConfig(PacketMode)
+	cfg.Address = other[0].LocalAddr().String()
+	_, err = Listen(cfg, hclog.NewNullLogger())
+	must.ErrorIs(t, err, syscall.EADDRINUSE)
+}
+
+// Many clients, spread by the kernel over the listener's sockets: every
+// datagram arrives, and replies find their client from any socket.
+func TestUDP_ManyClientsOverEveryReader(t *testing.T) {
+	a, b := testbackend.StartUDP(t), testbackend.StartUDP(t)
+	l := startUDP(t, udpConfig(PacketMode), a, b)
+	must.Eq(t, udpReaders(), len(l.(*udpListener).readers))
+	buf := make([]byte, 8)
+	for range 32 {
+		c := client(t, l)
+		send(t, c, 1, testbackend.Probe)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := c.Read(buf)
+		must.NoError(t, err)
+		must.Eq(t, testbackend.ProbeReply, buf[:n])
+	}
+	testbackend.WaitFor(t, "32 datagrams", func() bool { return total(a, b) == 32 })
 }

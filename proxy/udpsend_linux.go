@@ -39,13 +39,14 @@ type sender struct {
 // enqueue is forward's first half: count, choose the flow and the backend,
 // and queue the datagram for flush. A datagram that cannot go is dropped
 // here, with its reason.
-func (l *udpListener) enqueue(p []byte, client netip.AddrPort, now int64) {
+func (r *udpReader) enqueue(p []byte, client netip.AddrPort, now int64) {
+	l := r.l
 	l.received(p)
-	f, b := l.choose(client, now)
+	f, b := r.choose(client, now)
 	if f == nil {
 		return
 	}
-	s := &l.out
+	s := &r.out
 	s.q[s.n] = queued{p: p, client: client, f: f, b: b}
 	s.n++
 }
@@ -53,8 +54,9 @@ func (l *udpListener) enqueue(p []byte, client netip.AddrPort, now int64) {
 // flush sends what enqueue queued, flow by flow, and counts it. A datagram
 // whose flow ended meanwhile (a timeout) goes again through forward, which
 // opens a new flow.
-func (l *udpListener) flush() {
-	s := &l.out
+func (r *udpReader) flush() {
+	l := r.l
+	s := &r.out
 	for i := range s.n {
 		f := s.q[i].f
 		if s.q[i].done {
@@ -76,7 +78,7 @@ func (l *udpListener) flush() {
 			case s.fail[k] == nil:
 				l.sent(q.p, f, q.b)
 			case f.dead.Load():
-				l.route(q.p, q.client, time.Now().UnixNano())
+				r.route(q.p, q.client, time.Now().UnixNano())
 			default:
 				l.drop(dropSendError, q.client, s.fail[k])
 			}
