@@ -87,16 +87,15 @@ func New(cfg *config.Config, logger hclog.Logger) *Agent {
 // the error says why.
 func (a *Agent) Start(context.Context) error {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	if a.started {
+		a.mu.Unlock()
 		return errors.New("agent already started")
 	}
 	a.started, a.startedAt = true, time.Now()
 	err := a.start()
+	a.mu.Unlock()
 	if err != nil {
-		a.mu.Unlock()
 		a.stopOps()
-		a.mu.Lock()
 	}
 	return err
 }

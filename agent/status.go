@@ -182,7 +182,7 @@ func (a *Agent) Listener(name string) (ListenerStatus, bool) {
 }
 
 func (l *listener) status() ListenerStatus {
-	eps := l.pl.Endpoints()
+	counters, eps := l.pl.Status()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := ListenerStatus{
@@ -191,7 +191,7 @@ func (l *listener) status() ListenerStatus {
 		Address:   l.pl.Addr().String(),
 		Balance:   l.cfg.Balance,
 		Upstream:  upstreamString(l.cfg.Upstream),
-		Counters:  l.pl.Stats(),
+		Counters:  counters,
 		Endpoints: make([]EndpointStatus, 0, len(eps)+len(l.out)),
 	}
 	listed := map[string]bool{}

@@ -115,9 +115,10 @@ type Listener interface {
 	SetEndpoints([]Endpoint)
 	// Stats returns the listener's counters.
 	Stats() Stats
-	// Endpoints returns the state and counters of every endpoint in the
-	// pool, and of those that left it with connections still open.
-	Endpoints() []EndpointStatus
+	// Status returns the listener's counters and the state and counters of
+	// every endpoint in the pool, and of those that left it with
+	// connections still open, read together.
+	Status() (Stats, []EndpointStatus)
 	// Shutdown stops accepting, waits for open connections to end, and
 	// closes those still open when ctx is done. It is safe to call more
 	// than once and from several goroutines.

@@ -37,7 +37,8 @@ func (r *records) wait(t *testing.T, n int) []Record {
 
 func byAddr(l Listener) map[string]EndpointStatus {
 	out := map[string]EndpointStatus{}
-	for _, st := range l.Endpoints() {
+	_, eps := l.Status()
+	for _, st := range eps {
 		out[st.Addr.String()] = st
 	}
 	return out

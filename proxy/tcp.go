@@ -153,10 +153,20 @@ func (l *tcpListener) SetEndpoints(eps []Endpoint) {
 	}
 }
 
-func (l *tcpListener) Stats() Stats {
+func (l *tcpListener) Stats() Stats { return l.statsWith(l.liveBytes()) }
+
+// Status reads the open connections' byte counters once, for both.
+func (l *tcpListener) Status() (Stats, []EndpointStatus) {
+	live := l.liveBytes()
+	return l.statsWith(live), l.pool.status(l.cfg.Load(), live)
+}
+
+// statsWith is the listener's counters, with live's bytes of the open
+// connections added.
+func (l *tcpListener) statsWith(live map[*backend][2]uint64) Stats {
 	s := &l.stats
 	var liveIn, liveOut uint64
-	for _, v := range l.liveBytes() {
+	for _, v := range live {
 		liveIn, liveOut = liveIn+v[0], liveOut+v[1]
 	}
 	return Stats{
@@ -177,10 +187,6 @@ func (l *tcpListener) Stats() Stats {
 		BytesIn:         s.bytesIn.Load() + liveIn,
 		BytesOut:        s.bytesOut.Load() + liveOut,
 	}
-}
-
-func (l *tcpListener) Endpoints() []EndpointStatus {
-	return l.pool.status(l.cfg.Load(), l.liveBytes())
 }
 
 // liveBytes reads what the open connections have moved so far from the

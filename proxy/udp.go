@@ -172,7 +172,9 @@ func (l *udpListener) Stats() Stats {
 	return s
 }
 
-func (l *udpListener) Endpoints() []EndpointStatus { return l.pool.status(l.cfg.Load(), nil) }
+func (l *udpListener) Status() (Stats, []EndpointStatus) {
+	return l.Stats(), l.pool.status(l.cfg.Load(), nil)
+}
 
 // Shutdown closes the socket and every session at once: a UDP listener has
 // nothing to drain, and replies need the socket that is going away.
