@@ -179,6 +179,38 @@ func TestAgentCommand_ReloadAndShutdown(t *testing.T) {
 	must.StrContains(t, r.ui.OutputWriter.String(), "agent stopped")
 }
 
+// Files that config management might push by mistake: none may take the
+// agent down, slow it or bloat what it reports, by SIGHUP or by the API.
+func TestAgentCommand_ReloadSurvivesHostileFiles(t *testing.T) {
+	a := testbackend.StartTCP(t)
+	listen := testbackend.FreePort(t, "tcp")
+	path := filepath.Join(t.TempDir(), "pinlb.hcl")
+	good := echoConfig(listen, a)
+	must.NoError(t, os.WriteFile(path, []byte(good), 0o644))
+	r := runAgent(t, "-config-file="+path)
+
+	for i, tc := range []struct{ name, content, want string }{
+		{"deep nesting", "x = " + strings.Repeat("[", 60_000), "Nesting too deep"},
+		{"10 MB", strings.Repeat("garbage ", 10<<17), "Configuration file too large"},
+		{"200 KB of garbage", strings.Repeat("x = \"a\" \"b\" ~ $ ;\n", 10_000), "more problems not shown"},
+	} {
+		must.NoError(t, os.WriteFile(path, []byte(tc.content), 0o644))
+		if i%2 == 0 {
+			r.sigs <- syscall.SIGHUP
+		} else {
+			must.Error(t, r.agent.ReloadConfig()) // what POST /v1/reload calls
+		}
+		testbackend.WaitFor(t, "the reload to fail: "+tc.name, func() bool {
+			return r.agent.Status().ReloadErrors == uint64(i+1)
+		})
+		last := r.agent.Status().LastReload.Error
+		must.StrContains(t, last, tc.want)
+		must.Less(t, 16<<10, len(last), must.Sprint(tc.name))
+		echoOnce(t, listen).Close() // still serving
+	}
+	must.Eq(t, 3, a.Accepted.Load())
+}
+
 func TestAgentCommand_SecondSignalForcesExit(t *testing.T) {
 	a := testbackend.StartTCP(t)
 	listen := testbackend.FreePort(t, "tcp")

@@ -50,7 +50,7 @@ func (c *ValidateCommand) Run(args []string) int {
 		c.Ui.Error(strings.TrimRight(config.FormatDiagnostics(diags), "\n"))
 	}
 	if diags.HasErrors() {
-		n := len(diags.Errs())
+		n := config.Problems(diags)
 		c.Ui.Error(fmt.Sprintf("Error: configuration is invalid (%d %s)", n, map[bool]string{true: "problem", false: "problems"}[n == 1]))
 		return exitError
 	}

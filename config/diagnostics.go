@@ -1,7 +1,9 @@
 package config
 
 import (
+	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -29,4 +31,72 @@ func FormatDiagnostics(diags hcl.Diagnostics) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// Bounds on what diagnostics say, so that a file of garbage gets a screen of
+// errors, as from a compiler, not megabytes of them.
+const (
+	// MaxDiagnostics is how many diagnostics are kept; one more says how
+	// many were left out.
+	MaxDiagnostics = 20
+	// maxEcho is the longest summary or detail kept: they may quote the
+	// offending input.
+	maxEcho = 240
+)
+
+// moreProblems is the Extra of the diagnostic that stands for those left
+// out: how many errors there were among them.
+type moreProblems int
+
+// bound keeps the first MaxDiagnostics diagnostics, with their texts
+// shortened, and adds one that counts the rest.
+func bound(diags hcl.Diagnostics) hcl.Diagnostics {
+	out := make(hcl.Diagnostics, 0, min(len(diags), MaxDiagnostics+1))
+	for _, d := range diags[:min(len(diags), MaxDiagnostics)] {
+		c := *d
+		c.Summary, c.Detail = shorten(d.Summary), shorten(d.Detail)
+		out = append(out, &c)
+	}
+	if left := len(diags) - MaxDiagnostics; left > 0 {
+		errs := len(diags[MaxDiagnostics:].Errs())
+		sev := hcl.DiagWarning
+		if errs > 0 {
+			sev = hcl.DiagError
+		}
+		out = append(out, &hcl.Diagnostic{
+			Severity: sev,
+			Summary:  fmt.Sprintf("%d more problems not shown", left),
+			Detail:   "fix the ones above first",
+			Extra:    moreProblems(errs),
+		})
+	}
+	return out
+}
+
+// Problems counts the errors diags stand for, those bound left out
+// included.
+func Problems(diags hcl.Diagnostics) int {
+	n := 0
+	for _, d := range diags {
+		if m, ok := d.Extra.(moreProblems); ok {
+			n += int(m)
+		} else if d.Severity == hcl.DiagError {
+			n++
+		}
+	}
+	return n
+}
+
+// shorten cuts s to maxEcho bytes of valid UTF-8, saying how much it left
+// out.
+func shorten(s string) string {
+	s = strings.ToValidUTF8(s, "?")
+	if len(s) <= maxEcho {
+		return s
+	}
+	cut := maxEcho
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes more)", s[:cut], len(s)-cut)
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -36,31 +37,61 @@ func Load(paths []string) (*Config, hcl.Diagnostics) {
 func LoadOver(base []Source, paths []string) (*Config, hcl.Diagnostics) {
 	files, diags := expand(paths)
 	if diags.HasErrors() {
-		return nil, diags
+		return nil, bound(diags)
 	}
 	srcs := append([]Source(nil), base...)
 	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Unreadable configuration file",
-				Detail:   err.Error(),
-			})
+		data, d := readFile(f)
+		if d != nil {
+			diags = append(diags, d)
 			continue
 		}
 		srcs = append(srcs, Source{Name: f, Data: data})
 	}
 	if diags.HasErrors() {
-		return nil, diags
+		return nil, bound(diags)
 	}
-	cfg, more := Parse(srcs)
-	return cfg, append(diags, more...)
+	cfg, more := parse(srcs)
+	return cfg, bound(append(diags, more...))
+}
+
+// readFile reads a configuration file of at most MaxFileSize bytes, and no
+// more of a larger one than it takes to tell.
+func readFile(name string) ([]byte, *hcl.Diagnostic) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, unreadable(err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, unreadable(err)
+	}
+	if len(data) > MaxFileSize {
+		size := int64(len(data))
+		if fi, err := f.Stat(); err == nil && fi.Size() > size {
+			size = fi.Size()
+		}
+		return nil, fileTooLarge(name, size)
+	}
+	return data, nil
+}
+
+func unreadable(err error) *hcl.Diagnostic {
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unreadable configuration file", Detail: err.Error()}
 }
 
 // Parse merges, finalizes and validates configuration texts, in order. A
-// source whose name ends in ".json" is read as HCL's JSON syntax.
+// source whose name ends in ".json" is read as HCL's JSON syntax. A source
+// over MaxFileSize, nested deeper than MaxNesting or with more than
+// MaxOperators is refused before it is parsed. At most MaxDiagnostics
+// diagnostics come back, and one that counts the rest.
 func Parse(srcs []Source) (*Config, hcl.Diagnostics) {
+	cfg, diags := parse(srcs)
+	return cfg, bound(diags)
+}
+
+func parse(srcs []Source) (*Config, hcl.Diagnostics) {
 	if len(srcs) == 0 {
 		return nil, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
@@ -76,8 +107,17 @@ func Parse(srcs []Source) (*Config, hcl.Diagnostics) {
 		names  []string
 	)
 	for i, src := range srcs {
+		json := strings.HasSuffix(src.Name, ".json")
+		if len(src.Data) > MaxFileSize {
+			diags = append(diags, fileTooLarge(src.Name, int64(len(src.Data))))
+			continue
+		}
+		if d := checkBounds(src, json); d != nil {
+			diags = append(diags, d)
+			continue
+		}
 		var d hcl.Diagnostics
-		if strings.HasSuffix(src.Name, ".json") {
+		if json {
 			files[i], d = parser.ParseJSON(src.Data, src.Name)
 		} else {
 			files[i], d = parser.ParseHCL(src.Data, src.Name)
