@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
 	"github.com/pinlb/pinlb/config"
 	"github.com/pinlb/pinlb/discovery"
@@ -28,8 +27,7 @@ type Agent struct {
 	cfg       *config.Config
 	running   map[string]*listener // by socketKey
 	draining  map[proxy.Listener]struct{}
-	consul    *api.Client // nil until a listener forwards to a service
-	consulCfg config.Consul
+	consul    consulConn
 	watches   map[discovery.Query]*watch
 	started   bool
 	stopped   bool
@@ -252,15 +250,19 @@ func (a *Agent) apply(cfg *config.Config) ([]*listener, error) {
 		bound = append(bound, l)
 	}
 
-	client := a.consul
-	consulChanged := a.consul == nil || cfg.Consul != a.consulCfg
+	conn := consulConn{cfg: cfg.Consul}
+	token, err := consulToken(cfg.Consul)
+	if err != nil {
+		undo()
+		return nil, fmt.Errorf("consul: %w", err)
+	}
+	conn.token = token
+	consulChanged := a.consul.client == nil || conn.cfg != a.consul.cfg || conn.token != a.consul.token
 	if consulChanged && usesConsul(cfg) {
-		c, err := consulClient(cfg.Consul)
-		if err != nil {
+		if conn.client, err = consulClient(cfg.Consul, token); err != nil {
 			undo()
 			return nil, fmt.Errorf("consul: %w", err)
 		}
-		client = c
 	}
 
 	// Every socket and client is in hand: commit.
@@ -283,15 +285,18 @@ func (a *Agent) apply(cfg *config.Config) ([]*listener, error) {
 			static = append(static, l)
 		}
 	}
+	// A new client replaces every watch; each new one starts from the
+	// last answer of the one it replaces, and resynchronises with it.
+	seeds := map[discovery.Query]*discovery.Snapshot{}
 	if consulChanged {
 		for q, w := range a.watches {
-			w.stop()
+			seeds[q] = w.stop()
 			delete(a.watches, q)
 		}
-		if client != nil {
-			a.logger.Info("consul client ready", "address", consulAddress(cfg.Consul))
+		if conn.client != nil {
+			a.logger.Info("consul client ready", "address", consulAddress(cfg.Consul), "token", conn.token != "")
 		}
-		a.consul, a.consulCfg = client, cfg.Consul
+		a.consul = conn
 	}
 	for q, w := range a.watches {
 		if _, ok := subs[q]; !ok {
@@ -302,7 +307,7 @@ func (a *Agent) apply(cfg *config.Config) ([]*listener, error) {
 	for q, ls := range subs {
 		w, ok := a.watches[q]
 		if !ok {
-			w = startWatch(a.consul, q, cfg.Consul.StaleTTL, a.logger.Named("discovery"), a.tel)
+			w = startWatch(a.consul, q, seeds[q], a.logger.Named("discovery"), a.tel)
 			a.watches[q] = w
 		}
 		w.setSubs(ls)

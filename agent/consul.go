@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -16,11 +18,38 @@ import (
 	"github.com/pinlb/pinlb/proxy"
 )
 
-// consulClient builds a Consul API client. api.DefaultConfig honours every
-// CONSUL_* environment variable (address with http, https or unix scheme,
-// token and token file, TLS files, namespace, partition); the consul {}
-// block overrides what it sets.
-func consulClient(c config.Consul) (*api.Client, error) {
+// consulConn is the Consul client the watches share, and what it was
+// built from: a reload that changes neither keeps it.
+type consulConn struct {
+	client *api.Client // nil until a listener forwards to a service
+	cfg    config.Consul
+	token  string // as sent: see consulToken
+}
+
+// consulToken is the token a client for c sends: the consul {} block's
+// (token_file read at load), else CONSUL_HTTP_TOKEN's, else what
+// CONSUL_HTTP_TOKEN_FILE holds, read now, so that a reload sees a rotated
+// file.
+func consulToken(c config.Consul) (string, error) {
+	if c.Token != "" {
+		return c.Token, nil
+	}
+	env := api.DefaultConfig()
+	if env.Token != "" || env.TokenFile == "" {
+		return env.Token, nil
+	}
+	b, err := os.ReadFile(env.TokenFile)
+	if err != nil {
+		return "", fmt.Errorf("CONSUL_HTTP_TOKEN_FILE: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// consulClient builds a Consul API client that sends token.
+// api.DefaultConfig honours every CONSUL_* environment variable (address
+// with http, https or unix scheme, TLS files, namespace, partition); the
+// consul {} block overrides what it sets.
+func consulClient(c config.Consul, token string) (*api.Client, error) {
 	cfg := api.DefaultConfig()
 	if c.Address != "" {
 		cfg.Address = c.Address
@@ -28,14 +57,13 @@ func consulClient(c config.Consul) (*api.Client, error) {
 	if c.Datacenter != "" {
 		cfg.Datacenter = c.Datacenter
 	}
-	if c.Token != "" {
-		cfg.Token, cfg.TokenFile = c.Token, ""
-	}
-	if c.TokenFile != "" {
-		// The api reads TokenFile only when Token is empty, and
-		// CONSUL_HTTP_TOKEN may have set Token.
-		cfg.Token, cfg.TokenFile = "", c.TokenFile
-	}
+	cfg.Token, cfg.TokenFile = token, ""
+	// A connection per request: Go's transport silently re-sends a GET
+	// whose kept-alive connection died before the answer, and would hand
+	// a blocking query's old index to a Consul restarted in between,
+	// which holds it for the whole wait, with no error for the watcher to
+	// resynchronise on.
+	cfg.Transport.DisableKeepAlives = true
 	t := &cfg.TLSConfig
 	for _, s := range []struct {
 		dst *string
@@ -83,16 +111,21 @@ type watch struct {
 	stopped bool
 }
 
-func startWatch(client *api.Client, q discovery.Query, staleTTL time.Duration, logger hclog.Logger, tel *telemetry) *watch {
+// startWatch starts watching q through conn. seed is the last snapshot of
+// the watch this one replaces, if any.
+func startWatch(conn consulConn, q discovery.Query, seed *discovery.Snapshot, logger hclog.Logger, tel *telemetry) *watch {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &watch{cancel: cancel, done: make(chan struct{})}
+	w := &watch{cancel: cancel, done: make(chan struct{}), last: seed}
 	w.w = discovery.NewWatcher(discovery.WatcherInput{
-		Client:   client,
-		Query:    q,
-		StaleTTL: staleTTL,
-		Logger:   logger,
-		OnChange: w.onChange,
-		OnCall:   func(d time.Duration, err error) { tel.observeWatch(q.Service, d, err) },
+		Client:     conn.client,
+		Query:      q,
+		StaleTTL:   conn.cfg.StaleTTL,
+		ResyncHold: conn.cfg.ResyncHold,
+		Seed:       seed,
+		Anonymous:  conn.token == "",
+		Logger:     logger,
+		OnChange:   w.onChange,
+		OnCall:     func(d time.Duration, err error) { tel.observeWatch(q.Service, d, err) },
 	})
 	go func() {
 		defer close(w.done)
@@ -127,12 +160,15 @@ func (w *watch) setSubs(ls []*listener) {
 	}
 }
 
-// stop ends the watch; no listener hears from it after stop returns.
-func (w *watch) stop() {
+// stop ends the watch and returns its last snapshot; no listener hears
+// from it after stop returns.
+func (w *watch) stop() *discovery.Snapshot {
 	w.mu.Lock()
 	w.stopped, w.subs = true, nil
+	last := w.last
 	w.mu.Unlock()
 	w.cancel()
+	return last
 }
 
 // instances counts the instances in the last snapshot.

@@ -37,7 +37,11 @@ func (a *Agent) setSelf(cfg *config.Config) error {
 		}
 		return nil
 	}
-	client, err := consulClient(cfg.Consul)
+	token, err := consulToken(cfg.Consul)
+	if err != nil {
+		return fmt.Errorf("register_self: consul: %w", err)
+	}
+	client, err := consulClient(cfg.Consul, token)
 	if err != nil {
 		return fmt.Errorf("register_self: consul: %w", err)
 	}

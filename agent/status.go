@@ -55,7 +55,13 @@ type WatchStatus struct {
 	LastError   string    `json:"last_error,omitempty"`
 	Stale       bool      `json:"stale"`
 	ACLFiltered bool      `json:"acl_filtered"`
-	Instances   int       `json:"instances"` // in the last answer applied
+	// ACLProblem says why answers are not applied, while ACLFiltered.
+	ACLProblem string `json:"acl_problem,omitempty"`
+	Instances  int    `json:"instances"` // in the last answer applied, held ones included
+	// HeldInstances are instances Consul stopped listing right after a
+	// resync, kept in the pools until HoldUntil (consul { resync_hold }).
+	HeldInstances int        `json:"held_instances"`
+	HoldUntil     *time.Time `json:"hold_until,omitempty"`
 }
 
 // ListenerStatus is one listener, its pool and its counters.
@@ -88,8 +94,10 @@ type EndpointStatus struct {
 	Backup    bool   `json:"backup"`
 	// State is active, draining or out; Reasons say why it is not simply
 	// active: consul:critical, consul:warning, consul:maintenance,
-	// consul:deregistered, passive:N failures, slow_start N%, max_conns N,
-	// no port in meta KEY, address is not an IP, removed by reload.
+	// consul:deregistered, consul:held (active, though Consul stopped
+	// listing it, right after a resync), passive:N failures, slow_start N%,
+	// max_conns N, no port in meta KEY, address is not an IP, removed by
+	// reload.
 	State   string     `json:"state"`
 	Reasons []string   `json:"reasons"`
 	Since   time.Time  `json:"since"`
@@ -126,23 +134,28 @@ func (a *Agent) Status() Status {
 		Reloads:       a.reloads,
 		ReloadErrors:  a.reloadErrors,
 		LastReload:    a.lastReload,
-		Consul:        ConsulStatus{Used: a.consul != nil && len(a.watches) > 0, Reachable: true, Watches: []WatchStatus{}},
+		Consul:        ConsulStatus{Used: a.consul.client != nil && len(a.watches) > 0, Reachable: true, Watches: []WatchStatus{}},
 	}
 	if s.ConfigFiles == nil {
 		s.ConfigFiles = []string{}
 	}
 	if s.Consul.Used {
-		s.Consul.Address = consulAddress(a.consulCfg)
+		s.Consul.Address = consulAddress(a.consul.cfg)
 	}
 	for q, w := range a.watches {
 		st := w.w.Status()
 		s.Consul.Reachable = s.Consul.Reachable && st.Reachable
 		s.Consul.Stale = s.Consul.Stale || st.Stale
-		s.Consul.Watches = append(s.Consul.Watches, WatchStatus{
+		ws := WatchStatus{
 			Service: q.Service, Datacenter: q.Datacenter, Filter: q.Filter,
 			Reachable: st.Reachable, LastContact: st.LastContact, Since: st.Since, LastError: st.LastError,
-			Stale: st.Stale, ACLFiltered: st.ACLFiltered, Instances: w.instances(),
-		})
+			Stale: st.Stale, ACLFiltered: st.ACLFiltered, ACLProblem: st.ACLProblem, Instances: w.instances(),
+			HeldInstances: st.Held,
+		}
+		if st.Held > 0 {
+			ws.HoldUntil = &st.HoldUntil
+		}
+		s.Consul.Watches = append(s.Consul.Watches, ws)
 	}
 	s.Consul.Reachable = s.Consul.Reachable && s.Consul.Used
 	slices.SortFunc(s.Consul.Watches, func(x, y WatchStatus) int { return cmp.Compare(x.Service+x.Filter, y.Service+y.Filter) })
@@ -213,6 +226,9 @@ func (l *listener) status() ListenerStatus {
 			listed[st.ID] = true
 		} else if inst, ok := l.instances[st.ID]; ok {
 			e.Node, e.ServiceID = inst.Node, inst.ServiceID
+			if inst.Held {
+				e.Reasons = append([]string{reasonHeld}, e.Reasons...)
+			}
 		}
 		s.Endpoints = append(s.Endpoints, e)
 	}
@@ -242,6 +258,9 @@ func (l *listener) status() ListenerStatus {
 	slices.SortFunc(s.Endpoints, func(x, y EndpointStatus) int { return cmp.Compare(x.ID, y.ID) })
 	return s
 }
+
+// reasonHeld marks an endpoint the resync hold keeps.
+const reasonHeld = "consul:held"
 
 // whyLeft says why an endpoint takes no new traffic when the reason is
 // Consul's or the configuration's, not the proxy's own.

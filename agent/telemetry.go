@@ -144,6 +144,7 @@ func (t *telemetry) sample(a *Agent) {
 		t.gauge([]string{"consul", "stale"}, boolFloat(w.Stale), l)
 		t.gauge([]string{"consul", "acl_filtered"}, boolFloat(w.ACLFiltered), l)
 		t.gauge([]string{"consul", "instances"}, float64(w.Instances), l)
+		t.gauge([]string{"consul", "held_instances"}, float64(w.HeldInstances), l)
 	}
 	t.counter([]string{"reloads", "total"}, st.Reloads)
 	t.counter([]string{"reload_errors", "total"}, st.ReloadErrors)

@@ -27,10 +27,13 @@ type Config struct {
 type Consul struct {
 	Address    string
 	Datacenter string
+	// Token is the token, or what token_file holds: read at every load,
+	// so that a reload picks up a rotated file.
 	Token      string
 	TokenFile  string
 	TLS        ConsulTLS
 	StaleTTL   time.Duration
+	ResyncHold time.Duration
 }
 
 // ConsulTLS holds the consul { tls {} } block.

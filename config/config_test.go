@@ -60,15 +60,18 @@ func TestLoad_Defaults(t *testing.T) {
 }
 
 func TestLoad_EveryAttribute(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	must.NoError(t, os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600))
 	dir := write(t, map[string]string{"a.hcl": `
 log_level        = "debug"
 log_json         = true
 shutdown_timeout = "5s"
 consul {
-  address    = "127.0.0.1:8501"
-  datacenter = "dc2"
-  token_file = "/etc/pinlb/token"
-  stale_ttl  = "1m"
+  address     = "127.0.0.1:8501"
+  datacenter  = "dc2"
+  token_file  = "` + tokenFile + `"
+  stale_ttl   = "1m"
+  resync_hold = "30s"
   tls {
     ca_file     = "/ca.pem"
     cert_file   = "/c.pem"
@@ -103,7 +106,8 @@ listener "agent" {
 	must.True(t, cfg.LogJSON)
 	must.Eq(t, 5*time.Second, cfg.ShutdownTimeout)
 	must.Eq(t, Consul{
-		Address: "127.0.0.1:8501", Datacenter: "dc2", TokenFile: "/etc/pinlb/token", StaleTTL: time.Minute,
+		Address: "127.0.0.1:8501", Datacenter: "dc2", Token: "s3cret", TokenFile: tokenFile,
+		StaleTTL: time.Minute, ResyncHold: 30 * time.Second,
 		TLS: ConsulTLS{CAFile: "/ca.pem", CertFile: "/c.pem", KeyFile: "/k.pem", ServerName: "consul.example"},
 	}, cfg.Consul)
 	must.Eq(t, "127.0.0.1:9701", cfg.API.Address)
@@ -295,6 +299,14 @@ listener "b" {
   tls { cert_file = "/c.pem" }
 }` + minimal,
 			wants: []string{`Invalid Consul address`, `Conflicting Consul token settings`, `Invalid duration; "soon"`, `Incomplete Consul client certificate`},
+		},
+		{
+			name: "consul token file and hold",
+			hcl: `consul {
+  token_file  = "/nonexistent/token"
+  resync_hold = "-1s"
+}` + minimal,
+			wants: []string{`a.hcl:2:17: Unreadable Consul token file; open /nonexistent/token`, `a.hcl:3:17: Invalid duration`},
 		},
 		{
 			name: "operator blocks",

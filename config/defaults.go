@@ -83,6 +83,12 @@ const (
 	// reported while Consul is unreachable.
 	DefaultConsulStaleTTL = 10 * time.Minute
 
+	// DefaultConsulResyncHold is how long, after Consul comes back or its
+	// index goes backwards, instances it no longer lists stay in the pool:
+	// client agents re-register their services by anti-entropy within
+	// about a minute of a rebuilt Consul.
+	DefaultConsulResyncHold = 2 * time.Minute
+
 	// DefaultAPIAddress is where the HTTP API listens: loopback only.
 	DefaultAPIAddress = "127.0.0.1:9700"
 	// DefaultAPIEnabled: the API (and /ui) is served unless turned off.

@@ -34,7 +34,7 @@ func finalize(fc *fileConfig) (*Config, hcl.Diagnostics) {
 	cfg := &Config{
 		LogLevel:        DefaultLogLevel,
 		ShutdownTimeout: v.duration(fc.ShutdownTimeout, fc.ShutdownTimeoutRange, DefaultShutdownTimeout, false),
-		Consul:          Consul{StaleTTL: DefaultConsulStaleTTL},
+		Consul:          Consul{StaleTTL: DefaultConsulStaleTTL, ResyncHold: DefaultConsulResyncHold},
 		API:             API{Enabled: DefaultAPIEnabled, Address: DefaultAPIAddress},
 		Telemetry: Telemetry{
 			MetricsPrefix:           DefaultMetricsPrefix,
@@ -104,6 +104,7 @@ func (v *validator) consul(c *consulBlock) Consul {
 		Token:      deref(c.Token),
 		TokenFile:  deref(c.TokenFile),
 		StaleTTL:   v.duration(c.StaleTTL, c.StaleTTLRange, DefaultConsulStaleTTL, true),
+		ResyncHold: v.duration(c.ResyncHold, c.ResyncHoldRange, DefaultConsulResyncHold, true),
 	}
 	if c.Address != nil && strings.TrimSpace(out.Address) == "" {
 		v.errorf(c.AddressRange, "Invalid Consul address",
@@ -112,6 +113,9 @@ func (v *validator) consul(c *consulBlock) Consul {
 	if c.Token != nil && c.TokenFile != nil {
 		v.errorf(c.TokenFileRange, "Conflicting Consul token settings",
 			"set token or token_file, not both")
+	}
+	if c.TokenFile != nil && c.Token == nil {
+		out.Token = v.tokenFile(*c.TokenFile, c.TokenFileRange, "Consul")
 	}
 	if t := c.TLS; t != nil {
 		out.TLS = ConsulTLS{
@@ -126,6 +130,19 @@ func (v *validator) consul(c *consulBlock) Consul {
 		}
 	}
 	return out
+}
+
+// tokenFile reads a token from path, which must hold one.
+func (v *validator) tokenFile(path string, at hcl.Range, what string) string {
+	b, err := os.ReadFile(path)
+	token := strings.TrimSpace(string(b))
+	switch {
+	case err != nil:
+		v.errorf(at, "Unreadable "+what+" token file", "%v", err)
+	case token == "":
+		v.errorf(at, "Empty "+what+" token file", "%s holds no token", path)
+	}
+	return token
 }
 
 func (v *validator) api(a *apiBlock) API {
@@ -146,14 +163,7 @@ func (v *validator) api(a *apiBlock) API {
 		v.errorf(a.TokenRange, "Empty API token", "remove token to leave the API open, or set a secret")
 	}
 	if a.TokenFile != nil {
-		b, err := os.ReadFile(*a.TokenFile)
-		out.Token = strings.TrimSpace(string(b))
-		switch {
-		case err != nil:
-			v.errorf(a.TokenFileRange, "Unreadable API token file", "%v", err)
-		case out.Token == "":
-			v.errorf(a.TokenFileRange, "Empty API token file", "%s holds no token", *a.TokenFile)
-		}
+		out.Token = v.tokenFile(*a.TokenFile, a.TokenFileRange, "API")
 	}
 	if t := a.TLS; t != nil {
 		out.TLS = APITLS{CertFile: deref(t.CertFile), KeyFile: deref(t.KeyFile), ClientCAFile: deref(t.ClientCAFile)}

@@ -2,12 +2,8 @@ package discovery
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"maps"
 	"math/rand/v2"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -31,90 +27,6 @@ const (
 	callBurst    = 2
 )
 
-// Health of an instance in a snapshot.
-const (
-	Passing = "passing"
-	Warning = "warning"
-	// Critical: a failed check or node.
-	Critical = "critical"
-	// Maintenance instances (service or node maintenance) take no new
-	// traffic; their connections drain.
-	Maintenance = "maintenance"
-)
-
-// Query is what one watcher asks Consul: the usable instances of a service.
-type Query struct {
-	Service    string
-	Datacenter string // empty: the agent's
-	Filter     string // a Consul filter expression over service entries
-	// IncludeWarning lets instances with warning checks through, at their
-	// Weights.Warning weight. Otherwise only passing instances are usable.
-	IncludeWarning bool
-}
-
-func (q Query) String() string {
-	s := q.Service
-	if q.Datacenter != "" {
-		s += "@" + q.Datacenter
-	}
-	if q.IncludeWarning {
-		s += " (include_warning)"
-	}
-	if q.Filter != "" {
-		s += fmt.Sprintf(" filter %q", q.Filter)
-	}
-	return s
-}
-
-// Instance is one usable service instance.
-type Instance struct {
-	ID        string // node/serviceID: unique within a datacenter
-	Node      string
-	ServiceID string
-	Address   string // the service address, else the node's
-	Port      int
-	// Weight is Weights.Passing, or Weights.Warning for a warning
-	// instance; 0 for one that must get no traffic: critical, or warning
-	// without IncludeWarning.
-	Weight int
-	Health string // Passing, Warning, Critical or Maintenance
-	Tags   []string
-	Meta   map[string]string
-}
-
-// Usable reports whether the instance takes new traffic.
-func (a Instance) Usable() bool {
-	return a.Weight > 0 && (a.Health == Passing || a.Health == Warning)
-}
-
-func (a Instance) equal(b Instance) bool {
-	return a.ID == b.ID && a.Address == b.Address && a.Port == b.Port &&
-		a.Weight == b.Weight && a.Health == b.Health &&
-		slices.Equal(a.Tags, b.Tags) && maps.Equal(a.Meta, b.Meta)
-}
-
-// Snapshot is every instance of a query, usable or not, sorted by ID.
-type Snapshot struct {
-	Instances []Instance
-	Index     uint64 // the Consul index it was read at
-}
-
-// Status says how a watcher's conversation with Consul goes.
-type Status struct {
-	Reachable   bool      // the last call succeeded
-	LastContact time.Time // of the last successful call
-	// Since is when the current state (reachable or not) began.
-	Since time.Time
-	// LastError is the last failure's message, while unreachable.
-	LastError string
-	// Stale is set when Consul has been unreachable for longer than the
-	// stale TTL: the endpoints served may be out of date.
-	Stale bool
-	// ACLFiltered is set while Consul hides instances from the token: the
-	// watcher keeps the last set it could see instead.
-	ACLFiltered bool
-}
-
 // WatcherInput configures a Watcher.
 type WatcherInput struct {
 	Client *api.Client
@@ -132,6 +44,18 @@ type WatcherInput struct {
 	OnCall func(time.Duration, error)
 	// Wait is the blocking query's wait; 0 means DefaultWait.
 	Wait time.Duration
+	// ResyncHold is how long, after a resync, instances Consul stops
+	// listing stay in the snapshot (see resyncHold); 0 never keeps them.
+	ResyncHold time.Duration
+	// Seed is the last snapshot of the watcher this one replaces, with
+	// another client (a reload that changed the Consul settings): the first
+	// answer is then a resync of it, not a first sight.
+	Seed *Snapshot
+	// Anonymous says the client sends no token. On a Consul that denies by
+	// default, an anonymous request sees only what the anonymous token may
+	// read, and Consul does not say that it filtered: an empty answer may
+	// be a missing token, and is never applied.
+	Anonymous bool
 }
 
 // Watcher follows one Query with blocking queries and reports the usable
@@ -140,6 +64,7 @@ type WatcherInput struct {
 type Watcher struct {
 	in      WatcherInput
 	limiter *rate.Limiter
+	hold    resyncHold
 
 	mu     sync.Mutex
 	status Status
@@ -155,6 +80,7 @@ func NewWatcher(in WatcherInput) *Watcher {
 	return &Watcher{
 		in:      in,
 		limiter: rate.NewLimiter(rate.Every(callInterval), callBurst),
+		hold:    resyncHold{d: in.ResyncHold, logger: in.Logger},
 		status:  Status{Since: time.Now()},
 	}
 }
@@ -172,14 +98,18 @@ func (w *Watcher) Run(ctx context.Context) {
 		index   uint64
 		last    []Instance
 		applied bool
+		resync  bool // the next answer resynchronises with a Consul we lost
 		backoff time.Duration
 	)
+	if w.in.Seed != nil {
+		last, applied, resync = w.in.Seed.Instances, true, true
+	}
 	for {
 		if err := w.limiter.Wait(ctx); err != nil {
 			return
 		}
 		start := time.Now()
-		entries, meta, err := w.fetch(ctx, index)
+		entries, meta, err := w.fetch(ctx, index, w.wait(start))
 		if ctx.Err() != nil {
 			return
 		}
@@ -188,6 +118,10 @@ func (w *Watcher) Run(ctx context.Context) {
 		}
 		if err != nil {
 			w.failed(err, applied)
+			// Resynchronise with a read that does not block: a Consul
+			// that lost its data holds a query on our old, higher index
+			// for the whole wait, and we would learn nothing until then.
+			index, resync = 0, true
 			backoff = min(max(2*backoff, backoffMin), backoffMax)
 			// Full jitter in the upper half, so many watchers don't retry
 			// in step.
@@ -208,23 +142,20 @@ func (w *Watcher) Run(ctx context.Context) {
 			// cluster): this answer is current, but blocking on the old
 			// index would wait for changes already missed. Start over.
 			w.in.Logger.Debug("consul index went backwards; resetting", "from", index, "to", meta.LastIndex)
-			index = 0
+			index, resync = 0, true
 		case meta.LastIndex == 0:
 			index = 1 // never block on 0: it returns at once, for ever
 		default:
 			index = meta.LastIndex
 		}
 
-		if meta.ResultsFilteredByACLs {
-			// A token without read rights gets a filtered (often empty)
-			// answer, not an error. Never apply it: it would empty the
-			// pool on a permission problem.
-			w.aclFiltered(true, applied)
+		insts := instances(entries, w.in.Query.IncludeWarning)
+		if !w.checkACL(meta, insts, applied) {
 			continue
 		}
-		w.aclFiltered(false, applied)
-
-		insts := instances(entries, w.in.Query.IncludeWarning)
+		insts = w.hold.apply(last, insts, resync, time.Now())
+		resync = false
+		w.setHeld(w.hold.held, w.hold.wake())
 		if applied && slices.EqualFunc(last, insts, Instance.equal) {
 			continue
 		}
@@ -233,15 +164,41 @@ func (w *Watcher) Run(ctx context.Context) {
 	}
 }
 
-func (w *Watcher) fetch(ctx context.Context, index uint64) ([]*api.ServiceEntry, *api.QueryMeta, error) {
+// checkACL reports whether an answer may be applied: not one that Consul
+// filtered for the token (a token without read rights gets 200 and a
+// filtered, often empty, answer, not an error), nor an empty one that a
+// missing token explains.
+func (w *Watcher) checkACL(meta *api.QueryMeta, insts []Instance, applied bool) bool {
+	switch {
+	case meta.ResultsFilteredByACLs:
+		w.aclProblem(aclFiltered, applied)
+		return false
+	case len(insts) == 0 && w.in.Anonymous && meta.DefaultACLPolicy == "deny":
+		w.aclProblem(aclAnonymous, applied)
+		return false
+	}
+	w.aclProblem("", applied)
+	return true
+}
+
+// wait is the blocking query's wait: shorter when a resync hold must end
+// before it.
+func (w *Watcher) wait(now time.Time) time.Duration {
+	if until := w.hold.wake(); !until.IsZero() {
+		return min(w.in.Wait, max(until.Sub(now), 50*time.Millisecond))
+	}
+	return w.in.Wait
+}
+
+func (w *Watcher) fetch(ctx context.Context, index uint64, wait time.Duration) ([]*api.ServiceEntry, *api.QueryMeta, error) {
 	// A deadline a little above the wait and Consul's jitter of wait/16.
-	ctx, cancel := context.WithTimeout(ctx, w.in.Wait+w.in.Wait/16+5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, wait+wait/16+5*time.Second)
 	defer cancel()
 	q := w.in.Query
 	opts := &api.QueryOptions{
 		Datacenter: q.Datacenter,
 		WaitIndex:  index,
-		WaitTime:   w.in.Wait,
+		WaitTime:   wait,
 		Filter:     q.Filter,
 		// Near keeps the query off the streaming backend, whose follower
 		// reads add 50-100ms; sorting by distance costs nothing here.
@@ -250,112 +207,4 @@ func (w *Watcher) fetch(ctx context.Context, index uint64) ([]*api.ServiceEntry,
 	// Every instance: health is classified here, so that maintenance can
 	// be told from failure.
 	return w.in.Client.Health().Service(q.Service, "", false, opts.WithContext(ctx))
-}
-
-// failed records a failed call, logging only when the state changes.
-func (w *Watcher) failed(err error, haveEndpoints bool) {
-	now := time.Now()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	s := &w.status
-	s.Reachable, s.LastError = false, err.Error()
-	if !w.down {
-		w.down, s.Since = true, now
-		msg := "consul unreachable; serving the last known endpoints"
-		if !haveEndpoints {
-			msg = "consul unreachable; the pool stays empty until consul answers"
-		}
-		w.in.Logger.Warn(msg, "error", describe(err))
-		return
-	}
-	if ttl := w.in.StaleTTL; ttl > 0 && !s.Stale && haveEndpoints && now.Sub(s.Since) > ttl {
-		s.Stale = true
-		w.in.Logger.Error("consul unreachable for longer than stale_ttl; still serving the last known endpoints, which may be out of date",
-			"stale_ttl", ttl, "unreachable_for", now.Sub(s.Since).Round(time.Second), "error", describe(err))
-	}
-}
-
-// reached records a successful call.
-func (w *Watcher) reached() {
-	now := time.Now()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	s := &w.status
-	if w.down {
-		w.in.Logger.Info("consul reachable again", "unreachable_for", now.Sub(s.Since).Round(time.Millisecond))
-	}
-	if !s.Reachable {
-		s.Since = now
-	}
-	w.down = false
-	s.Reachable, s.LastContact, s.LastError, s.Stale = true, now, "", false
-}
-
-func (w *Watcher) aclFiltered(filtered, haveEndpoints bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if filtered == w.status.ACLFiltered {
-		return
-	}
-	w.status.ACLFiltered = filtered
-	if filtered {
-		keep := "keeping the last endpoints it could see"
-		if !haveEndpoints {
-			keep = "the pool stays empty until the token is fixed"
-		}
-		w.in.Logger.Error("consul token cannot read every instance; ignoring the filtered answer, "+keep,
-			"needs", fmt.Sprintf(`service:read on %q and node:read on its nodes`, w.in.Query.Service))
-	} else {
-		w.in.Logger.Info("consul token can read the service again")
-	}
-}
-
-// describe adds a hint to errors an operator can act on.
-func describe(err error) string {
-	var se api.StatusError
-	if errors.As(err, &se) && se.Code == 403 {
-		return err.Error() + " (the consul token is missing or lacks rights; see consul { token } or CONSUL_HTTP_TOKEN)"
-	}
-	return err.Error()
-}
-
-// instances turns Consul's answer into a sorted set, each instance with its
-// health and the weight it gets: 0 for a critical one, and for a warning
-// one unless includeWarning (and Weights.Warning is above 0).
-func instances(entries []*api.ServiceEntry, includeWarning bool) []Instance {
-	out := make([]Instance, 0, len(entries))
-	for _, e := range entries {
-		health, weight := Passing, max(1, e.Service.Weights.Passing)
-		switch e.Checks.AggregatedStatus() {
-		case api.HealthPassing:
-		case api.HealthMaint:
-			health = Maintenance
-		case api.HealthWarning:
-			health, weight = Warning, max(0, e.Service.Weights.Warning)
-			if !includeWarning {
-				weight = 0
-			}
-		default:
-			health, weight = Critical, 0
-		}
-		addr := e.Service.Address
-		if addr == "" {
-			addr = e.Node.Address
-		}
-		tags := slices.Clone(e.Service.Tags)
-		sort.Strings(tags)
-		out = append(out, Instance{
-			ID:        e.Node.Node + "/" + e.Service.ID,
-			Node:      e.Node.Node,
-			ServiceID: e.Service.ID,
-			Address:   addr,
-			Port:      e.Service.Port,
-			Weight:    weight,
-			Health:    health,
-			Tags:      tags,
-			Meta:      e.Service.Meta,
-		})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
 }

@@ -182,6 +182,31 @@ func (s *Server) Restart() {
 	s.start()
 }
 
+// Wipe kills the server and starts it again on the same ports with an
+// empty data directory: a Consul that lost its data, as a dev agent, a
+// lost disk or a rebuilt cluster do. Its index starts over, lower.
+func (s *Server) Wipe() {
+	s.t.Helper()
+	s.Kill()
+	if err := os.RemoveAll(filepath.Join(s.dir, "data")); err != nil {
+		s.t.Fatal(err)
+	}
+	s.start()
+}
+
+// Kill stops the server with SIGKILL, as a crash does, and waits until it
+// is gone. The data directory stays, for Restart.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.exited:
+	default:
+		s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
+
 // Snapshot saves the server's state; Restore puts a saved state back.
 func (s *Server) Snapshot() []byte {
 	s.t.Helper()

@@ -1,0 +1,108 @@
+package discovery
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/pinlb/pinlb/internal/consultest"
+	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/shoenig/test/must"
+)
+
+// held lists the instances the resync hold keeps.
+func held(s Snapshot) []string {
+	out := []string{}
+	for _, i := range s.Instances {
+		if i.Held {
+			out = append(out, i.ServiceID)
+		}
+	}
+	return out
+}
+
+// A Consul that comes back without its data answers with an empty catalog
+// and a lower index. The watcher learns of it at once, with a read that
+// does not block on the old index, and keeps the instances it knew until
+// they are listed again or the hold ends; a scale-in after that still
+// lands at once.
+func TestWatcher_WipedConsulHoldsThePool(t *testing.T) {
+	srv := consultest.Start(t, consultest.Options{})
+	c := srv.Client()
+	register(t, c, "collector", "c1", 9991)
+	register(t, c, "collector", "c2", 9993)
+
+	var log testbackend.LogBuffer
+	ch := make(chan Snapshot, 100)
+	const hold = 4 * time.Second
+	w := NewWatcher(WatcherInput{
+		Client: c, Query: Query{Service: "collector"}, ResyncHold: hold,
+		// The default 55 s wait: a query blocked on the old index would
+		// hold the watcher blind for all of it.
+		Logger:   hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: &log}),
+		OnChange: func(s Snapshot) { ch <- s },
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.Run(ctx)
+	must.Eq(t, []string{"c1", "c2"}, ids(next(t, ch)))
+
+	srv.Wipe()
+	back := time.Now()
+	s := next(t, ch)
+	must.Less(t, 10*time.Second, time.Since(back), must.Sprint("the watcher waited on its old index"))
+	must.Eq(t, []string{"c1", "c2"}, ids(s)) // still usable
+	must.Eq(t, []string{"c1", "c2"}, held(s))
+	st := w.Status()
+	must.True(t, st.Reachable)
+	must.Eq(t, 2, st.Held)
+	must.StrContains(t, log.String(), "consul answered without instances it listed before")
+
+	// c1's sidecar registers it again: listed, so no longer held.
+	register(t, c, "collector", "c1", 9991)
+	s = next(t, ch)
+	must.Eq(t, []string{"c1", "c2"}, ids(s))
+	must.Eq(t, []string{"c2"}, held(s))
+
+	// c2 never comes back: it goes when the hold ends, without any change
+	// in Consul to wake the query.
+	s = next(t, ch)
+	must.Eq(t, []string{"c1"}, ids(s))
+	must.GreaterEq(t, hold-time.Second, time.Since(back))
+	must.Eq(t, 0, w.Status().Held)
+	must.StrContains(t, log.String(), "resync hold over")
+
+	// Outside a resync, a scale-in to zero is applied at once.
+	must.NoError(t, c.Agent().ServiceDeregister("c1"))
+	must.Eq(t, []string{}, ids(next(t, ch)))
+}
+
+// A Consul restarted with its data lists every instance again: the hold
+// ends on that answer, and keeps nothing.
+func TestWatcher_IntactRestartHoldsNothing(t *testing.T) {
+	srv := consultest.Start(t, consultest.Options{})
+	c := srv.Client()
+	register(t, c, "collector", "c1", 9991)
+	ch := make(chan Snapshot, 100)
+	w := NewWatcher(WatcherInput{
+		Client: c, Query: Query{Service: "collector"}, ResyncHold: time.Hour,
+		Logger:   hclog.NewNullLogger(),
+		OnChange: func(s Snapshot) { ch <- s },
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.Run(ctx)
+	must.Eq(t, []string{"c1"}, ids(next(t, ch)))
+
+	srv.Kill()
+	testbackend.WaitFor(t, "the watcher to notice", func() bool { return !w.Status().Reachable })
+	srv.Restart()
+	testbackend.WaitFor(t, "the watcher to resync", func() bool { return w.Status().Reachable })
+	must.Eq(t, 0, w.Status().Held)
+	for len(ch) > 0 {
+		must.Eq(t, []string{}, held(<-ch))
+	}
+	must.NoError(t, c.Agent().ServiceDeregister("c1"))
+	must.SliceEmpty(t, next(t, ch).Instances) // the hour-long hold is over
+}
