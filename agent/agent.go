@@ -198,29 +198,45 @@ func (a *Agent) Reload(cfg *config.Config) error {
 	if !reflect.DeepEqual(cfg.Telemetry, a.cfg.Telemetry) {
 		a.logger.Warn("telemetry changes take effect when pinlb restarts; the running sinks stay")
 	}
+	// The listeners are committed: what follows cannot undo them, so the
+	// removed ones drain whatever else fails, where Shutdown finds them.
+	a.cfg = cfg
+	for _, l := range removed {
+		a.drain(l, cfg.ShutdownTimeout)
+	}
 	if err := a.setSelf(cfg); err != nil {
 		a.logger.Error("register_self not updated", "error", err)
 	}
 	if err := a.setAPI(cfg.API); err != nil {
 		err = fmt.Errorf("listeners reloaded, but the API could not move: %w", err)
 		a.logger.Error("reload incomplete", "error", err)
-		a.cfg = cfg
 		return err
 	}
-	for _, l := range removed {
-		l.logger.Info("listener removed; draining", "protocol", l.cfg.Protocol, "address", l.cfg.Address)
-		a.draining[l.pl] = struct{}{}
-		go func() {
-			l.pl.Shutdown(context.Background())
-			a.mu.Lock()
-			delete(a.draining, l.pl)
-			a.mu.Unlock()
-			l.logger.Info("listener drained")
-		}()
-	}
-	a.cfg = cfg
 	a.logger.Info("configuration reloaded", "listeners", len(cfg.Listeners), "removed", len(removed))
 	return nil
+}
+
+// drain stops a removed listener in the background: it accepts no more,
+// and its open connections may finish for their drain_timeout, else for
+// shutdown_timeout, and are closed then. a.mu is held.
+func (a *Agent) drain(l *listener, shutdownTimeout time.Duration) {
+	deadline := shutdownTimeout
+	if l.cfg.DrainTimeout > 0 {
+		deadline = l.cfg.DrainTimeout
+	}
+	l.logger.Info("listener removed; draining", "protocol", l.cfg.Protocol, "address", l.cfg.Address, "deadline", deadline)
+	a.draining[l.pl] = struct{}{}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		defer cancel()
+		if l.pl.Shutdown(ctx) != nil {
+			l.logger.Warn("removed listener: connections still open at the deadline were closed", "deadline", deadline)
+		}
+		a.mu.Lock()
+		delete(a.draining, l.pl)
+		a.mu.Unlock()
+		l.logger.Info("listener drained")
+	}()
 }
 
 // apply binds what cfg adds, updates what it keeps, points every listener at

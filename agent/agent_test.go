@@ -95,7 +95,7 @@ func TestReload_RemovedListenerDrains(t *testing.T) {
 	open := dial(t, ag.Addrs()["gone"])
 	roundTrip(t, open)
 
-	must.NoError(t, ag.Reload(&config.Config{Listeners: []config.Listener{tcpListener("keep", keepAddr, a)}}))
+	must.NoError(t, ag.Reload(&config.Config{ShutdownTimeout: time.Minute, Listeners: []config.Listener{tcpListener("keep", keepAddr, a)}}))
 
 	testbackend.WaitFor(t, "removed listener to stop accepting", func() bool {
 		c, err := net.Dial("tcp", goneAddr)
@@ -106,6 +106,53 @@ func TestReload_RemovedListenerDrains(t *testing.T) {
 	})
 	roundTrip(t, open) // drains: the open connection still works
 	must.Eq(t, 1, len(ag.Addrs()))
+}
+
+// A removed listener's connections may finish for the shutdown timeout (or
+// the listener's drain_timeout), not for ever.
+func TestReload_RemovedListenerDrainsUntilDeadline(t *testing.T) {
+	a := testbackend.StartTCP(t)
+	keep, gone := tcpListener("keep", testbackend.FreePort(t, "tcp"), a), tcpListener("gone", testbackend.FreePort(t, "tcp"), a)
+	ag := start(t, keep, gone)
+	open := dial(t, ag.Addrs()["gone"])
+	roundTrip(t, open)
+
+	removedAt := time.Now()
+	must.NoError(t, ag.Reload(&config.Config{ShutdownTimeout: 300 * time.Millisecond, Listeners: []config.Listener{keep}}))
+	open.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err := open.Read(make([]byte, 1))
+	must.ErrorIs(t, err, io.EOF) // closed by pinlb at the deadline
+	must.GreaterEq(t, 300*time.Millisecond, time.Since(removedAt))
+}
+
+// A reload whose API cannot move has still removed its listeners: they
+// drain where Shutdown finds them, and their ports come free.
+func TestReload_APIThatCannotMoveLeaksNoListener(t *testing.T) {
+	a := testbackend.StartTCP(t)
+	keep, gone := tcpListener("keep", testbackend.FreePort(t, "tcp"), a), tcpListener("gone", testbackend.FreePort(t, "tcp"), a)
+	cfg := &config.Config{ShutdownTimeout: time.Minute, API: config.API{Enabled: true, Address: "127.0.0.1:0"}, Listeners: []config.Listener{keep, gone}}
+	ag := New(cfg, hclog.New(&hclog.LoggerOptions{Output: testWriter{t}}))
+	must.NoError(t, ag.Start(context.Background()))
+	open := dial(t, ag.Addrs()["gone"])
+	roundTrip(t, open)
+
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	must.NoError(t, err)
+	defer taken.Close()
+	next := *cfg
+	next.API.Address, next.Listeners = taken.Addr().String(), []config.Listener{keep}
+	must.ErrorContains(t, ag.Reload(&next), "the API could not move")
+	roundTrip(t, open) // draining
+
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	ag.Shutdown(ctx) // closes the draining connection at its deadline
+	open.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = open.Read(make([]byte, 1))
+	must.ErrorIs(t, err, io.EOF)
+	ln, err := net.Listen("tcp", gone.Address)
+	must.NoError(t, err) // the removed listener's port is free
+	ln.Close()
 }
 
 func TestReload_BindFailureKeepsRunningConfig(t *testing.T) {
