@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,6 +203,52 @@ func TestPassiveHealth(t *testing.T) {
 	c.failed(now, 2, time.Second)
 	c.succeeded()
 	must.False(t, c.failed(now+1, 2, time.Second))
+}
+
+// Connects that fail together take the backend out once, and count once;
+// those still in flight when it went out count for nothing.
+func TestPassiveHealth_CountsEjectionsNotFailures(t *testing.T) {
+	b := &backend{}
+	now := time.Now().UnixNano()
+	var outs atomic.Int64
+	var wg sync.WaitGroup
+	for range 128 {
+		wg.Go(func() {
+			if b.failed(now, 1, time.Second) {
+				outs.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	must.Eq(t, 1, outs.Load())
+	must.False(t, b.failed(now+int64(time.Millisecond), 1, time.Second)) // out already
+}
+
+// Back after fail_timeout, a backend is on probation: one connect at a
+// time, and one failure takes it out again, however high max_fails is; a
+// success ends the probation.
+func TestPassiveHealth_Probation(t *testing.T) {
+	s := testSet(RoundRobin, 1, 1)
+	b := s.backends[0]
+	now := time.Now().UnixNano()
+	for i := range 3 {
+		b.failed(now+int64(i), 3, time.Second)
+	}
+	back := now + int64(time.Second) + 10
+	must.True(t, b.onProbation(back))
+	must.False(t, b.onProbation(now+5)) // still out
+
+	b.probing.Store(true) // a probe in flight: nobody else gets it
+	for i := range 20 {
+		must.Eq(t, s.backends[1], s.choose(&pick{client: clientAddr(i), now: back}))
+	}
+	b.probing.Store(false)
+	must.True(t, b.failed(back, 3, time.Second)) // one failure on probation
+	must.Eq(t, back+int64(time.Second), b.downUntil.Load())
+
+	b.succeeded()
+	must.False(t, b.onProbation(back+int64(2*time.Second)))
+	must.False(t, b.failed(back+int64(2*time.Second), 3, time.Second)) // counting again from zero
 }
 
 func TestSlowStartRamp(t *testing.T) {

@@ -38,10 +38,14 @@ type backend struct {
 	removedAt atomic.Int64 // unix nanoseconds
 
 	// Passive health: failed connects counted in a window of fail_timeout;
-	// max_fails of them take the backend out until downUntil.
+	// max_fails of them take the backend out until downUntil. Past it, the
+	// backend is on probation until a connect succeeds: one connect at a
+	// time (probing), and one failure takes it out again, as nginx does.
 	fails     atomic.Int64
 	failSince atomic.Int64
 	downUntil atomic.Int64
+	probation atomic.Bool
+	probing   atomic.Bool
 
 	// since is when the backend joined the pool or came back, for
 	// slow_start; 0 for the backends a listener starts with.
@@ -76,28 +80,51 @@ func (b *backend) drainedFor(now time.Time) time.Duration {
 }
 
 // failed records a failed connect and reports whether it took the backend
-// out: maxFails failures within failTimeout do, for failTimeout.
+// out: maxFails failures within failTimeout do, for failTimeout, and so
+// does one failure on probation. Exactly one of the connects that fail
+// together takes it out; those still in flight when it went out count for
+// nothing.
 func (b *backend) failed(now int64, maxFails int, failTimeout time.Duration) bool {
 	if maxFails <= 0 {
 		return false
+	}
+	until := b.downUntil.Load()
+	switch {
+	case until > now:
+		return false
+	case b.probation.Load():
+		return b.downUntil.CompareAndSwap(until, now+int64(failTimeout))
 	}
 	if now-b.failSince.Load() > int64(failTimeout) {
 		b.failSince.Store(now)
 		b.fails.Store(0)
 	}
-	if b.fails.Add(1) < int64(maxFails) {
+	if b.fails.Add(1) != int64(maxFails) {
 		return false
 	}
 	b.fails.Store(0)
-	b.downUntil.Store(now + int64(failTimeout))
+	if !b.downUntil.CompareAndSwap(until, now+int64(failTimeout)) {
+		return false
+	}
+	b.probation.Store(true)
 	return true
 }
 
-// succeeded forgets the failures of the current window.
+// succeeded forgets the failures of the current window, and ends the
+// probation of a backend back from passive failure.
 func (b *backend) succeeded() {
 	if b.fails.Load() != 0 {
 		b.fails.Store(0)
 	}
+	if b.probation.Load() {
+		b.probation.Store(false)
+	}
+}
+
+// onProbation reports whether the backend is back from passive failure
+// and has not connected since.
+func (b *backend) onProbation(now int64) bool {
+	return b.probation.Load() && b.downUntil.Load() <= now
 }
 
 // ramp is the slow-start factor in (0, 1]: how far the backend is through
@@ -195,7 +222,7 @@ func (p *pick) weight(i int) float64 { return float64(p.set.weights[p.group[i]])
 // through by its slow-start ramp.
 func (p *pick) ok(i int) bool {
 	b := p.backend(i)
-	if !p.set.single && b.downUntil.Load() > p.now {
+	if !p.set.single && (b.downUntil.Load() > p.now || b.probing.Load()) { // out, or its one probe is in flight
 		return false
 	}
 	if p.maxConns > 0 && b.active.Load() >= p.maxConns {

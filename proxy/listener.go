@@ -133,6 +133,7 @@ type Stats struct {
 	Rejected        uint64 `json:"rejected"`         // TCP connections closed at once by max_connections
 	ConnectFailures uint64 `json:"connect_failures"` // failed connects to a backend (each try counts)
 	NoBackend       uint64 `json:"no_backend"`       // connections closed because no backend could be reached
+	LocalErrors     uint64 `json:"local_errors"`     // connections closed because pinlb ran out of file descriptors, buffers or ports to connect with
 	IdleClosed      uint64 `json:"idle_closed"`      // connections closed by the idle timeout
 	DrainClosed     uint64 `json:"drain_closed"`     // connections closed by the drain timeout of their endpoint
 	UnhealthyClosed uint64 `json:"unhealthy_closed"` // connections closed at once when their endpoint left (on_unhealthy = close)

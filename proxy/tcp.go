@@ -40,12 +40,13 @@ type tcpListener struct {
 	endOnce   sync.Once      // stops the watchdog
 	watchDone chan struct{}
 
-	stats                                  tcpStats
-	acceptLog, limitLog, dialLog, emptyLog rateLog
+	stats                                            tcpStats
+	acceptLog, limitLog, dialLog, emptyLog, localLog rateLog
 }
 
 type tcpStats struct {
 	accepted, acceptErrors, rejected, connectFailures, noBackend atomic.Uint64
+	localErrors                                                  atomic.Uint64
 	idleClosed, drainClosed, unhealthyClosed, passiveOut         atomic.Uint64
 	rebalanceMoves, rebalanceBusy, rebalanceForced, lifetime     atomic.Uint64
 	active                                                       atomic.Int64
@@ -176,6 +177,7 @@ func (l *tcpListener) statsWith(live map[*backend][2]uint64) Stats {
 		Rejected:        s.rejected.Load(),
 		ConnectFailures: s.connectFailures.Load(),
 		NoBackend:       s.noBackend.Load(),
+		LocalErrors:     s.localErrors.Load(),
 		IdleClosed:      s.idleClosed.Load(),
 		DrainClosed:     s.drainClosed.Load(),
 		UnhealthyClosed: s.unhealthyClosed.Load(),
@@ -271,11 +273,11 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 	defer l.stats.active.Add(-1)
 	start := time.Now()
 
-	upstream, b := l.connect(client, cfg)
+	upstream, b, status := l.connect(client, cfg)
 	if upstream == nil {
-		status, addr := "no_backend", netip.AddrPort{}
+		addr := netip.AddrPort{}
 		if b != nil {
-			status, addr = "connect_failed", b.addr
+			addr = b.addr
 		}
 		l.record(cfg, client, addr, start, 0, 0, status)
 		client.Close()
@@ -318,72 +320,6 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 		args = append(args, "error", err)
 	}
 	l.logger.Debug("connection closed", args...)
-}
-
-// connect dials the backends the balancer chooses, each at most once, up to
-// tries attempts within next_timeout. The connection is counted on its
-// backend before connect returns, so that least_conn sees it at once. When
-// no connect succeeds, it returns the last backend tried, if any.
-func (l *tcpListener) connect(client *net.TCPConn, cfg *Config) (*net.TCPConn, *backend) {
-	set := l.pool.load()
-	start := time.Now()
-	p := &pick{
-		client: client.RemoteAddr().(*net.TCPAddr).AddrPort(), now: start.UnixNano(),
-		maxConns: int64(cfg.MaxConns), slowStart: cfg.SlowStart,
-	}
-	tries := cfg.Tries
-	if tries <= 0 {
-		tries = len(set.backends)
-	}
-	d := net.Dialer{Timeout: cfg.ConnectTimeout}
-	for range tries {
-		b := set.choose(p)
-		if b == nil {
-			break
-		}
-		p.tried = append(p.tried, b)
-		if cfg.NextTimeout > 0 {
-			left := cfg.NextTimeout - time.Since(start)
-			if left <= 0 {
-				break
-			}
-			d.Timeout = min(cfg.ConnectTimeout, left)
-		}
-		b.active.Add(1)
-		conn, err := d.DialContext(l.dialCtx, "tcp", b.addr.String())
-		if err == nil {
-			b.succeeded()
-			b.conns.Add(1)
-			return conn.(*net.TCPConn), b
-		}
-		b.active.Add(-1)
-		b.connectFails.Add(1)
-		l.stats.connectFailures.Add(1)
-		out := b.failed(time.Now().UnixNano(), cfg.MaxFails, cfg.FailTimeout) && !set.single
-		if out {
-			l.stats.passiveOut.Add(1)
-			l.logger.Warn("endpoint taken out: too many failed connects", "endpoint", b.addr,
-				"max_fails", cfg.MaxFails, "for", cfg.FailTimeout, "error", err)
-		} else if s, ok := l.dialLog.allow(); ok {
-			l.logger.Warn("connect failed", "endpoint", b.addr, "try", len(p.tried), "error", err, "suppressed", s)
-		}
-		if l.dialCtx.Err() != nil {
-			break
-		}
-	}
-	l.stats.noBackend.Add(1)
-	if s, ok := l.emptyLog.allow(); ok {
-		msg := "no endpoint reachable; closing client"
-		if len(p.tried) == 0 {
-			msg = "no endpoint available; closing client"
-		}
-		l.logger.Warn(msg, "client", client.RemoteAddr(), "tried", len(p.tried),
-			"endpoints", len(set.backends), "suppressed", s)
-	}
-	if len(p.tried) == 0 {
-		return nil, nil
-	}
-	return nil, p.tried[len(p.tried)-1]
 }
 
 // splice copies both ways until both directions end. A clean EOF on one side
