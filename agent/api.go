@@ -53,7 +53,7 @@ func startAPI(cfg config.API, h http.Handler) (*apiServer, error) {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
 	s := &apiServer{cfg: cfg, ln: ln, srv: &http.Server{
-		Handler:           h,
+		Handler:           guard(h, ln.Addr()),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}}
