@@ -301,6 +301,42 @@ listener "b" {
 			wants: []string{`Invalid Consul address`, `Conflicting Consul token settings`, `Invalid duration; "soon"`, `Incomplete Consul client certificate`},
 		},
 		{
+			name: "tcp settings on udp listeners",
+			hcl: `listener "span" {
+  protocol        = "udp"
+  address         = ":9996"
+  balance         = "least_conn"
+  connect_timeout = "1s"
+  idle_timeout    = "1m"
+  max_connections = 10
+  drain_timeout   = "1s"
+  on_unhealthy    = "close"
+  tries           = 2
+  next_timeout    = "1s"
+  max_fails       = 3
+  fail_timeout    = "5s"
+  max_conns       = 5
+  udp { responses = 1 }
+  upstream { servers = ["127.0.0.1:1"] }
+}
+listener "stat" {
+  protocol = "udp"
+  address  = ":9995"
+  balance  = "least_time"
+  udp { mode = "session" }
+  upstream { servers = ["127.0.0.1:1"] }
+}`,
+			wants: []string{
+				`a.hcl:4:21: Unsupported balance in packet mode; least_conn counts the sessions bound`,
+				`a.hcl:5:21: Unexpected connect_timeout; listener "span" has protocol "udp", and connect_timeout applies to TCP connections: a datagram is sent without connecting`,
+				`a.hcl:6:21: Unexpected idle_timeout;`, `a.hcl:7:21: Unexpected max_connections;`, `a.hcl:8:21: Unexpected drain_timeout;`,
+				`a.hcl:9:21: Unexpected on_unhealthy;`, `a.hcl:10:21: Unexpected tries;`, `a.hcl:11:21: Unexpected next_timeout;`,
+				`a.hcl:12:21: Unexpected max_fails;`, `a.hcl:13:21: Unexpected fail_timeout;`,
+				`a.hcl:14:21: Unexpected max_conns in packet mode;`, `a.hcl:15:21: Unexpected responses in packet mode;`,
+				`a.hcl:21:14: Unsupported balance for UDP; least_time measures connect and first-byte times`,
+			},
+		},
+		{
 			name: "consul token file and hold",
 			hcl: `consul {
   token_file  = "/nonexistent/token"
@@ -372,7 +408,6 @@ func TestLoad_ConsulUpstream(t *testing.T) {
 listener "span" {
   protocol      = "udp"
   address       = ":9996"
-  drain_timeout = "30s"
   upstream {
     service         = "pinpoint-collector"
     datacenter      = "dc2"
@@ -382,7 +417,8 @@ listener "span" {
   }
 }
 listener "pinned" {
-  address = ":9991"
+  address       = ":9991"
+  drain_timeout = "30s"
   upstream {
     service = "pinpoint-collector"
     port    = 9991
@@ -395,7 +431,7 @@ listener "pinned" {
 		Service: "pinpoint-collector", Datacenter: "dc2", Filter: `Service.Meta.version == "2.5"`,
 		IncludeWarning: true, PortMeta: "port_thrift_span",
 	}, cfg.Listeners[1].Upstream)
-	must.Eq(t, 30*time.Second, cfg.Listeners[1].DrainTimeout)
+	must.Eq(t, 30*time.Second, cfg.Listeners[0].DrainTimeout)
 }
 
 func TestLoad_ConsulUpstreamErrors(t *testing.T) {

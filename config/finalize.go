@@ -321,6 +321,7 @@ func (v *validator) listener(lb *listenerBlock) Listener {
 		}
 		l.UDP = v.udp(u)
 	}
+	v.protocolRules(lb, l)
 	return l
 }
 

@@ -254,3 +254,39 @@ func TestUDP_ManyClientsOverEveryReader(t *testing.T) {
 	}
 	testbackend.WaitFor(t, "32 datagrams", func() bool { return total(a, b) == 32 })
 }
+
+// Consul weights 3:1 hold for every balancer a UDP listener takes: per
+// datagram in packet mode, per session in session mode.
+func TestUDP_WeightsHold(t *testing.T) {
+	for _, tc := range []struct {
+		mode, balance string
+		clients       int
+	}{
+		{PacketMode, RoundRobin, 1},
+		{PacketMode, RandomTwo, 1},
+		{SessionMode, RoundRobin, 400},
+		{SessionMode, LeastConn, 400},
+		{SessionMode, RandomTwo, 400},
+	} {
+		t.Run(tc.mode+"/"+tc.balance, func(t *testing.T) {
+			heavy, light := testbackend.StartUDP(t), testbackend.StartUDP(t)
+			cfg := udpConfig(tc.mode)
+			cfg.Balance, cfg.UDP.MaxSessions = tc.balance, 1000
+			l := startUDP(t, cfg)
+			l.SetEndpoints([]Endpoint{{Addr: heavy.Addr, Weight: 3}, {Addr: light.Addr, Weight: 1}})
+			clients := make([]*net.UDPConn, tc.clients)
+			for i := range clients {
+				clients[i] = client(t, l)
+			}
+			// In bursts of 50, which the backends' default receive buffers hold.
+			for sent := 0; sent < 400; sent += 50 {
+				for k := range 50 {
+					send(t, clients[(sent+k)%len(clients)], 1, []byte("span"))
+				}
+				testbackend.WaitFor(t, "the burst", func() bool { return total(heavy, light) == int64(sent+50) })
+			}
+			share := float64(heavy.Datagrams.Load()) / 400
+			must.Between(t, 0.65, share, 0.85, must.Sprintf("heavy got %d of 400", heavy.Datagrams.Load()))
+		})
+	}
+}
