@@ -148,3 +148,27 @@ func ntohs(port uint16) uint16 {
 	b := (*[2]byte)(unsafe.Pointer(&port))
 	return uint16(b[0])<<8 | uint16(b[1])
 }
+
+// socketDrops returns how many datagrams the kernel dropped on c since the
+// socket was made, for want of room in its receive buffer: the socket's
+// sk_drops, which SO_RXQ_OVFL would report per read, read here with one
+// getsockopt(SO_MEMINFO) so that the data path stays as it is.
+func socketDrops(c *net.UDPConn) (uint64, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var mem [unix.SK_MEMINFO_VARS]uint32
+	var errno unix.Errno
+	if err := rc.Control(func(fd uintptr) {
+		size := uint32(unsafe.Sizeof(mem))
+		_, _, errno = unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.SOL_SOCKET, unix.SO_MEMINFO,
+			uintptr(unsafe.Pointer(&mem[0])), uintptr(unsafe.Pointer(&size)), 0)
+	}); err != nil {
+		return 0, err
+	}
+	if errno != 0 {
+		return 0, errno
+	}
+	return uint64(mem[unix.SK_MEMINFO_DROPS]), nil
+}

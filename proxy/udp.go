@@ -38,6 +38,10 @@ var dropNames = [numDropReasons]string{
 	"reply_unknown_source", "reply_send_error",
 }
 
+// dropReceiveBuffer is the reason for the datagrams the kernel dropped
+// before pinlb could read them: its listening sockets' buffers were full.
+const dropReceiveBuffer = "receive_buffer"
+
 // replyBuffers holds datagram buffers for replies, so that an idle session
 // holds no buffer while it waits.
 var replyBuffers = sync.Pool{New: func() any {
@@ -77,11 +81,19 @@ type udpReader struct {
 	pick  pick                     // reused by the reader goroutine
 	out   sender                   // the reader goroutine's send batch
 
-	// Flows that ended on their own, for the reader to remove from flows.
+	// Flows that ended on their own, for the reader to remove from flows:
+	// when it next reads, or when reapDelay after the first of them wakes
+	// it, so that a burst followed by silence is not held until traffic
+	// comes back.
 	endedMu sync.Mutex
 	ended   []*flow
 	nEnded  atomic.Int32
+	held    atomic.Int64 // len(flows), for tests
+	peak    int          // len(flows) at its highest since the map was made
 }
+
+// reapDelay is how long an ended flow may stay in its reader's table.
+const reapDelay = time.Second
 
 // udpReaders is how many sockets and readers a UDP listener has.
 func udpReaders() int { return min(runtime.GOMAXPROCS(0), 8) }
@@ -169,7 +181,19 @@ func (l *udpListener) Stats() Stats {
 	for i := range l.dropped {
 		s.Dropped[dropNames[i]] = l.dropped[i].Load()
 	}
+	s.Dropped[dropReceiveBuffer] = l.kernelDrops()
 	return s
+}
+
+// kernelDrops adds up what the kernel dropped on the listening sockets.
+func (l *udpListener) kernelDrops() uint64 {
+	var n uint64
+	for _, r := range l.readers {
+		if d, err := socketDrops(r.conn); err == nil { // closing: nothing more to count
+			n += d
+		}
+	}
+	return n
 }
 
 func (l *udpListener) Status() (Stats, []EndpointStatus) {
@@ -209,6 +233,11 @@ func (r *udpReader) serve() {
 	b := newBatch(udpBatch, maxDatagram)
 	for {
 		if err := raw.Read(b.read); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) { // woken to reap
+				r.conn.SetReadDeadline(time.Time{})
+				r.reap()
+				continue
+			}
 			return // closed
 		}
 		if b.err != nil {
@@ -319,23 +348,38 @@ func (r *udpReader) reap() {
 			delete(r.flows, f.client)
 		}
 	}
+	// A Go map never shrinks: after a burst from many sources, copy what is
+	// left into one of its size, so that the burst's buckets are freed.
+	if n := len(r.flows); n < r.peak/4 {
+		smaller := make(map[netip.AddrPort]*flow, n)
+		for k, f := range r.flows {
+			smaller[k] = f
+		}
+		r.flows, r.peak = smaller, n
+	}
+	r.held.Store(int64(len(r.flows)))
 }
+
+// wake makes the reader return from its read, to reap.
+func (r *udpReader) wake() { r.conn.SetReadDeadline(time.Unix(1, 0)) }
 
 func (r *udpReader) newFlow(client netip.AddrPort, cfg *Config) *flow {
 	l := r.l
 	delete(r.flows, client) // a dead flow, if any
-	if l.sessions.Load() >= int64(cfg.UDP.MaxSessions) {
+	if !l.reserveSession(cfg.UDP.MaxSessions) {
 		l.drop(dropSessionLimit, client, nil)
 		return nil
 	}
 	sock, err := net.ListenUDP("udp", nil)
 	if err != nil {
+		l.sessions.Add(-1)
 		l.drop(dropSocket, client, err)
 		return nil
 	}
 	raw, err := sock.SyscallConn()
 	if err != nil {
 		sock.Close()
+		l.sessions.Add(-1)
 		l.drop(dropSocket, client, err)
 		return nil
 	}
@@ -346,10 +390,25 @@ func (r *udpReader) newFlow(client netip.AddrPort, cfg *Config) *flow {
 	f.last.Store(f.start.UnixNano())
 	f.readFn = f.read
 	r.flows[client] = f
-	l.sessions.Add(1)
+	r.peak = max(r.peak, len(r.flows))
+	r.held.Store(int64(len(r.flows)))
 	l.wg.Add(1)
 	go f.relayReplies()
 	return f
+}
+
+// reserveSession counts one more session if that stays within max. The
+// readers race for the last ones: a check then an add let two through.
+func (l *udpListener) reserveSession(max int) bool {
+	for {
+		n := l.sessions.Load()
+		if n >= int64(max) {
+			return false
+		}
+		if l.sessions.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
 }
 
 // flow is one client address's session: an upstream socket and, in session
@@ -515,7 +574,9 @@ func (f *flow) end(status string) {
 	r := f.r
 	r.endedMu.Lock()
 	r.ended = append(r.ended, f)
-	r.nEnded.Add(1)
+	if r.nEnded.Add(1) == 1 {
+		time.AfterFunc(reapDelay, r.wake)
+	}
 	r.endedMu.Unlock()
 	l.logger.Trace("udp session ended", "client", f.client, "duration", time.Since(f.start))
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -289,4 +291,92 @@ func TestUDP_WeightsHold(t *testing.T) {
 			must.Between(t, 0.65, share, 0.85, must.Sprintf("heavy got %d of 400", heavy.Datagrams.Load()))
 		})
 	}
+}
+
+// heldFlows counts the flows the readers' tables hold, ended ones included.
+func heldFlows(l Listener) int64 {
+	var n int64
+	for _, r := range l.(*udpListener).readers {
+		n += r.held.Load()
+	}
+	return n
+}
+
+// A burst from many sources, then silence: the ended sessions leave the
+// tables within a second, with no new datagram to trigger it.
+func TestUDP_EndedSessionsAreReapedInSilence(t *testing.T) {
+	a := testbackend.StartUDP(t)
+	cfg := udpConfig(PacketMode)
+	cfg.UDP.SessionTimeout, cfg.UDP.MaxSessions = 100*time.Millisecond, 1000
+	l := startUDP(t, cfg, a)
+	for range 300 {
+		send(t, client(t, l), 1, []byte("x"))
+	}
+	testbackend.WaitFor(t, "300 sessions", func() bool { return heldFlows(l) == 300 })
+	testbackend.WaitFor(t, "the sessions to end", func() bool { return l.Stats().Sessions == 0 })
+	testbackend.WaitFor(t, "the tables to empty", func() bool { return heldFlows(l) == 0 })
+	must.Eq(t, 300, a.Datagrams.Load())
+}
+
+// Readers on several sockets open sessions at once: together they never
+// pass max_sessions.
+func TestUDP_SessionLimitHoldsAcrossReaders(t *testing.T) {
+	a := testbackend.StartUDP(t)
+	cfg := udpConfig(PacketMode)
+	cfg.UDP.MaxSessions = 20
+	l := startUDP(t, cfg, a)
+	var wg sync.WaitGroup
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				if s := l.Stats().Sessions; s > peak.Load() {
+					peak.Store(s)
+				}
+			}
+		}
+	}()
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				c, err := net.DialUDP("udp", nil, l.Addr().(*net.UDPAddr))
+				must.NoError(t, err)
+				c.Write([]byte("x"))
+				c.Close()
+			}
+		})
+	}
+	wg.Wait()
+	testbackend.WaitFor(t, "every datagram counted", func() bool {
+		s := l.Stats()
+		return a.Datagrams.Load()+int64(s.Dropped["session_limit"]) == 800
+	})
+	close(stop)
+	must.LessEq(t, 20, peak.Load())
+	must.Eq(t, 20, l.Stats().Sessions)
+}
+
+// When pinlb cannot read as fast as datagrams come, the kernel drops them
+// from the listening sockets' buffers; those are counted too, so every
+// datagram sent is either delivered or counted.
+func TestUDP_KernelDropsAreCounted(t *testing.T) {
+	a := testbackend.StartUDP(t)
+	l := startUDP(t, udpConfig(PacketMode), a)
+	for _, r := range l.(*udpListener).readers {
+		must.NoError(t, r.conn.SetReadBuffer(1)) // the kernel's minimum: a few datagrams
+	}
+	c := client(t, l)
+	sent := int64(0)
+	for range 20 {
+		send(t, c, 50, make([]byte, 512))
+		sent += 50
+		testbackend.WaitFor(t, "the burst to be delivered or counted", func() bool {
+			return a.Datagrams.Load()+int64(l.Stats().Dropped["receive_buffer"]) == sent
+		})
+	}
+	must.Positive(t, l.Stats().Dropped["receive_buffer"])
 }
