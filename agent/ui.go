@@ -4,6 +4,8 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"strings"
+	"unicode/utf8"
 )
 
 // The dashboard: one static page that reads /v1/status and /v1/listeners
@@ -20,6 +22,12 @@ func uiHandler() http.Handler {
 	}
 	files := http.StripPrefix("/ui/", http.FileServerFS(sub))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The file server answers 500 to a name the FS refuses (invalid
+		// UTF-8, say): there is no such file.
+		if name := strings.TrimPrefix(r.URL.Path, "/ui/"); name != "" && (!utf8.ValidString(name) || !fs.ValidPath(strings.TrimSuffix(name, "/"))) {
+			writeError(w, http.StatusNotFound, "no dashboard file %q", name)
+			return
+		}
 		w.Header().Set("Cache-Control", "no-cache")
 		w.Header().Set("Content-Security-Policy", "default-src 'self'")
 		files.ServeHTTP(w, r)

@@ -61,6 +61,9 @@ type Snapshot struct {
 func instances(entries []*api.ServiceEntry, includeWarning bool) []Instance {
 	out := make([]Instance, 0, len(entries))
 	for _, e := range entries {
+		if e == nil || e.Service == nil || e.Node == nil {
+			continue // a malformed answer: nothing to route to
+		}
 		health, weight := Passing, max(1, e.Service.Weights.Passing)
 		switch e.Checks.AggregatedStatus() {
 		case api.HealthPassing:
