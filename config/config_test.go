@@ -345,6 +345,11 @@ listener "stat" {
 			wants: []string{`a.hcl:2:17: Unreadable Consul token file; open /nonexistent/token`, `a.hcl:3:17: Invalid duration`},
 		},
 		{
+			name:  "token file that never ends",
+			hcl:   `api { token_file = "/dev/zero" }` + minimal,
+			wants: []string{`a.hcl:1:20: Invalid API token file; /dev/zero is over 64.0 KiB: not a token`},
+		},
+		{
 			name: "operator blocks",
 			hcl: `api {
   address    = "localhost:9700"
