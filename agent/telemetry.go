@@ -73,8 +73,9 @@ func newTelemetry(cfg config.Telemetry) (*telemetry, error) {
 	}
 	mc := metrics.DefaultConfig(cfg.MetricsPrefix)
 	mc.EnableHostname = !cfg.DisableHostname
-	mc.EnableRuntimeMetrics = true
-	mc.ProfileInterval = sampleInterval
+	// Runtime metrics come from run, not from go-metrics' own collector:
+	// its goroutine can never be stopped.
+	mc.EnableRuntimeMetrics = false
 	m, err := metrics.New(mc, sinks)
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
@@ -91,6 +92,7 @@ func (t *telemetry) run(ctx context.Context, a *Agent) {
 	defer tick.Stop()
 	for {
 		t.sample(a)
+		t.m.EmitRuntimeStats()
 		select {
 		case <-ctx.Done():
 			return
