@@ -1,0 +1,26 @@
+package fault
+
+import "testing"
+
+// TestFault runs every scenario, one after the other: each has the machine
+// to itself.
+func TestFault(t *testing.T) {
+	for _, s := range []struct {
+		name string
+		run  func(*testing.T)
+	}{
+		{"reload storm under load", reloadStorm},
+		{"bad and huge configs", badConfigs},
+		{"consul killed and restarted", consulKilled},
+		{"consul wiped", consulWiped},
+		{"acl matrix", aclMatrix},
+		{"collector killed and black-holed", collectorFaults},
+		{"garbage, RST and slowloris clients", hostileClients},
+		{"udp flood", udpFlood},
+		{"fd exhaustion", fdExhaustion},
+		{"connection churn", churn},
+		{"shutdown under load", shutdownUnderLoad},
+	} {
+		t.Run(s.name, s.run)
+	}
+}

@@ -1,0 +1,299 @@
+package fault
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pinlb/pinlb/agent"
+	"github.com/pinlb/pinlb/internal/testbackend"
+)
+
+var long = flag.Bool("long", false, "run every scenario at full scale (make fault)")
+
+// scale is n in the long run, and short in the short one.
+func scale(short, n int) int {
+	if *long {
+		return n
+	}
+	return short
+}
+
+// pinlbBin is the binary under test, built once by TestMain.
+var pinlbBin string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "pinlb-fault")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	pinlbBin = filepath.Join(dir, "pinlb")
+	build := exec.Command("go", "build", "-o", pinlbBin, "..")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build pinlb:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	printTable(os.Stdout)
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// A row of the closing table: one figure of one scenario.
+type row struct {
+	scenario, figure, value string
+	pass                    bool
+}
+
+var (
+	rowsMu sync.Mutex
+	rows   []row
+)
+
+// figure records a figure of the running scenario, and fails it when the
+// figure does not pass.
+func figure(t *testing.T, name string, value any, pass bool) {
+	t.Helper()
+	rowsMu.Lock()
+	rows = append(rows, row{t.Name(), name, fmt.Sprint(value), pass})
+	rowsMu.Unlock()
+	t.Logf("%s = %v", name, value)
+	if !pass {
+		t.Errorf("%s = %v: not what pinlb promises", name, value)
+	}
+}
+
+func printTable(w io.Writer) {
+	rowsMu.Lock()
+	defer rowsMu.Unlock()
+	if len(rows) == 0 {
+		return
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].scenario < rows[j].scenario })
+	mode := "short"
+	if *long {
+		mode = "long"
+	}
+	fmt.Fprintf(w, "\nfault suite (%s)\n%-44s %-38s %14s  %s\n", mode, "scenario", "figure", "value", "pass")
+	for _, r := range rows {
+		pass := "pass"
+		if !r.pass {
+			pass = "FAIL"
+		}
+		fmt.Fprintf(w, "%-44s %-38s %14s  %s\n", strings.TrimPrefix(r.scenario, "TestFault/"), r.figure, r.value, pass)
+	}
+}
+
+// proc is a running pinlb agent.
+type proc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	api    string
+	cfg    string
+	out    *testbackend.LogBuffer
+	exited chan struct{}
+	code   int
+}
+
+// startPinlb runs `pinlb agent` on the configuration body (an api block is
+// added), under prlimit when nofile > 0, and waits for its API.
+func startPinlb(t *testing.T, body string, nofile int) *proc {
+	t.Helper()
+	p := &proc{t: t, api: testbackend.FreePort(t, "tcp"), cfg: filepath.Join(t.TempDir(), "pinlb.hcl"),
+		out: &testbackend.LogBuffer{}, exited: make(chan struct{})}
+	p.write(body)
+	args := []string{pinlbBin, "agent", "-config-file=" + p.cfg}
+	if nofile > 0 {
+		args = append([]string{"prlimit", fmt.Sprintf("--nofile=%d", nofile), "--"}, args...)
+	}
+	p.cmd = exec.Command(args[0], args[1:]...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.Env = append(os.Environ(), "CONSUL_HTTP_TOKEN=", "CONSUL_HTTP_TOKEN_FILE=")
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.cmd.Wait()
+		p.code = p.cmd.ProcessState.ExitCode()
+		close(p.exited)
+	}()
+	t.Cleanup(p.stop)
+	testbackend.WaitFor(t, "pinlb's API", func() bool {
+		select {
+		case <-p.exited:
+			t.Fatalf("pinlb exited with %d:\n%s", p.code, p.out)
+		default:
+		}
+		_, err := p.status()
+		return err == nil
+	})
+	return p
+}
+
+// write replaces the configuration file; the api block stays.
+func (p *proc) write(body string) {
+	p.t.Helper()
+	cfg := fmt.Sprintf("shutdown_timeout = \"5s\"\napi { address = %q }\n%s", p.api, body)
+	if err := os.WriteFile(p.cfg, []byte(cfg), 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func (p *proc) signal(s os.Signal) { p.cmd.Process.Signal(s) }
+
+// stop ends the agent with SIGTERM, and fails the test if it crashed
+// before.
+func (p *proc) stop() {
+	select {
+	case <-p.exited:
+		if p.code != 0 {
+			p.t.Errorf("pinlb exited with %d:\n%s", p.code, p.out)
+		}
+		return
+	default:
+	}
+	p.signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(15 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.exited
+		p.t.Errorf("pinlb did not stop on SIGTERM")
+	}
+}
+
+// alive fails the test if the agent is gone.
+func (p *proc) alive() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+func (p *proc) get(path string, v any) error {
+	resp, err := http.Get("http://" + p.api + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("%s: %d %s", path, resp.StatusCode, b)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+func (p *proc) status() (agent.Status, error) {
+	var s agent.Status
+	return s, p.get("/v1/status", &s)
+}
+
+func (p *proc) listener(name string) agent.ListenerStatus {
+	p.t.Helper()
+	var l agent.ListenerStatus
+	if err := p.get("/v1/listeners/"+name, &l); err != nil {
+		p.t.Fatal(err)
+	}
+	return l
+}
+
+// reload asks for a reload through the API and returns its answer.
+func (p *proc) reload() (int, string) {
+	resp, err := http.Post("http://"+p.api+"/v1/reload", "application/json", nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// fds counts the agent's open file descriptors but its idle splice
+// pipes, which it keeps by design (256 at most).
+func (p *proc) fds() int {
+	dir := fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid)
+	ents, _ := os.ReadDir(dir)
+	n := 0
+	for _, e := range ents {
+		if target, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil && !strings.HasPrefix(target, "pipe:") {
+			n++
+		}
+	}
+	return n
+}
+
+// goroutines reads the agent's goroutine count from its runtime metrics.
+func (p *proc) goroutines() int {
+	var m struct {
+		Gauges []struct {
+			Name  string
+			Value float64
+		}
+	}
+	if p.get("/v1/metrics?format=json", &m) != nil {
+		return -1
+	}
+	for _, g := range m.Gauges {
+		if strings.HasSuffix(g.Name, "runtime.num_goroutines") {
+			return int(g.Value)
+		}
+	}
+	return -1
+}
+
+// staticListener is a TCP listener forwarding to servers.
+func staticListener(name, addr string, extra string, servers ...string) string {
+	quoted := make([]string, len(servers))
+	for i, s := range servers {
+		quoted[i] = fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprintf("listener %q {\n  address = %q\n  %s\n  upstream { servers = [%s] }\n}\n", name, addr, extra, strings.Join(quoted, ", "))
+}
+
+func addrs(bs ...*testbackend.TCP) []string {
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = b.Addr.String()
+	}
+	return out
+}
+
+// dialEcho connects to addr, sends a message and reads it back.
+func dialEcho(addr string, timeout time.Duration) error {
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	msg := []byte("pinpoint-span-01")
+	if _, err := c.Write(msg); err != nil {
+		return err
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil {
+		return err
+	}
+	if !bytes.Equal(got, msg) {
+		return fmt.Errorf("echo %q, sent %q", got, msg)
+	}
+	return nil
+}
