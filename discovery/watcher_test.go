@@ -90,7 +90,7 @@ func setCheck(t *testing.T, c *api.Client, id, status string) {
 func TestWatcher_HealthGating(t *testing.T) {
 	srv := consultest.Start(t, consultest.Options{})
 	c := srv.Client()
-	_, ch := watch(t, c, Query{Service: "collector"})
+	w, ch := watch(t, c, Query{Service: "collector"})
 	must.Eq(t, []string{}, ids(next(t, ch))) // nothing registered yet
 
 	register(t, c, "collector", "c1", 9991, "blue")
@@ -122,14 +122,60 @@ func TestWatcher_HealthGating(t *testing.T) {
 	must.Eq(t, Warning, health(s, "c2"))
 
 	// Check output churn wakes the query but changes no usable instance:
-	// no snapshot. The next snapshot is the deregistration that follows.
+	// no snapshot. The very next snapshot is the deregistration that
+	// follows, then the scale to zero, which empties the set.
+	index := func() uint64 {
+		_, meta, err := c.Health().Service("collector", "", false, nil)
+		must.NoError(t, err)
+		return meta.LastIndex
+	}
+	before := index()
 	for i := range 5 {
 		must.NoError(t, c.Agent().UpdateTTL("check:c1", fmt.Sprintf("output %d", i), api.HealthPassing))
 	}
+	// The churn reached the catalog, and the watcher has answered since.
+	testbackend.WaitFor(t, "the churn to reach the catalog", func() bool { return index() > before })
+	landed := time.Now()
+	testbackend.WaitFor(t, "the watcher to see the churn", func() bool { return w.Status().LastContact.After(landed) })
 	must.NoError(t, c.Agent().ServiceDeregister("c1"))
+	must.Eq(t, []string{"c2"}, serviceIDs(next(t, ch)))
 	must.NoError(t, c.Agent().ServiceDeregister("c2"))
-	for s = next(t, ch); len(s.Instances) > 0; s = next(t, ch) { // a real scale to zero empties the set
+	must.SliceEmpty(t, next(t, ch).Instances)
+	must.Eq(t, 0, len(ch))
+}
+
+// serviceIDs lists every instance of a snapshot, usable or not.
+func serviceIDs(s Snapshot) []string {
+	out := []string{}
+	for _, i := range s.Instances {
+		out = append(out, i.ServiceID)
 	}
+	return out
+}
+
+// Consul unreachable for longer than stale_ttl: the watcher says its
+// endpoints may be stale, keeps them, and forgets it once Consul is back.
+func TestWatcher_StaleAfterTTL(t *testing.T) {
+	srv := consultest.Start(t, consultest.Options{})
+	c := srv.Client()
+	register(t, c, "collector", "c1", 9991)
+	ch := make(chan Snapshot, 10)
+	w := NewWatcher(WatcherInput{
+		Client: c, Query: Query{Service: "collector"}, StaleTTL: 300 * time.Millisecond,
+		Logger: hclog.NewNullLogger(), OnChange: func(s Snapshot) { ch <- s },
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.Run(ctx)
+	must.Eq(t, []string{"c1"}, ids(next(t, ch)))
+
+	srv.Kill()
+	down := time.Now()
+	testbackend.WaitFor(t, "stale", func() bool { return w.Status().Stale })
+	must.GreaterEq(t, 300*time.Millisecond, time.Since(down))
+	must.Eq(t, 0, len(ch)) // the endpoints stay
+	srv.Restart()
+	testbackend.WaitFor(t, "fresh again", func() bool { s := w.Status(); return s.Reachable && !s.Stale })
 }
 
 func TestWatcher_IncludeWarning(t *testing.T) {
