@@ -178,10 +178,28 @@ func TestConsul_SlowStart(t *testing.T) {
 func TestConsul_BackupOnlyWhenNoPrimary(t *testing.T) {
 	srv := consultest.Start(t, consultest.Options{})
 	c := srv.Client()
-	a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
-	collector(t, c, "a", a.Addr.Port())
-	collector(t, c, "b", b.Addr.Port(), "backup")
-	ag := startWithConsul(t, srv, "", consulListener(t, "grpc", config.Upstream{BackupTag: "backup"}))
+	t.Run("backup_tag", func(t *testing.T) {
+		a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
+		collector(t, c, "a", a.Addr.Port())
+		collector(t, c, "b", b.Addr.Port(), "backup")
+		backupOnlyWhenNoPrimary(t, srv, c, config.Upstream{BackupTag: "backup"}, a, b)
+	})
+	t.Run("backup_meta", func(t *testing.T) {
+		a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
+		collector(t, c, "a", a.Addr.Port())
+		must.NoError(t, c.Agent().ServiceRegister(&api.AgentServiceRegistration{
+			ID: "b", Name: "collector", Address: "127.0.0.1", Port: int(b.Addr.Port()),
+			Meta:  map[string]string{"role": "backup"},
+			Check: &api.AgentServiceCheck{CheckID: "check:b", TTL: "10m", Status: api.HealthPassing},
+		}))
+		backupOnlyWhenNoPrimary(t, srv, c, config.Upstream{BackupMeta: "role=backup"}, a, b)
+	})
+}
+
+// backupOnlyWhenNoPrimary checks that collector b, marked backup by up,
+// takes traffic only while collector a is critical.
+func backupOnlyWhenNoPrimary(t *testing.T, srv *consultest.Server, c *api.Client, up config.Upstream, a, b *testbackend.TCP) {
+	ag := startWithConsul(t, srv, "", consulListener(t, "grpc", up))
 	addr := ag.Addrs()["grpc"]
 	waitEndpoints(t, ag, "grpc", a.Addr.Port(), b.Addr.Port())
 

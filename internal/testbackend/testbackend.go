@@ -103,6 +103,35 @@ func bind[T any](addr string, listen func() (T, error)) (T, error) {
 	}
 }
 
+// BlackHole listens on a free loopback port and never accepts: once its
+// accept queue is full the kernel drops every SYN, so a connect to it hangs
+// until it times out, as to a collector behind a dead route.
+func BlackHole(t testing.TB) netip.AddrPort {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*syscall.SockaddrInet4).Port))
+	for range 2 { // fill the queue: a backlog of 0 holds one
+		if c, err := net.DialTimeout("tcp", addr.String(), 200*time.Millisecond); err == nil {
+			t.Cleanup(func() { c.Close() })
+		}
+	}
+	return addr
+}
+
 // Close stops the server and closes its connections.
 func (s *TCP) Close() {
 	s.ln.Close()

@@ -1,0 +1,98 @@
+package agent
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/pinlb/pinlb/config"
+	"github.com/pinlb/pinlb/internal/consultest"
+	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/shoenig/test/must"
+)
+
+// statsdReceiver collects what arrives on a UDP port.
+func statsdReceiver(t *testing.T) (string, *testbackend.LogBuffer) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	must.NoError(t, err)
+	t.Cleanup(func() { pc.Close() })
+	var got testbackend.LogBuffer
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			n, _, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			got.Write(append(buf[:n:n], '\n'))
+		}
+	}()
+	return pc.LocalAddr().String(), &got
+}
+
+// The statsd and dogstatsd sinks get the listener's metrics; dogstatsd
+// with its labels as tags.
+func TestTelemetry_StatsdAndDogstatsd(t *testing.T) {
+	statsd, gotStatsd := statsdReceiver(t)
+	dog, gotDog := statsdReceiver(t)
+	a := testbackend.StartTCP(t)
+	l := tcpListener("grpc", "127.0.0.1:0", a)
+	startConfig(t, &config.Config{
+		Telemetry: config.Telemetry{MetricsPrefix: "pinlb", DisableHostname: true, StatsdAddress: statsd,
+			DogstatsdAddr: dog, DogstatsdTags: []string{"env:test"}},
+		Listeners: []config.Listener{l},
+	}, testWriter{t})
+	testbackend.WaitFor(t, "statsd lines", func() bool {
+		return strings.Contains(gotStatsd.String(), "pinlb.listener.connections.active")
+	})
+	testbackend.WaitFor(t, "dogstatsd lines", func() bool {
+		return regexp.MustCompile(`pinlb\.listener\.connections\.active:0\|g\|#[^\n]*env:test[^\n]*listener:grpc`).MatchString(gotDog.String())
+	})
+}
+
+// The text access log: one key=value line per connection.
+func TestAccessLog_TextFormat(t *testing.T) {
+	a := testbackend.StartTCP(t)
+	path := filepath.Join(t.TempDir(), "access.log")
+	ag := startConfig(t, &config.Config{
+		AccessLog: config.AccessLog{Path: path, Format: "text"},
+		Listeners: []config.Listener{tcpListener("grpc", "127.0.0.1:0", a)},
+	}, testWriter{t})
+	c := dial(t, ag.Addrs()["grpc"])
+	roundTrip(t, c)
+	c.Close()
+	var line string
+	testbackend.WaitFor(t, "the line", func() bool {
+		b, _ := os.ReadFile(path)
+		line = string(b)
+		return strings.Contains(line, "\n")
+	})
+	must.RegexMatch(t, regexp.MustCompile(fmt.Sprintf(
+		`^\S+ listener="grpc" protocol=tcp client=127\.0\.0\.1:\d+ local=\S+ upstream=%s status=ok bytes_in=1 bytes_out=1 duration=\S+\n$`,
+		regexp.QuoteMeta(a.Addr.String()))), line)
+}
+
+// An upstream's datacenter goes into the query: the agent's own works, one
+// that does not exist is an error the watch shows, and no pool is emptied.
+func TestConsul_UpstreamDatacenter(t *testing.T) {
+	srv := consultest.Start(t, consultest.Options{})
+	a := testbackend.StartTCP(t)
+	collector(t, srv.Client(), "a", a.Addr.Port())
+	ag := startWithConsul(t, srv, "",
+		consulListener(t, "here", config.Upstream{Datacenter: "dc1"}),
+		consulListener(t, "there", config.Upstream{Datacenter: "dc9"}))
+	waitEndpoints(t, ag, "here", a.Addr.Port())
+	testbackend.WaitFor(t, "the dc9 watch to fail", func() bool {
+		for _, w := range ag.Status().Consul.Watches {
+			if w.Datacenter == "dc9" {
+				return !w.Reachable && strings.Contains(w.LastError, "No path to datacenter")
+			}
+		}
+		return false
+	})
+	must.SliceEmpty(t, ag.Endpoints("there"))
+}
