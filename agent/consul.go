@@ -3,8 +3,8 @@ package agent
 import (
 	"context"
 	"fmt"
-	"os"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
