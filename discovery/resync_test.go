@@ -1,7 +1,6 @@
 package discovery
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -10,17 +9,6 @@ import (
 	"github.com/pinlb/pinlb/internal/testbackend"
 	"github.com/shoenig/test/must"
 )
-
-// held lists the instances the resync hold keeps.
-func held(s Snapshot) []string {
-	out := []string{}
-	for _, i := range s.Instances {
-		if i.Held {
-			out = append(out, i.ServiceID)
-		}
-	}
-	return out
-}
 
 // A Consul that comes back without its data answers with an empty catalog
 // and a lower index. The watcher learns of it at once, with a read that
@@ -34,18 +22,13 @@ func TestWatcher_WipedConsulHoldsThePool(t *testing.T) {
 	register(t, c, "collector", "c2", 9993)
 
 	var log testbackend.LogBuffer
-	ch := make(chan Snapshot, 100)
 	const hold = 4 * time.Second
-	w := NewWatcher(WatcherInput{
+	w, ch := watchWith(t, WatcherInput{
 		Client: c, Query: Query{Service: "collector"}, ResyncHold: hold,
 		// The default 55 s wait: a query blocked on the old index would
 		// hold the watcher blind for all of it.
-		Logger:   hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: &log}),
-		OnChange: func(s Snapshot) { ch <- s },
+		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: &log}),
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go w.Run(ctx)
 	must.Eq(t, []string{"c1", "c2"}, ids(next(t, ch)))
 
 	srv.Wipe()
@@ -84,15 +67,9 @@ func TestWatcher_IntactRestartHoldsNothing(t *testing.T) {
 	srv := consultest.Start(t, consultest.Options{})
 	c := srv.Client()
 	register(t, c, "collector", "c1", 9991)
-	ch := make(chan Snapshot, 100)
-	w := NewWatcher(WatcherInput{
-		Client: c, Query: Query{Service: "collector"}, ResyncHold: time.Hour,
-		Logger:   hclog.NewNullLogger(),
-		OnChange: func(s Snapshot) { ch <- s },
+	w, ch := watchWith(t, WatcherInput{
+		Client: c, Query: Query{Service: "collector"}, ResyncHold: time.Hour, Logger: hclog.NewNullLogger(),
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go w.Run(ctx)
 	must.Eq(t, []string{"c1"}, ids(next(t, ch)))
 
 	srv.Kill()

@@ -16,14 +16,21 @@ import (
 // watch runs a watcher for q and returns its snapshots.
 func watch(t *testing.T, client *api.Client, q Query) (*Watcher, <-chan Snapshot) {
 	t.Helper()
-	ch := make(chan Snapshot, 100)
-	w := NewWatcher(WatcherInput{
+	return watchWith(t, WatcherInput{
 		Client:   client,
 		Query:    q,
 		StaleTTL: time.Minute,
 		Logger:   hclog.New(&hclog.LoggerOptions{Name: t.Name(), Level: hclog.Debug, Output: testWriter{t}}),
-		OnChange: func(s Snapshot) { ch <- s },
 	})
+}
+
+// watchWith runs a watcher for in until the test ends, and returns its
+// snapshots.
+func watchWith(t *testing.T, in WatcherInput) (*Watcher, <-chan Snapshot) {
+	t.Helper()
+	ch := make(chan Snapshot, 100)
+	in.OnChange = func(s Snapshot) { ch <- s }
+	w := NewWatcher(in)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
@@ -48,10 +55,18 @@ func next(t *testing.T, ch <-chan Snapshot) Snapshot {
 }
 
 // ids lists the instances that take traffic.
-func ids(s Snapshot) []string {
+func ids(s Snapshot) []string { return idsWhere(s, Instance.Usable) }
+
+// serviceIDs lists every instance of a snapshot, usable or not.
+func serviceIDs(s Snapshot) []string { return idsWhere(s, func(Instance) bool { return true }) }
+
+// held lists the instances the resync hold keeps.
+func held(s Snapshot) []string { return idsWhere(s, func(i Instance) bool { return i.Held }) }
+
+func idsWhere(s Snapshot, keep func(Instance) bool) []string {
 	out := []string{}
 	for _, i := range s.Instances {
-		if i.Usable() {
+		if keep(i) {
 			out = append(out, i.ServiceID)
 		}
 	}
@@ -144,29 +159,15 @@ func TestWatcher_HealthGating(t *testing.T) {
 	must.Eq(t, 0, len(ch))
 }
 
-// serviceIDs lists every instance of a snapshot, usable or not.
-func serviceIDs(s Snapshot) []string {
-	out := []string{}
-	for _, i := range s.Instances {
-		out = append(out, i.ServiceID)
-	}
-	return out
-}
-
 // Consul unreachable for longer than stale_ttl: the watcher says its
 // endpoints may be stale, keeps them, and forgets it once Consul is back.
 func TestWatcher_StaleAfterTTL(t *testing.T) {
 	srv := consultest.Start(t, consultest.Options{})
 	c := srv.Client()
 	register(t, c, "collector", "c1", 9991)
-	ch := make(chan Snapshot, 10)
-	w := NewWatcher(WatcherInput{
-		Client: c, Query: Query{Service: "collector"}, StaleTTL: 300 * time.Millisecond,
-		Logger: hclog.NewNullLogger(), OnChange: func(s Snapshot) { ch <- s },
+	w, ch := watchWith(t, WatcherInput{
+		Client: c, Query: Query{Service: "collector"}, StaleTTL: 300 * time.Millisecond, Logger: hclog.NewNullLogger(),
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go w.Run(ctx)
 	must.Eq(t, []string{"c1"}, ids(next(t, ch)))
 
 	srv.Kill()

@@ -101,14 +101,20 @@ func waitActive(t *testing.T, p *proc, n int) {
 	testbackend.WaitFor(t, fmt.Sprintf("%d active endpoints", n), func() bool { return p.listener("grpc").Pool.Active == n })
 }
 
-// consulKilled: Consul dies (SIGKILL) under load and comes back with its
-// data. The pool keeps both collectors; no connection fails.
-func consulKilled(t *testing.T) {
+// underLoad starts pinlb on a Consul with two collectors, waits for its
+// pool, and starts clients and a watch on the pool.
+func underLoad(t *testing.T) (*consultest.Server, *proc, *load, *poolWatch) {
 	srv, _ := consulCluster(t, consultest.Options{})
 	listen := testbackend.FreePort(t, "tcp")
 	p := startPinlb(t, consulListener(srv, listen, ""), 0)
 	waitActive(t, p, 2)
-	l, w := startLoad(listen, 4, 2*time.Millisecond), watchPool(p, "grpc")
+	return srv, p, startLoad(listen, 4, 2*time.Millisecond), watchPool(p, "grpc")
+}
+
+// consulKilled: Consul dies (SIGKILL) under load and comes back with its
+// data. The pool keeps both collectors; no connection fails.
+func consulKilled(t *testing.T) {
+	srv, p, l, w := underLoad(t)
 	srv.Kill()
 	testbackend.WaitFor(t, "pinlb to see consul gone", func() bool { s, _ := p.status(); return !s.Consul.Reachable })
 	time.Sleep(time.Duration(scale(1, 10)) * time.Second) // the outage: load goes on
@@ -129,11 +135,7 @@ func consulKilled(t *testing.T) {
 // pool meanwhile, and pinlb sees the new Consul at once, not after a wait
 // on its old index.
 func consulWiped(t *testing.T) {
-	srv, _ := consulCluster(t, consultest.Options{})
-	listen := testbackend.FreePort(t, "tcp")
-	p := startPinlb(t, consulListener(srv, listen, ""), 0)
-	waitActive(t, p, 2)
-	l, w := startLoad(listen, 4, 2*time.Millisecond), watchPool(p, "grpc")
+	srv, p, l, w := underLoad(t)
 	wiped := time.Now()
 	sidecarsPaused.Store(true)
 	srv.Wipe()

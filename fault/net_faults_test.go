@@ -11,33 +11,7 @@ import (
 	"time"
 
 	"github.com/pinlb/pinlb/internal/testbackend"
-	"golang.org/x/sys/unix"
 )
-
-// blackHole listens on addr and never accepts; once its accept queue is
-// full the kernel drops every SYN, so a connect hangs until it times out,
-// as to a collector behind a dead route.
-func blackHole(t *testing.T, addr string) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-	ap := netipAddrPort(t, addr)
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 { // fill the queue: a backlog of 0 holds one
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			t.Cleanup(func() { c.Close() })
-		}
-	}
-}
 
 // collectorFaults: one collector is killed, another black-holed, under
 // load. Connects to them are retried on the third, so no client fails;
@@ -52,7 +26,7 @@ func collectorFaults(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	a.Close() // killed: its connects are refused
 	b.Close()
-	blackHole(t, b.Addr.String())
+	testbackend.BlackHoleAt(t, b.Addr)
 	run := time.Duration(scale(6, 30)) * time.Second
 	time.Sleep(run)
 	ok, failed, err := l.stop()

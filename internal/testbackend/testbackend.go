@@ -108,12 +108,20 @@ func bind[T any](addr string, listen func() (T, error)) (T, error) {
 // until it times out, as to a collector behind a dead route.
 func BlackHole(t testing.TB) netip.AddrPort {
 	t.Helper()
+	return BlackHoleAt(t, netip.MustParseAddrPort("127.0.0.1:0"))
+}
+
+// BlackHoleAt is BlackHole on an IPv4 address: the port of a collector
+// that just died, say.
+func BlackHoleAt(t testing.TB, at netip.AddrPort) netip.AddrPort {
+	t.Helper()
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+	syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: at.Addr().As4(), Port: int(at.Port())}); err != nil {
 		t.Fatal(err)
 	}
 	if err := syscall.Listen(fd, 0); err != nil {
