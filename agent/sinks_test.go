@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
@@ -8,10 +9,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pinlb/pinlb/config"
 	"github.com/pinlb/pinlb/internal/consultest"
 	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testca"
 	"github.com/shoenig/test/must"
 )
 
@@ -95,4 +98,41 @@ func TestConsul_UpstreamDatacenter(t *testing.T) {
 		return false
 	})
 	must.SliceEmpty(t, ag.Endpoints("there"))
+}
+
+// Consul over HTTPS, set in HCL (consul { tls {} }) and in the CONSUL_*
+// environment: both reach it; a CA that did not sign its certificate does
+// not, and says so.
+func TestConsul_OverTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := testca.New(t)
+	ca.Issue(t, dir, "server", x509.ExtKeyUsageServerAuth)
+	caFile := ca.WriteCA(t, dir)
+	srv := consultest.Start(t, consultest.Options{TLSDir: dir})
+	a := testbackend.StartTCP(t)
+	collector(t, srv.Client(), "a", a.Addr.Port())
+	over := func(c config.Consul) *Agent {
+		c.StaleTTL = time.Minute
+		return startConfig(t, &config.Config{Consul: c, Listeners: []config.Listener{consulListener(t, "grpc", config.Upstream{})}}, testWriter{t})
+	}
+
+	t.Run("hcl", func(t *testing.T) {
+		ag := over(config.Consul{Address: srv.HTTPS, TLS: config.ConsulTLS{CAFile: caFile, ServerName: "localhost"}})
+		waitEndpoints(t, ag, "grpc", a.Addr.Port())
+	})
+	t.Run("environment", func(t *testing.T) {
+		t.Setenv("CONSUL_HTTP_ADDR", "https://"+srv.HTTPS)
+		t.Setenv("CONSUL_CACERT", caFile)
+		ag := over(config.Consul{})
+		waitEndpoints(t, ag, "grpc", a.Addr.Port())
+	})
+	t.Run("wrong CA", func(t *testing.T) {
+		other := testca.New(t).WriteCA(t, t.TempDir())
+		ag := over(config.Consul{Address: srv.HTTPS, TLS: config.ConsulTLS{CAFile: other}})
+		testbackend.WaitFor(t, "the TLS error", func() bool {
+			ws := ag.Status().Consul.Watches
+			return len(ws) == 1 && strings.Contains(ws[0].LastError, "certificate")
+		})
+		must.SliceEmpty(t, ag.Endpoints("grpc"))
+	})
 }

@@ -2,15 +2,9 @@ package command
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -25,6 +19,7 @@ import (
 	"github.com/pinlb/pinlb/agent"
 	"github.com/pinlb/pinlb/internal/consultest"
 	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testca"
 	"github.com/shoenig/test/must"
 )
 
@@ -294,11 +289,10 @@ func readJSONLines(t *testing.T, path string) []map[string]any {
 // a client certificate, and a client without one is refused.
 func TestAPI_ClientCertificates(t *testing.T) {
 	dir := t.TempDir()
-	ca := newCA(t)
-	ca.issue(t, dir, "server", x509.ExtKeyUsageServerAuth)
-	ca.issue(t, dir, "client", x509.ExtKeyUsageClientAuth)
-	caFile := filepath.Join(dir, "ca.pem")
-	must.NoError(t, os.WriteFile(caFile, ca.pem, 0o600))
+	ca := testca.New(t)
+	ca.Issue(t, dir, "server", x509.ExtKeyUsageServerAuth)
+	ca.Issue(t, dir, "client", x509.ExtKeyUsageClientAuth)
+	caFile := ca.WriteCA(t, dir)
 	cfg := fmt.Sprintf(`
 listener "echo" {
   address  = %q
@@ -327,44 +321,3 @@ api {
 	must.StrContains(t, errOut, "cannot reach the pinlb API")
 }
 
-// testCA is a throwaway certificate authority.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	must.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "pinlb test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	must.NoError(t, err)
-	cert, err := x509.ParseCertificate(der)
-	must.NoError(t, err)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue writes NAME.pem and NAME-key.pem, for localhost and 127.0.0.1.
-func (ca *testCA) issue(t *testing.T, dir, name string, usage x509.ExtKeyUsage) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	must.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		ExtKeyUsage: []x509.ExtKeyUsage{usage}, KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	must.NoError(t, err)
-	kder, err := x509.MarshalECPrivateKey(key)
-	must.NoError(t, err)
-	must.NoError(t, os.WriteFile(filepath.Join(dir, name+".pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
-	must.NoError(t, os.WriteFile(filepath.Join(dir, name+"-key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600))
-}

@@ -91,3 +91,41 @@ func TestIPv6ListenersAndBackends(t *testing.T) {
 	must.Eq(t, "OK", string(got[:n]))
 	must.True(t, netip.MustParseAddr("::1") == udpBE.Addr.Addr())
 }
+
+// max_wait moves a connection of an overloaded endpoint that never goes
+// quiet: after max_wait the rebalancer closes it anyway, and counts it.
+func TestTCP_RebalanceMaxWaitForcesBusyConnections(t *testing.T) {
+	a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
+	cfg := tcpConfig()
+	cfg.Rebalance = RebalanceConfig{Enabled: true, Skew: 1.5, MinIdle: time.Hour, MaxWait: 300 * time.Millisecond, MaxRate: 100}
+	l := startTCP(t, cfg, a.Addr)
+	moved := make(chan struct{}, 4)
+	for range 4 { // busy: a byte each way every 20 ms, so never quiet for min_idle
+		c := dial(t, l)
+		go func() {
+			buf := make([]byte, 1)
+			for {
+				if _, err := c.Write([]byte("x")); err != nil {
+					return
+				}
+				if _, err := io.ReadFull(c, buf); err != nil {
+					moved <- struct{}{} // asked to go: the FIN
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+	}
+	testbackend.WaitFor(t, "4 connections on a", func() bool { return l.Stats().Active == 4 })
+	l.SetEndpoints([]Endpoint{{Addr: a.Addr, Weight: 1}, {Addr: b.Addr, Weight: 1}})
+	start := time.Now()
+	for range 2 { // a holds 4 where its share is 2
+		select {
+		case <-moved:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no busy connection was moved")
+		}
+	}
+	must.GreaterEq(t, 300*time.Millisecond, time.Since(start))
+	testbackend.WaitFor(t, "rebalance_forced", func() bool { return l.Stats().RebalanceForced == 2 })
+}

@@ -27,6 +27,9 @@ type Options struct {
 	ACL bool
 	// HTTPAddr is the HTTP API's loopback address; empty picks a free port.
 	HTTPAddr string
+	// TLSDir, when set, holds ca.pem, server.pem and server-key.pem: the
+	// server then also serves HTTPS, on Server.HTTPS.
+	TLSDir string
 }
 
 // ManagementToken is the initial management token of ACL-enabled servers.
@@ -39,6 +42,7 @@ type Server struct {
 	dir     string
 	config  string
 	HTTP    string // host:port of the HTTP API
+	HTTPS   string // host:port of the HTTPS API, with Options.TLSDir
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	exited  chan struct{}
@@ -55,7 +59,7 @@ func Start(t testing.TB, opts Options) *Server {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	ports := freePorts(t, 5)
+	ports := freePorts(t, 6)
 	if opts.HTTPAddr != "" {
 		_, p, err := net.SplitHostPort(opts.HTTPAddr)
 		if err != nil {
@@ -90,12 +94,22 @@ func Start(t testing.TB, opts Options) *Server {
 			"tokens":                   map[string]string{"initial_management": ManagementToken, "agent": ManagementToken},
 		}
 	}
+	if d := opts.TLSDir; d != "" {
+		cfg["ports"].(map[string]int)["https"] = ports[5]
+		cfg["tls"] = map[string]any{"defaults": map[string]any{
+			"ca_file": filepath.Join(d, "ca.pem"), "cert_file": filepath.Join(d, "server.pem"),
+			"key_file": filepath.Join(d, "server-key.pem"), "verify_incoming": false,
+		}}
+	}
 	b, _ := json.Marshal(cfg)
 	path := filepath.Join(dir, "consul.json")
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s := &Server{t: t, bin: bin, dir: dir, config: path, HTTP: fmt.Sprintf("127.0.0.1:%d", ports[0]), options: opts}
+	if opts.TLSDir != "" {
+		s.HTTPS = fmt.Sprintf("127.0.0.1:%d", ports[5])
+	}
 	s.start()
 	t.Cleanup(s.Stop)
 	return s
