@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -144,100 +143,6 @@ func (a *Agent) accessLogDropped() uint64 { return a.alog.dropped.Load() }
 // ReopenAccessLog opens the access log file again under its name, after
 // logrotate moved it (SIGUSR2).
 func (a *Agent) ReopenAccessLog() error { return a.alog.Reopen() }
-
-// SetReloader gives the agent the function that loads the configuration
-// again and applies it with Reload, for ReloadConfig. Call it before Start.
-func (a *Agent) SetReloader(reload func() error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.reload = reload
-}
-
-// ReloadConfig reloads the configuration with the reloader, as SIGHUP and
-// POST /v1/reload do, and counts the outcome.
-func (a *Agent) ReloadConfig() error {
-	a.reloadMu.Lock()
-	defer a.reloadMu.Unlock()
-	a.mu.Lock()
-	reload := a.reload
-	a.mu.Unlock()
-	if reload == nil {
-		return errors.New("this agent has no configuration to reload")
-	}
-	err := reload()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.reloads++
-	a.lastReload = &ReloadEvent{At: time.Now()}
-	if err != nil {
-		a.reloadErrors++
-		a.lastReload.Error = err.Error()
-	}
-	return err
-}
-
-// Reload moves the agent to cfg. A listener whose protocol and address are
-// unchanged keeps its socket and open connections and takes the new settings
-// and backends for new connections; a new listener is bound; a listener no
-// longer in cfg stops accepting and drains in the background. If a new
-// listener cannot bind, nothing changes and the error says why.
-func (a *Agent) Reload(cfg *config.Config) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if !a.started || a.stopped {
-		return errors.New("agent is not running")
-	}
-	if err := a.alog.configure(cfg.AccessLog); err != nil {
-		return err
-	}
-	removed, err := a.apply(cfg)
-	if err != nil {
-		a.alog.configure(a.cfg.AccessLog)
-		return err
-	}
-	if !reflect.DeepEqual(cfg.Telemetry, a.cfg.Telemetry) {
-		a.logger.Warn("telemetry changes take effect when pinlb restarts; the running sinks stay")
-	}
-	// The listeners are committed: what follows cannot undo them, so the
-	// removed ones drain whatever else fails, where Shutdown finds them.
-	a.cfg = cfg
-	for _, l := range removed {
-		a.drain(l, cfg.ShutdownTimeout)
-	}
-	if err := a.setSelf(cfg); err != nil {
-		a.logger.Error("register_self not updated", "error", err)
-	}
-	if err := a.setAPI(cfg.API); err != nil {
-		err = fmt.Errorf("listeners reloaded, but the API could not move: %w", err)
-		a.logger.Error("reload incomplete", "error", err)
-		return err
-	}
-	a.logger.Info("configuration reloaded", "listeners", len(cfg.Listeners), "removed", len(removed))
-	return nil
-}
-
-// drain stops a removed listener in the background: it accepts no more,
-// and its open connections may finish for their drain_timeout, else for
-// shutdown_timeout, and are closed then. a.mu is held.
-func (a *Agent) drain(l *listener, shutdownTimeout time.Duration) {
-	deadline := shutdownTimeout
-	if l.cfg.DrainTimeout > 0 {
-		deadline = l.cfg.DrainTimeout
-	}
-	l.logger.Info("listener removed; draining", "protocol", l.cfg.Protocol, "address", l.cfg.Address, "deadline", deadline)
-	a.draining[l.pl] = struct{}{}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), deadline)
-		defer cancel()
-		if l.pl.Shutdown(ctx) != nil {
-			l.logger.Warn("removed listener: connections still open at the deadline were closed", "deadline", deadline)
-		}
-		a.mu.Lock()
-		delete(a.draining, l.pl)
-		a.mu.Unlock()
-		l.logger.Info("listener drained")
-	}()
-}
 
 // apply binds what cfg adds, updates what it keeps, points every listener at
 // its backends, and returns the running listeners cfg no longer has. On

@@ -320,4 +320,3 @@ api {
 	must.Eq(t, exitError, code)
 	must.StrContains(t, errOut, "cannot reach the pinlb API")
 }
-

@@ -131,24 +131,6 @@ func (v *validator) consul(c *consulBlock) Consul {
 	return out
 }
 
-// maxTokenFile bounds what is read of a token file: a token is a line.
-const maxTokenFile = 64 << 10
-
-// tokenFile reads a token from path, which must hold one.
-func (v *validator) tokenFile(path string, at hcl.Range, what string) string {
-	b, err := readLimited(path, maxTokenFile)
-	token := strings.TrimSpace(string(b))
-	switch {
-	case err != nil:
-		v.errorf(at, "Unreadable "+what+" token file", "%v", err)
-	case len(b) > maxTokenFile:
-		v.errorf(at, "Invalid "+what+" token file", "%s is over %s: not a token", path, sizeString(maxTokenFile))
-	case token == "":
-		v.errorf(at, "Empty "+what+" token file", "%s holds no token", path)
-	}
-	return token
-}
-
 func (v *validator) api(a *apiBlock) API {
 	out := API{
 		Enabled:     boolOr(a.Enabled, DefaultAPIEnabled),

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -53,38 +52,6 @@ func LoadOver(base []Source, paths []string) (*Config, hcl.Diagnostics) {
 	}
 	cfg, more := parse(srcs)
 	return cfg, bound(append(diags, more...))
-}
-
-// readFile reads a configuration file of at most MaxFileSize bytes, and no
-// more of a larger one than it takes to tell.
-func readFile(name string) ([]byte, *hcl.Diagnostic) {
-	data, err := readLimited(name, MaxFileSize)
-	if err != nil {
-		return nil, unreadable(err)
-	}
-	if len(data) > MaxFileSize {
-		size := int64(len(data))
-		if fi, err := os.Stat(name); err == nil && fi.Size() > size {
-			size = fi.Size()
-		}
-		return nil, fileTooLarge(name, size)
-	}
-	return data, nil
-}
-
-// readLimited reads at most limit+1 bytes of a file: enough to tell that it
-// is over the limit, never a whole /dev/zero.
-func readLimited(name string, limit int64) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, limit+1))
-}
-
-func unreadable(err error) *hcl.Diagnostic {
-	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unreadable configuration file", Detail: err.Error()}
 }
 
 // Parse merges, finalizes and validates configuration texts, in order. A

@@ -79,54 +79,6 @@ func (b *backend) drainedFor(now time.Time) time.Duration {
 	return now.Sub(time.Unix(0, b.removedAt.Load()))
 }
 
-// failed records a failed connect and reports whether it took the backend
-// out: maxFails failures within failTimeout do, for failTimeout, and so
-// does one failure on probation. Exactly one of the connects that fail
-// together takes it out; those still in flight when it went out count for
-// nothing.
-func (b *backend) failed(now int64, maxFails int, failTimeout time.Duration) bool {
-	if maxFails <= 0 {
-		return false
-	}
-	until := b.downUntil.Load()
-	switch {
-	case until > now:
-		return false
-	case b.probation.Load():
-		return b.downUntil.CompareAndSwap(until, now+int64(failTimeout))
-	}
-	if now-b.failSince.Load() > int64(failTimeout) {
-		b.failSince.Store(now)
-		b.fails.Store(0)
-	}
-	if b.fails.Add(1) != int64(maxFails) {
-		return false
-	}
-	b.fails.Store(0)
-	if !b.downUntil.CompareAndSwap(until, now+int64(failTimeout)) {
-		return false
-	}
-	b.probation.Store(true)
-	return true
-}
-
-// succeeded forgets the failures of the current window, and ends the
-// probation of a backend back from passive failure.
-func (b *backend) succeeded() {
-	if b.fails.Load() != 0 {
-		b.fails.Store(0)
-	}
-	if b.probation.Load() {
-		b.probation.Store(false)
-	}
-}
-
-// onProbation reports whether the backend is back from passive failure
-// and has not connected since.
-func (b *backend) onProbation(now int64) bool {
-	return b.probation.Load() && b.downUntil.Load() <= now
-}
-
 // ramp is the slow-start factor in (0, 1]: how far the backend is through
 // its slow start since it joined or came back from passive failure.
 func (b *backend) ramp(now int64, slowStart time.Duration) float64 {
