@@ -8,5 +8,5 @@
 //
 // `make test` runs it short; `make fault` runs it long and prints a table:
 //
-//	go test -count=1 -run TestFault ./fault -args -long
+//	go test -count=1 -v -run TestFault ./fault -args -long
 package fault

@@ -73,7 +73,6 @@ func figure(t *testing.T, name string, value any, pass bool) {
 	rowsMu.Lock()
 	rows = append(rows, row{t.Name(), name, fmt.Sprint(value), pass})
 	rowsMu.Unlock()
-	t.Logf("%s = %v", name, value)
 	if !pass {
 		t.Errorf("%s = %v: not what pinlb promises", name, value)
 	}
@@ -133,7 +132,13 @@ func startPinlb(t *testing.T, body string, nofile int) *proc {
 		p.code = p.cmd.ProcessState.ExitCode()
 		close(p.exited)
 	}()
-	t.Cleanup(p.stop)
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() { // what pinlb said, to tell why
+			out := p.out.String()
+			t.Logf("pinlb's log (last 8 KB):\n%s", out[max(0, len(out)-8<<10):])
+		}
+	})
 	testbackend.WaitFor(t, "pinlb's API", func() bool {
 		select {
 		case <-p.exited:

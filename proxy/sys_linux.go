@@ -3,6 +3,7 @@ package proxy
 import (
 	"net"
 	"net/netip"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -26,21 +27,37 @@ func bytesMoved(conns ...*net.TCPConn) (uint64, error) {
 // tcpBytes returns the bytes received on c and those it sent that were
 // acknowledged, from TCP_INFO.
 func tcpBytes(c *net.TCPConn) (in, out uint64, err error) {
-	rc, err := c.SyscallConn()
+	info, err := tcpInfo(c)
 	if err != nil {
 		return 0, 0, err
+	}
+	return info.Bytes_received, info.Bytes_acked, nil
+}
+
+// tcpInfo reads a TCP socket's TCP_INFO.
+func tcpInfo(c syscall.Conn) (*unix.TCPInfo, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
 	}
 	var info *unix.TCPInfo
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
 		info, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
 	}); err != nil {
-		return 0, 0, err
+		return nil, err
 	}
-	if serr != nil {
-		return 0, 0, serr
+	return info, serr
+}
+
+// acceptQueueLen is how many completed connections wait in a listening
+// socket's accept queue: TCP_INFO's unacked, for a listener.
+func acceptQueueLen(ln *net.TCPListener) (int, error) {
+	info, err := tcpInfo(ln)
+	if err != nil {
+		return 0, err
 	}
-	return info.Bytes_received, info.Bytes_acked, nil
+	return int(info.Unacked), nil
 }
 
 // waitReadable returns once the socket has data or has ended, without

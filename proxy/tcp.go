@@ -586,7 +586,10 @@ func watchPeriod(timeouts ...time.Duration) time.Duration {
 }
 
 func (l *tcpListener) Shutdown(ctx context.Context) error {
-	l.stopOnce.Do(func() { l.ln.Close() })
+	l.stopOnce.Do(func() {
+		l.takeAcceptQueue(ctx)
+		l.ln.Close()
+	})
 	drained := make(chan struct{})
 	go func() {
 		l.handlers.Wait()
@@ -605,6 +608,24 @@ func (l *tcpListener) Shutdown(ctx context.Context) error {
 		l.cancelDial()
 	})
 	return err
+}
+
+// acceptQueueWait bounds how long Shutdown lets the accept loop take the
+// connections the kernel has already completed.
+const acceptQueueWait = time.Second
+
+// takeAcceptQueue waits, briefly, until the accept loop has taken every
+// connection in the socket's accept queue: the kernel completed those
+// handshakes, their clients may have sent data already, and closing the
+// socket would reset them. The ones taken drain with the others.
+func (l *tcpListener) takeAcceptQueue(ctx context.Context) {
+	deadline := time.Now().Add(acceptQueueWait)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		if n, err := acceptQueueLen(l.ln); err != nil || n == 0 {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // forceClose closes every open connection and cancels connects in progress.

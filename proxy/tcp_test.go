@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -428,4 +429,51 @@ func TestTCP_PooledPipesCarryNothingOver(t *testing.T) {
 	for range 64 {
 		must.NoError(t, <-errs)
 	}
+}
+
+// Shutdown takes the connections the kernel completed but pinlb had not
+// accepted yet, instead of resetting them with the socket: their clients
+// may have sent data already.
+func TestTCP_ShutdownTakesTheAcceptQueue(t *testing.T) {
+	be := testbackend.StartTCP(t)
+	l, err := Listen(tcpConfig(), hclog.NewNullLogger())
+	must.NoError(t, err)
+	l.SetEndpoints([]Endpoint{{Addr: be.Addr, Weight: 1}})
+	// Many clients at once, faster than one accept loop takes them.
+	conns := make([]net.Conn, 400)
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for i := w; i < len(conns); i += 16 {
+				c, err := net.Dial("tcp", l.Addr().String())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				c.Write([]byte("first|"))
+				conns[i] = c
+			}
+		})
+	}
+	wg.Wait()
+	for _, c := range conns {
+		defer c.Close()
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- l.Shutdown(ctx)
+	}()
+	whole := 0
+	for _, c := range conns {
+		c.Write([]byte("second"))
+		c.(*net.TCPConn).CloseWrite()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if b, _ := io.ReadAll(c); string(b) == "first|second" {
+			whole++
+		}
+	}
+	must.NoError(t, <-done)
+	must.Eq(t, len(conns), whole)
 }
