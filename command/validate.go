@@ -20,9 +20,11 @@ func (c *ValidateCommand) Help() string {
 Usage: pinlb validate FILE|DIR...
 
   Checks pinlb configuration files and directories, merged in the order given
-  as "pinlb agent" would merge them, and prints every problem found as
-  file:line:col. A directory contributes its *.hcl and *.json files in lexical
-  order. Nothing is bound or contacted.
+  as "pinlb agent" would merge them, and prints the problems found as
+  file:line:col: the first 20, and how many more. A directory contributes its
+  *.hcl and *.json files in lexical order. A file over 256 KiB, or nested or
+  chained too deep for the parser, is refused before it is parsed. Nothing is
+  bound or contacted.
 
   Exits 0 when the configuration is valid and 1 when it is not.
 `)
