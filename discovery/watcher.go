@@ -63,6 +63,7 @@ type WatcherInput struct {
 // or an unusable instance changed.
 type Watcher struct {
 	in      WatcherInput
+	consul  fetcher
 	limiter *rate.Limiter
 	hold    resyncHold
 
@@ -79,6 +80,7 @@ func NewWatcher(in WatcherInput) *Watcher {
 	in.Logger = in.Logger.With("service", in.Query.Service)
 	return &Watcher{
 		in:      in,
+		consul:  healthQuery{client: in.Client, q: in.Query},
 		limiter: rate.NewLimiter(rate.Every(callInterval), callBurst),
 		hold:    resyncHold{d: in.ResyncHold, logger: in.Logger},
 		status:  Status{Since: time.Now()},
@@ -109,7 +111,7 @@ func (w *Watcher) Run(ctx context.Context) {
 			return
 		}
 		start := time.Now()
-		entries, meta, err := w.fetch(ctx, index, w.wait(start))
+		entries, meta, err := w.consul.fetch(ctx, index, w.wait(start))
 		if ctx.Err() != nil {
 			return
 		}
@@ -188,23 +190,4 @@ func (w *Watcher) wait(now time.Time) time.Duration {
 		return min(w.in.Wait, max(until.Sub(now), 50*time.Millisecond))
 	}
 	return w.in.Wait
-}
-
-func (w *Watcher) fetch(ctx context.Context, index uint64, wait time.Duration) ([]*api.ServiceEntry, *api.QueryMeta, error) {
-	// A deadline a little above the wait and Consul's jitter of wait/16.
-	ctx, cancel := context.WithTimeout(ctx, wait+wait/16+5*time.Second)
-	defer cancel()
-	q := w.in.Query
-	opts := &api.QueryOptions{
-		Datacenter: q.Datacenter,
-		WaitIndex:  index,
-		WaitTime:   wait,
-		Filter:     q.Filter,
-		// Near keeps the query off the streaming backend, whose follower
-		// reads add 50-100ms; sorting by distance costs nothing here.
-		Near: "_agent",
-	}
-	// Every instance: health is classified here, so that maintenance can
-	// be told from failure.
-	return w.in.Client.Health().Service(q.Service, "", false, opts.WithContext(ctx))
 }
