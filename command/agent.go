@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -89,16 +88,12 @@ func (c *AgentCommand) Run(args []string) int {
 		dev      bool
 	)
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() { c.Ui.Error(c.Help()) }
 	fs.Var(pathList{&paths}, "config-file", "")
 	fs.Var(pathList{&paths}, "config-dir", "")
 	fs.StringVar(&logLevel, "log-level", "", "")
 	fs.BoolVar(&logJSON, "log-json", false, "")
 	fs.BoolVar(&dev, "dev", false, "")
-	if err := fs.Parse(args); err != nil {
-		c.Ui.Error(err.Error())
-		c.Ui.Error(c.Help())
+	if !parseFlags(c.Ui, fs, args, c.Help()) {
 		return exitError
 	}
 	if fs.NArg() > 0 {

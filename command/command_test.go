@@ -26,6 +26,25 @@ func TestVersionCommand(t *testing.T) {
 	must.Eq(t, exitError, (&VersionCommand{Ui: ui}).Run([]string{"extra"}))
 }
 
+// A flag mistake gets one error line, in one style for every command,
+// and the usage once.
+func TestFlagMistakes(t *testing.T) {
+	for name := range Commands(cli.NewMockUi()) {
+		if name == "version" {
+			continue // takes no flags
+		}
+		t.Run(name, func(t *testing.T) {
+			ui := cli.NewMockUi()
+			c, err := Commands(ui)[name]()
+			must.NoError(t, err)
+			must.Eq(t, exitError, c.Run([]string{"-bogus"}))
+			out := ui.ErrorWriter.String()
+			must.StrHasPrefix(t, "Error: flag provided but not defined: -bogus\n", out)
+			must.Eq(t, 1, strings.Count(out, "Usage: pinlb "))
+		})
+	}
+}
+
 func TestHelpTexts(t *testing.T) {
 	for name, factory := range Commands(cli.NewMockUi()) {
 		c, err := factory()

@@ -3,7 +3,6 @@ package command
 import (
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
@@ -43,12 +42,9 @@ func (c *DemoCommand) Synopsis() string { return "Runs the end-to-end demo on lo
 
 func (c *DemoCommand) Run(args []string) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	duration := fs.Duration("duration", 0, "")
 	agents := fs.Int("agents", 6, "")
-	if err := fs.Parse(args); err != nil {
-		c.Ui.Error(err.Error())
-		c.Ui.Error(c.Help())
+	if !parseFlags(c.Ui, fs, args, c.Help()) {
 		return exitError
 	}
 	self, err := os.Executable()

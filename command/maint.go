@@ -3,7 +3,6 @@ package command
 import (
 	"flag"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 
@@ -50,16 +49,13 @@ func (c *MaintCommand) Synopsis() string { return "Drains a collector through Co
 
 func (c *MaintCommand) Run(args []string) int {
 	fs := flag.NewFlagSet("maint", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	enable := fs.Bool("enable", false, "")
 	disable := fs.Bool("disable", false, "")
 	reason := fs.String("reason", "pinlb maint", "")
 	service := fs.String("service", pinpoint.Service, "")
 	id := fs.String("id", "", "")
 	consulAddr := consulFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		c.Ui.Error(err.Error())
-		c.Ui.Error(c.Help())
+	if !parseFlags(c.Ui, fs, args, c.Help()) {
 		return exitError
 	}
 	if *enable == *disable {

@@ -3,7 +3,6 @@ package command
 import (
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"time"
@@ -80,7 +79,6 @@ func (c *RegisterCommand) Synopsis() string {
 func (c *RegisterCommand) Run(args []string) int {
 	cfg := collector.Config{Ports: map[string]int{}, Meta: map[string]string{}}
 	fs := flag.NewFlagSet("register", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	fs.StringVar(&cfg.Service, "service", pinpoint.Service, "")
 	fs.StringVar(&cfg.ID, "id", "", "")
 	address := fs.String("address", "{{ GetPrivateIP }}", "")
@@ -100,9 +98,7 @@ func (c *RegisterCommand) Run(args []string) int {
 	fs.DurationVar(&cfg.CheckInterval, "check-interval", 5*time.Second, "")
 	fs.DurationVar(&cfg.DeregisterCriticalAfter, "deregister-critical-after", 0, "")
 	consulAddr := consulFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		c.Ui.Error(err.Error())
-		c.Ui.Error(c.Help())
+	if !parseFlags(c.Ui, fs, args, c.Help()) {
 		return exitError
 	}
 	if fs.NArg() > 0 {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,7 +83,6 @@ type Collector struct {
 
 func (c *RenderCommand) Run(args []string) int {
 	fs := flag.NewFlagSet("render", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	out := fs.String("out", "", "")
 	tmplPath := fs.String("template", "", "")
 	execCmd := fs.String("exec", "", "")
@@ -93,9 +91,7 @@ func (c *RenderCommand) Run(args []string) int {
 	filter := fs.String("filter", "", "")
 	once := fs.Bool("once", false, "")
 	consulAddr := consulFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		c.Ui.Error(err.Error())
-		c.Ui.Error(c.Help())
+	if !parseFlags(c.Ui, fs, args, c.Help()) {
 		return exitError
 	}
 	if *out == "" {

@@ -39,7 +39,7 @@ Options:
 func (c *StatusCommand) Synopsis() string { return "Shows the agent's state and Consul's" }
 
 func (c *StatusCommand) Run(args []string) int {
-	return runAPICommand(c.Ui, "status", args, 0, func(api *apiClient, _ []string, format string) error {
+	return runAPICommand(c.Ui, "status", c.Help(), args, 0, func(api *apiClient, _ []string, format string) error {
 		var s agent.Status
 		return show(c.Ui, api, "/v1/status", format, &s, func(w io.Writer) { writeStatus(w, s) })
 	})
@@ -70,7 +70,7 @@ func (c *ListenersCommand) Synopsis() string {
 }
 
 func (c *ListenersCommand) Run(args []string) int {
-	return runAPICommand(c.Ui, "listeners", args, 1, func(api *apiClient, rest []string, format string) error {
+	return runAPICommand(c.Ui, "listeners", c.Help(), args, 1, func(api *apiClient, rest []string, format string) error {
 		if len(rest) == 0 {
 			var ls []agent.ListenerStatus
 			return show(c.Ui, api, "/v1/listeners", format, &ls, func(w io.Writer) { writeListeners(w, ls) })
@@ -98,7 +98,7 @@ Usage: pinlb reload [options]
 func (c *ReloadCommand) Synopsis() string { return "Reloads the agent's configuration" }
 
 func (c *ReloadCommand) Run(args []string) int {
-	return runAPICommand(c.Ui, "reload", args, 0, func(api *apiClient, _ []string, _ string) error {
+	return runAPICommand(c.Ui, "reload", c.Help(), args, 0, func(api *apiClient, _ []string, _ string) error {
 		var s agent.Status
 		if err := api.call(http.MethodPost, "/v1/reload", &s); err != nil {
 			return err
@@ -110,17 +110,15 @@ func (c *ReloadCommand) Run(args []string) int {
 
 // runAPICommand parses the API flags and -format, allows up to maxArgs
 // positional arguments, and runs fn; an error is printed and exits 1.
-func runAPICommand(ui cli.Ui, name string, args []string, maxArgs int, fn func(*apiClient, []string, string) error) int {
+func runAPICommand(ui cli.Ui, name, help string, args []string, maxArgs int, fn func(*apiClient, []string, string) error) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var af apiFlags
 	af.register(fs)
 	format := "table"
 	if name != "reload" {
 		fs.StringVar(&format, "format", "table", "")
 	}
-	if err := fs.Parse(args); err != nil {
-		ui.Error(fmt.Sprintf("Error: %s; see pinlb %s -help", err, name))
+	if !parseFlags(ui, fs, args, help) {
 		return exitError
 	}
 	if format != "table" && format != "json" {

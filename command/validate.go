@@ -3,7 +3,6 @@ package command
 import (
 	"flag"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/hashicorp/cli"
@@ -34,11 +33,7 @@ func (c *ValidateCommand) Synopsis() string { return "Checks configuration files
 
 func (c *ValidateCommand) Run(args []string) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() { c.Ui.Error(c.Help()) }
-	if err := fs.Parse(args); err != nil {
-		c.Ui.Error(err.Error())
-		c.Ui.Error(c.Help())
+	if !parseFlags(c.Ui, fs, args, c.Help()) {
 		return exitError
 	}
 	paths := fs.Args()

@@ -12,7 +12,8 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Tuning of the watch loop, from measurements on Consul 1.22 (DESIGN.md).
+// Tuning of the watch loop, from measurements on Consul 1.22 (see
+// website/content/docs/consul.md, "How pinlb watches Consul").
 const (
 	// DefaultWait is the blocking query's wait. Consul adds up to 1/16 of
 	// jitter; the request deadline leaves room for it.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Enforces the package boundaries in DESIGN.md with go list -deps: each room
+# Enforces the package boundaries (README.md, "Development") with go list -deps: each room
 # must not depend, even indirectly, on the packages listed for it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
