@@ -78,7 +78,9 @@ func (r *rules) next() asked {
 }
 
 // answer answers the pending query with passing instances, at index.
-func (r *rules) answer(index uint64, ids ...string) { r.answerMeta(&api.QueryMeta{LastIndex: index}, ids...) }
+func (r *rules) answer(index uint64, ids ...string) {
+	r.answerMeta(&api.QueryMeta{LastIndex: index}, ids...)
+}
 
 func (r *rules) answerMeta(meta *api.QueryMeta, ids ...string) {
 	entries := make([]*api.ServiceEntry, len(ids))
@@ -162,7 +164,7 @@ func TestRules_ErrorThenResyncHolds(t *testing.T) {
 	must.Eq(t, []string{"c2"}, held)
 	must.Eq(t, 1, r.w.Status().Held)
 	must.LessEq(t, time.Minute, r.next().wait) // wakes by the hold's end at the latest
-	r.answer(4, "c1", "c2")                  // listed again: the resync is complete
+	r.answer(4, "c1", "c2")                    // listed again: the resync is complete
 	ids, held = r.snapshot()
 	must.Eq(t, []string{"c1", "c2"}, ids)
 	must.SliceEmpty(t, held)
