@@ -162,9 +162,9 @@ func (a *Agent) apply(cfg *config.Config) ([]*listener, error) {
 			continue
 		}
 		pl, err := proxy.Listen(proxyConfig(lc, a.recorder(cfg)), a.logger.Named("proxy"))
-		if err != nil {
+		if err != nil { // it names the listener
 			undo()
-			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
+			return nil, err
 		}
 		l := &listener{cfg: lc, pl: pl}
 		next[key] = l
@@ -192,8 +192,9 @@ func (a *Agent) apply(cfg *config.Config) ([]*listener, error) {
 	for _, lc := range cfg.Listeners {
 		l := next[socketKey(lc)]
 		if err := l.pl.Update(proxyConfig(lc, a.recorder(cfg))); err != nil {
-			// config validates every value proxy checks, so this is a bug.
-			return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
+			// config validates every value proxy checks, so this is a bug;
+			// the error names the listener.
+			return nil, err
 		}
 		l.mu.Lock()
 		l.cfg = lc

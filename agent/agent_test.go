@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,12 +169,21 @@ func TestReload_BindFailureKeepsRunningConfig(t *testing.T) {
 		tcpListener("x", addr, b),
 		tcpListener("new", taken.Addr().String(), b),
 	}})
-	must.ErrorContains(t, err, `listener "new"`)
 	must.ErrorContains(t, err, "address already in use")
+	must.Eq(t, 1, strings.Count(err.Error(), `listener "new"`)) // named once, not once per layer
 
 	roundTrip(t, dial(t, ag.Addrs()["x"]))
 	must.Eq(t, 1, a.Accepted.Load()) // still the old backend
 	must.Eq(t, 0, b.Accepted.Load())
+}
+
+// An error names its listener once, not once per layer it crossed.
+func TestStart_ErrorNamesTheListenerOnce(t *testing.T) {
+	l := tcpListener("x", "127.0.0.1:0", testbackend.StartTCP(t))
+	l.Balance = "fastest" // config would refuse it; proxy refuses it too
+	err := New(&config.Config{Listeners: []config.Listener{l}}, hclog.NewNullLogger()).Start(context.Background())
+	must.ErrorContains(t, err, "fastest")
+	must.Eq(t, 1, strings.Count(err.Error(), `listener "x"`), must.Sprint(err))
 }
 
 func TestStart_PortTaken(t *testing.T) {

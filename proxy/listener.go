@@ -154,19 +154,28 @@ type Stats struct {
 
 // Listen binds cfg.Address and starts serving. The listener has no endpoints
 // until SetEndpoints is called; until then it closes connections and drops
-// datagrams, counting them.
+// datagrams, counting them. Its errors name the listener.
 func Listen(cfg Config, logger hclog.Logger) (Listener, error) {
 	if err := check(cfg); err != nil {
 		return nil, err
 	}
 	logger = logger.With("listener", cfg.Name)
+	var (
+		l   Listener
+		err error
+	)
 	switch cfg.Protocol {
 	case TCP:
-		return listenTCP(cfg, logger)
+		l, err = listenTCP(cfg, logger)
 	case UDP:
-		return listenUDP(cfg, logger)
+		l, err = listenUDP(cfg, logger)
+	default:
+		err = fmt.Errorf("unknown protocol %q", cfg.Protocol)
 	}
-	return nil, fmt.Errorf("listener %q: unknown protocol %q", cfg.Name, cfg.Protocol)
+	if err != nil {
+		return nil, fmt.Errorf("listener %q: %w", cfg.Name, err)
+	}
+	return l, nil
 }
 
 // checkUpdate vets a new config for a running listener.
