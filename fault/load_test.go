@@ -15,6 +15,7 @@ type load struct {
 	wg         sync.WaitGroup
 	mu         sync.Mutex
 	firstErr   error
+	failedAt   []time.Time // when each failed connection started
 }
 
 const slowAfter = 900 * time.Millisecond
@@ -38,6 +39,7 @@ func startLoad(addr string, workers int, pause time.Duration) *load {
 					if l.firstErr == nil {
 						l.firstErr = err
 					}
+					l.failedAt = append(l.failedAt, start)
 					l.mu.Unlock()
 				} else {
 					l.ok.Add(1)
@@ -50,6 +52,19 @@ func startLoad(addr string, workers int, pause time.Duration) *load {
 		})
 	}
 	return l
+}
+
+// failedSince counts the failed connections that started at t or later.
+func (l *load) failedSince(t time.Time) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := int64(0)
+	for _, at := range l.failedAt {
+		if !at.Before(t) {
+			n++
+		}
+	}
+	return n
 }
 
 // stop ends the load and returns its counts.
