@@ -12,5 +12,7 @@
 // out with one sendmmsg(2). No allocation and no lock per datagram.
 //
 // The package knows nothing of HCL or Consul: callers hand it a Config and
-// []Endpoint.
+// []Endpoint. It runs on Linux only (splice, recvmmsg and sendmmsg,
+// SO_REUSEPORT groups, TCP_INFO and SO_MEMINFO): elsewhere the build stops
+// at unsupported.go, with an error that says so.
 package proxy
