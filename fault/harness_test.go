@@ -193,8 +193,12 @@ func (p *proc) alive() bool {
 	}
 }
 
+// apiClient is the suite's HTTP client: a connection per request, so that none
+// stays open in the agent between two looks at its descriptors.
+var apiClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+
 func (p *proc) get(path string, v any) error {
-	resp, err := http.Get("http://" + p.api + path)
+	resp, err := apiClient.Get("http://" + p.api + path)
 	if err != nil {
 		return err
 	}
@@ -222,7 +226,7 @@ func (p *proc) listener(name string) agent.ListenerStatus {
 
 // reload asks for a reload through the API and returns its answer.
 func (p *proc) reload() (int, string) {
-	resp, err := http.Post("http://"+p.api+"/v1/reload", "application/json", nil)
+	resp, err := apiClient.Post("http://"+p.api+"/v1/reload", "application/json", nil)
 	if err != nil {
 		return 0, err.Error()
 	}
