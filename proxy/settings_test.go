@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -102,11 +103,13 @@ func TestTCP_RebalanceMaxWaitForcesBusyConnections(t *testing.T) {
 	cfg.Rebalance = RebalanceConfig{Enabled: true, Skew: 1.5, MinIdle: time.Hour, MaxWait: 300 * time.Millisecond, MaxRate: 100}
 	l := startTCP(t, cfg, a.Addr)
 	moved := make(chan struct{}, 4)
+	var onA sync.WaitGroup
 	for range 4 { // busy: a byte each way every 20 ms, so never quiet for min_idle
 		c := dial(t, l)
+		onA.Add(1)
 		go func() {
 			buf := make([]byte, 1)
-			for {
+			for i := 0; ; i++ {
 				if _, err := c.Write([]byte("x")); err != nil {
 					return
 				}
@@ -114,11 +117,16 @@ func TestTCP_RebalanceMaxWaitForcesBusyConnections(t *testing.T) {
 					moved <- struct{}{} // asked to go: the FIN
 					return
 				}
+				if i == 0 {
+					onA.Done() // its echo came back: it is connected to a
+				}
 				time.Sleep(20 * time.Millisecond)
 			}
 		}()
 	}
-	testbackend.WaitFor(t, "4 connections on a", func() bool { return l.Stats().Active == 4 })
+	// Every connection has reached a before b joins; one still connecting
+	// would go to b, and 3 of 4 on a is within the skew.
+	onA.Wait()
 	l.SetEndpoints([]Endpoint{{Addr: a.Addr, Weight: 1}, {Addr: b.Addr, Weight: 1}})
 	start := time.Now()
 	for range 2 { // a holds 4 where its share is 2
