@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -318,50 +317,6 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("shutdown: open connections were closed at the deadline: %w", context.Cause(ctx))
 	}
 	return nil
-}
-
-// Config returns the configuration the agent runs.
-func (a *Agent) Config() *config.Config {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.cfg
-}
-
-// Addrs returns the bound address of every running listener, by name.
-func (a *Agent) Addrs() map[string]net.Addr {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	out := make(map[string]net.Addr, len(a.running))
-	for _, l := range a.running {
-		out[l.cfg.Name] = l.pl.Addr()
-	}
-	return out
-}
-
-// Endpoints returns the named listener's endpoints now, draining ones
-// (Consul maintenance) included.
-func (a *Agent) Endpoints(name string) []proxy.Endpoint {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, l := range a.running {
-		if l.cfg.Name == name {
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			return l.endpoints
-		}
-	}
-	return nil
-}
-
-// Stats returns the counters of every running listener, by name.
-func (a *Agent) Stats() map[string]proxy.Stats {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	out := make(map[string]proxy.Stats, len(a.running))
-	for _, l := range a.running {
-		out[l.cfg.Name] = l.pl.Stats()
-	}
-	return out
 }
 
 // socketKey identifies a listener's socket: a reload that keeps it keeps

@@ -1,0 +1,52 @@
+package agent
+
+import (
+	"net"
+
+	"github.com/pinlb/pinlb/config"
+	"github.com/pinlb/pinlb/proxy"
+)
+
+// Config returns the configuration the agent runs.
+func (a *Agent) Config() *config.Config {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg
+}
+
+// Addrs returns the bound address of every running listener, by name.
+func (a *Agent) Addrs() map[string]net.Addr {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string]net.Addr, len(a.running))
+	for _, l := range a.running {
+		out[l.cfg.Name] = l.pl.Addr()
+	}
+	return out
+}
+
+// Endpoints returns the named listener's endpoints now, draining ones
+// (Consul maintenance) included.
+func (a *Agent) Endpoints(name string) []proxy.Endpoint {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, l := range a.running {
+		if l.cfg.Name == name {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			return l.endpoints
+		}
+	}
+	return nil
+}
+
+// Stats returns the counters of every running listener, by name.
+func (a *Agent) Stats() map[string]proxy.Stats {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string]proxy.Stats, len(a.running))
+	for _, l := range a.running {
+		out[l.cfg.Name] = l.pl.Stats()
+	}
+	return out
+}

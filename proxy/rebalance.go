@@ -1,0 +1,126 @@
+//go:build linux
+
+package proxy
+
+import (
+	"math"
+	"math/rand/v2"
+	"time"
+)
+
+// rebalanceSettle bounds the wait, after a round of moves, for the moved
+// clients to come back before skew is judged again.
+const rebalanceSettle = 15 * time.Second
+
+// rebalancer is the watchdog's plan of moves.
+type rebalancer struct {
+	set         *endpointSet     // the set the plan was made for
+	plan        map[*backend]int // moves left, by overloaded backend
+	planned     int              // connections counted when planning
+	settleUntil time.Time
+	tokens      float64 // token bucket of max_rate
+	last        time.Time
+}
+
+// rebalance moves the excess of overloaded endpoints: when an endpoint
+// holds more than skew times its fair share, it plans to bring it down to
+// its share, then closes its quiet connections (no byte for min_idle) at
+// max_rate, picked at random; a connection that never goes quiet is closed
+// after max_wait, if that is set. Closed clients reconnect and land on the
+// least loaded endpoints. The next plan waits until they are back.
+func (l *tcpListener) rebalance(rb *rebalancer, r *RebalanceConfig, conns []*tcpConn, now time.Time) {
+	if !rb.last.IsZero() {
+		rb.tokens = min(max(1, r.MaxRate), rb.tokens+now.Sub(rb.last).Seconds()*r.MaxRate)
+	}
+	rb.last = now
+	set := l.pool.load()
+	if set != rb.set { // the pool changed: plan afresh
+		rb.set, rb.plan, rb.settleUntil = set, nil, time.Time{}
+	}
+	if len(rb.plan) == 0 {
+		if len(conns) < rb.planned && now.Before(rb.settleUntil) {
+			return // moved clients are still reconnecting
+		}
+		rb.plan, rb.planned = planMoves(set, conns, r.Skew), len(conns)
+		if len(rb.plan) == 0 {
+			for _, c := range conns {
+				c.excessSince = time.Time{}
+			}
+			return
+		}
+		total := 0
+		for _, n := range rb.plan {
+			total += n
+		}
+		l.logger.Info("rebalancing: moving quiet connections off overloaded endpoints", "moves", total, "connections", len(conns))
+	}
+	rand.Shuffle(len(conns), func(i, j int) { conns[i], conns[j] = conns[j], conns[i] })
+	for _, c := range conns {
+		if rb.plan[c.backend] <= 0 {
+			continue
+		}
+		first := c.excessSince.IsZero()
+		if first {
+			c.excessSince = now
+		}
+		quiet := now.Sub(c.lastActive) >= r.MinIdle
+		forced := !quiet && r.MaxWait > 0 && now.Sub(c.excessSince) >= r.MaxWait
+		if !quiet && !forced {
+			if first {
+				l.stats.rebalanceBusy.Add(1)
+			}
+			continue
+		}
+		if rb.tokens < 1 {
+			continue
+		}
+		if n, err := bytesMoved(c.client, c.upstream); quiet && (err != nil || n != c.lastBytes) {
+			continue // a byte moved since the last look: not quiet after all
+		}
+		rb.tokens--
+		rb.plan[c.backend]--
+		l.stats.rebalanceMoves.Add(1)
+		if forced {
+			l.stats.rebalanceForced.Add(1)
+		}
+		c.move(now, closedRebalance)
+	}
+	for b, n := range rb.plan {
+		if n <= 0 {
+			delete(rb.plan, b)
+		}
+	}
+	if len(rb.plan) == 0 {
+		rb.settleUntil = now.Add(rebalanceSettle)
+	}
+}
+
+// planMoves returns, for each primary endpoint holding more than skew times
+// its weighted fair share of conns, how many connections bring it down to
+// its share.
+func planMoves(set *endpointSet, conns []*tcpConn, skew float64) map[*backend]int {
+	if len(set.primary.idx) < 2 {
+		return nil
+	}
+	counts := map[*backend]int{}
+	for _, c := range conns {
+		counts[c.backend]++
+	}
+	total, weights := 0, 0
+	for _, i := range set.primary.idx {
+		total += counts[set.backends[i]]
+		weights += set.weights[i]
+	}
+	var plan map[*backend]int
+	for _, i := range set.primary.idx {
+		b := set.backends[i]
+		fair := float64(total) * float64(set.weights[i]) / float64(weights)
+		if n := counts[b] - int(math.Ceil(fair)); float64(counts[b]) > skew*fair && n > 0 {
+			if plan == nil {
+				plan = map[*backend]int{}
+			}
+			plan[b] = n
+		}
+	}
+	return plan
+}
