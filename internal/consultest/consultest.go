@@ -7,10 +7,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -51,7 +53,8 @@ type Server struct {
 }
 
 // Start starts a single-server Consul and waits until it has a leader. It
-// is stopped at the end of the test.
+// is stopped at the end of the test. Ports another process took between
+// the pick and Consul's bind are picked again.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	bin, err := consulbin.Path()
@@ -59,11 +62,29 @@ func Start(t testing.TB, opts Options) *Server {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	ports := freePorts(t, 6)
+	s := &Server{t: t, bin: bin, dir: dir, config: filepath.Join(dir, "consul.json"), options: opts}
+	t.Cleanup(s.Stop)
+	for attempt := 1; ; attempt++ {
+		s.writeConfig(freePorts(t, 6))
+		err := s.launch()
+		if err == nil {
+			return s
+		}
+		if !strings.Contains(err.Error(), "address already in use") || attempt == 3 {
+			t.Fatal(err)
+		}
+	}
+}
+
+// writeConfig writes the server's configuration on the given ports: HTTP,
+// Serf LAN and WAN, server RPC, DNS and (with TLSDir) HTTPS.
+func (s *Server) writeConfig(ports []int) {
+	s.t.Helper()
+	opts := s.options
 	if opts.HTTPAddr != "" {
 		_, p, err := net.SplitHostPort(opts.HTTPAddr)
 		if err != nil {
-			t.Fatal(err)
+			s.t.Fatal(err)
 		}
 		fmt.Sscan(p, &ports[0])
 	}
@@ -72,7 +93,7 @@ func Start(t testing.TB, opts Options) *Server {
 		"datacenter":           "dc1",
 		"server":               true,
 		"bootstrap_expect":     1,
-		"data_dir":             filepath.Join(dir, "data"),
+		"data_dir":             filepath.Join(s.dir, "data"),
 		"bind_addr":            "127.0.0.1",
 		"client_addr":          "127.0.0.1",
 		"advertise_addr":       "127.0.0.1",
@@ -94,41 +115,42 @@ func Start(t testing.TB, opts Options) *Server {
 			"tokens":                   map[string]string{"initial_management": ManagementToken, "agent": ManagementToken},
 		}
 	}
+	s.HTTP = fmt.Sprintf("127.0.0.1:%d", ports[0])
 	if d := opts.TLSDir; d != "" {
 		cfg["ports"].(map[string]int)["https"] = ports[5]
 		cfg["tls"] = map[string]any{"defaults": map[string]any{
 			"ca_file": filepath.Join(d, "ca.pem"), "cert_file": filepath.Join(d, "server.pem"),
 			"key_file": filepath.Join(d, "server-key.pem"), "verify_incoming": false,
 		}}
-	}
-	b, _ := json.Marshal(cfg)
-	path := filepath.Join(dir, "consul.json")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s := &Server{t: t, bin: bin, dir: dir, config: path, HTTP: fmt.Sprintf("127.0.0.1:%d", ports[0]), options: opts}
-	if opts.TLSDir != "" {
 		s.HTTPS = fmt.Sprintf("127.0.0.1:%d", ports[5])
 	}
-	s.start()
-	t.Cleanup(s.Stop)
-	return s
+	b, _ := json.Marshal(cfg)
+	if err := os.WriteFile(s.config, b, 0o644); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
 func (s *Server) start() {
 	s.t.Helper()
+	if err := s.launch(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// launch starts the process and waits for its leader.
+func (s *Server) launch() error {
 	s.mu.Lock()
 	s.log = &bytes.Buffer{}
 	cmd := exec.Command(s.bin, "agent", "-config-file="+s.config)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {
 		s.mu.Unlock()
-		s.t.Fatalf("start consul: %v", err)
+		return fmt.Errorf("start consul: %w", err)
 	}
 	s.cmd, s.exited = cmd, make(chan struct{})
 	go func(exited chan struct{}) { cmd.Wait(); close(exited) }(s.exited)
 	s.mu.Unlock()
-	s.WaitForLeader()
+	return s.waitForLeader()
 }
 
 // Client returns an API client with the management token (if any).
@@ -150,22 +172,28 @@ func (s *Server) Client() *api.Client {
 // registered its own node.
 func (s *Server) WaitForLeader() {
 	s.t.Helper()
+	if err := s.waitForLeader(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *Server) waitForLeader() error {
 	c := s.Client()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		leader, err := c.Status().Leader()
 		if err == nil && leader != "" {
 			if nodes, _, err := c.Catalog().Nodes(nil); err == nil && len(nodes) > 0 {
-				return
+				return nil
 			}
 		}
 		select {
 		case <-s.exited:
-			s.t.Fatalf("consul exited: %s", s.log.String())
+			return fmt.Errorf("consul exited: %s", s.log.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("consul has no leader after 30s: %v\n%s", err, s.log.String())
+			return fmt.Errorf("consul has no leader after 30s: %v\n%s", err, s.log.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -244,29 +272,30 @@ func (s *Server) Restore(snap []byte) {
 	}
 }
 
+// freePorts picks n ports free for both TCP and UDP (Serf and DNS use
+// both), below the kernel's ephemeral range (32768 and up), where the
+// sockets other tests bind to port 0 never land.
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ports []int
-	var lns []net.Listener
-	for range n {
-		// A port free for both TCP and UDP (Serf and DNS use both).
-		for {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := ln.Addr().(*net.TCPAddr).Port
-			if pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
-				pc.Close()
-				lns = append(lns, ln)
-				ports = append(ports, p)
-				break
-			}
-			ln.Close()
+	seen := map[int]bool{}
+	for len(ports) < n {
+		p := 10000 + rand.IntN(22000)
+		if seen[p] {
+			continue
 		}
-	}
-	for _, ln := range lns {
+		seen[p] = true
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
 		ln.Close()
+		if err != nil {
+			continue
+		}
+		pc.Close()
+		ports = append(ports, p)
 	}
 	return ports
 }
