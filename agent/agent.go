@@ -171,18 +171,17 @@ func (a *Agent) apply(cfg *config.Config) ([]*listener, error) {
 	}
 
 	conn := consulConn{cfg: cfg.Consul}
-	token, err := consulToken(cfg.Consul)
-	if err != nil {
-		undo()
-		return nil, fmt.Errorf("consul: %w", err)
-	}
-	conn.token = token
-	consulChanged := a.consul.client == nil || conn.cfg != a.consul.cfg || conn.token != a.consul.token
-	if consulChanged && usesConsul(cfg) {
-		if conn.client, err = consulClient(cfg.Consul, token); err != nil {
+	if usesConsul(cfg) {
+		client, err := discovery.NewClient(clientConfig(cfg.Consul))
+		if err != nil {
 			undo()
 			return nil, fmt.Errorf("consul: %w", err)
 		}
+		conn.client = client
+	}
+	consulChanged := !conn.client.Same(a.consul.client) || conn.cfg != a.consul.cfg
+	if !consulChanged {
+		conn.client = a.consul.client
 	}
 
 	// Every socket and client is in hand: commit.
@@ -215,7 +214,7 @@ func (a *Agent) apply(cfg *config.Config) ([]*listener, error) {
 			delete(a.watches, q)
 		}
 		if conn.client != nil {
-			a.logger.Info("consul client ready", "address", consulAddress(cfg.Consul), "token", conn.token != "")
+			a.logger.Info("consul client ready", "address", conn.client.Address(), "token", !conn.client.Anonymous())
 		}
 		a.consul = conn
 	}

@@ -2,92 +2,32 @@ package agent
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
 	"github.com/pinlb/pinlb/config"
 	"github.com/pinlb/pinlb/discovery"
 	"github.com/pinlb/pinlb/proxy"
 )
 
-// consulConn is the Consul client the watches share, and what it was
-// built from: a reload that changes neither keeps it.
+// consulConn is the Consul client the watches share, and the settings it
+// and they were built from: a reload that changes neither keeps them.
 type consulConn struct {
-	client *api.Client // nil until a listener forwards to a service
+	client *discovery.Client // nil until a listener forwards to a service
 	cfg    config.Consul
-	token  string // as sent: see consulToken
 }
 
-// consulToken is the token a client for c sends: the consul {} block's
-// (token_file read at load), else CONSUL_HTTP_TOKEN's, else what
-// CONSUL_HTTP_TOKEN_FILE holds, read now, so that a reload sees a rotated
-// file.
-func consulToken(c config.Consul) (string, error) {
-	if c.Token != "" {
-		return c.Token, nil
+// clientConfig is how the consul {} block reaches Consul.
+func clientConfig(c config.Consul) discovery.ClientConfig {
+	return discovery.ClientConfig{
+		Address: c.Address, Datacenter: c.Datacenter, Token: c.Token,
+		CAFile: c.TLS.CAFile, CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile, ServerName: c.TLS.ServerName,
 	}
-	env := api.DefaultConfig()
-	if env.Token != "" || env.TokenFile == "" {
-		return env.Token, nil
-	}
-	b, err := os.ReadFile(env.TokenFile)
-	if err != nil {
-		return "", fmt.Errorf("CONSUL_HTTP_TOKEN_FILE: %w", err)
-	}
-	return strings.TrimSpace(string(b)), nil
-}
-
-// consulClient builds a Consul API client that sends token.
-// api.DefaultConfig honours every CONSUL_* environment variable (address
-// with http, https or unix scheme, TLS files, namespace, partition); the
-// consul {} block overrides what it sets.
-func consulClient(c config.Consul, token string) (*api.Client, error) {
-	cfg := api.DefaultConfig()
-	if c.Address != "" {
-		cfg.Address = c.Address
-	}
-	if c.Datacenter != "" {
-		cfg.Datacenter = c.Datacenter
-	}
-	cfg.Token, cfg.TokenFile = token, ""
-	// A connection per request: Go's transport silently re-sends a GET
-	// whose kept-alive connection died before the answer, and would hand
-	// a blocking query's old index to a Consul restarted in between,
-	// which holds it for the whole wait, with no error for the watcher to
-	// resynchronise on.
-	cfg.Transport.DisableKeepAlives = true
-	t := &cfg.TLSConfig
-	for _, s := range []struct {
-		dst *string
-		src string
-	}{
-		{&t.CAFile, c.TLS.CAFile}, {&t.CertFile, c.TLS.CertFile},
-		{&t.KeyFile, c.TLS.KeyFile}, {&t.Address, c.TLS.ServerName},
-	} {
-		if s.src != "" {
-			*s.dst = s.src
-		}
-	}
-	if c.TLS != (config.ConsulTLS{}) && !strings.HasPrefix(cfg.Address, "unix://") {
-		cfg.Scheme = "https"
-	}
-	return api.NewClient(cfg)
-}
-
-// consulAddress is what the logs say the client talks to: never the token.
-func consulAddress(c config.Consul) string {
-	if c.Address != "" {
-		return c.Address
-	}
-	return api.DefaultConfig().Address
 }
 
 func query(u config.Upstream) discovery.Query {
@@ -122,7 +62,6 @@ func startWatch(conn consulConn, q discovery.Query, seed *discovery.Snapshot, lo
 		StaleTTL:   conn.cfg.StaleTTL,
 		ResyncHold: conn.cfg.ResyncHold,
 		Seed:       seed,
-		Anonymous:  conn.token == "",
 		Logger:     logger,
 		OnChange:   w.onChange,
 		OnCall:     func(d time.Duration, err error) { tel.observeWatch(q.Service, d, err) },

@@ -9,9 +9,8 @@ import (
 	"reflect"
 	"strings"
 
-	"github.com/hashicorp/consul/api"
 	"github.com/pinlb/pinlb/config"
-	"github.com/pinlb/pinlb/internal/registrar"
+	"github.com/pinlb/pinlb/discovery"
 	"github.com/pinlb/pinlb/version"
 )
 
@@ -37,11 +36,7 @@ func (a *Agent) setSelf(cfg *config.Config) error {
 		}
 		return nil
 	}
-	token, err := consulToken(cfg.Consul)
-	if err != nil {
-		return fmt.Errorf("register_self: consul: %w", err)
-	}
-	client, err := consulClient(cfg.Consul, token)
+	client, err := discovery.NewClient(clientConfig(cfg.Consul))
 	if err != nil {
 		return fmt.Errorf("register_self: consul: %w", err)
 	}
@@ -59,9 +54,9 @@ func (a *Agent) setSelf(cfg *config.Config) error {
 		if prev != nil {
 			prev.stop() // deregisters first: the new instance may have the same ID
 		}
-		err := registrar.Run(ctx, registrar.Input{
+		err := discovery.KeepRegistered(ctx, discovery.RegisterInput{
 			Client:       client,
-			Registration: func() (*api.AgentServiceRegistration, []registrar.Check) { return a.selfRegistration(s.cfg, id) },
+			Registration: func() discovery.Registration { return a.selfRegistration(s.cfg, id) },
 			Interval:     s.cfg.TTL / 3,
 			Logger:       logger,
 		})
@@ -80,36 +75,38 @@ func (s *selfReg) stop() {
 
 // selfRegistration is pinlb's instance: its listeners' ports in meta, and a
 // TTL check per listener that is critical while it has no active endpoint.
-func (a *Agent) selfRegistration(cfg config.RegisterSelf, id string) (*api.AgentServiceRegistration, []registrar.Check) {
+func (a *Agent) selfRegistration(cfg config.RegisterSelf, id string) discovery.Registration {
 	ls := a.Listeners()
-	reg := &api.AgentServiceRegistration{
-		ID: id, Name: cfg.Service, Address: cfg.Address, Tags: cfg.Tags,
+	reg := discovery.Registration{
+		ID: id, Service: cfg.Service, Address: cfg.Address, Tags: cfg.Tags,
 		Meta: map[string]string{"version": version.Version},
 	}
-	checks := make([]registrar.Check, 0, len(ls))
 	for _, l := range ls {
 		_, port, _ := net.SplitHostPort(l.Address)
 		reg.Meta["port_"+strings.ReplaceAll(l.Name, ".", "_")] = port
-		checkID := "pinlb:" + id + ":" + l.Name
-		reg.Checks = append(reg.Checks, &api.AgentServiceCheck{
-			CheckID: checkID, Name: "pinlb listener " + l.Name, TTL: cfg.TTL.String(),
+		reg.Checks = append(reg.Checks, discovery.Check{
+			ID: "pinlb:" + id + ":" + l.Name, Name: "pinlb listener " + l.Name, TTL: cfg.TTL,
 			Notes: fmt.Sprintf("critical while %s %s has no active endpoint", l.Protocol, l.Address),
+			Run:   a.listenerCheck(l.Name),
 		})
-		name := l.Name
-		checks = append(checks, registrar.Check{ID: checkID, Run: func() error {
-			cur, ok := a.Listener(name)
-			switch {
-			case !ok:
-				return errors.New("listener removed")
-			case cur.Pool.Active > 0:
-				return nil
-			}
-			var why []string
-			for _, e := range cur.Endpoints {
-				why = append(why, e.Address+": "+strings.Join(e.Reasons, ", "))
-			}
-			return fmt.Errorf("no active endpoint (%d draining, %d out) %s", cur.Pool.Draining, cur.Pool.Out, strings.Join(why, "; "))
-		}})
 	}
-	return reg, checks
+	return reg
+}
+
+// listenerCheck passes while the listener has an active endpoint.
+func (a *Agent) listenerCheck(name string) func() error {
+	return func() error {
+		cur, ok := a.Listener(name)
+		switch {
+		case !ok:
+			return errors.New("listener removed")
+		case cur.Pool.Active > 0:
+			return nil
+		}
+		var why []string
+		for _, e := range cur.Endpoints {
+			why = append(why, e.Address+": "+strings.Join(e.Reasons, ", "))
+		}
+		return fmt.Errorf("no active endpoint (%d draining, %d out) %s", cur.Pool.Draining, cur.Pool.Out, strings.Join(why, "; "))
+	}
 }

@@ -140,7 +140,7 @@ func (a *Agent) Status() Status {
 		s.ConfigFiles = []string{}
 	}
 	if s.Consul.Used {
-		s.Consul.Address = consulAddress(a.consul.cfg)
+		s.Consul.Address = a.consul.client.Address()
 	}
 	for q, w := range a.watches {
 		st := w.w.Status()

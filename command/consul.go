@@ -3,7 +3,7 @@ package command
 import (
 	"flag"
 
-	"github.com/hashicorp/consul/api"
+	"github.com/pinlb/pinlb/discovery"
 )
 
 // consulFlag adds -consul-address to fs.
@@ -20,10 +20,6 @@ const consulHelp = `
 
 // newConsulClient builds a client from the CONSUL_* environment, with the
 // address overridden when given.
-func newConsulClient(address string) (*api.Client, error) {
-	cfg := api.DefaultConfig()
-	if address != "" {
-		cfg.Address = address
-	}
-	return api.NewClient(cfg)
+func newConsulClient(address string) (*discovery.Client, error) {
+	return discovery.NewClient(discovery.ClientConfig{Address: address})
 }

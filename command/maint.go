@@ -67,16 +67,11 @@ func (c *MaintCommand) Run(args []string) int {
 		c.Ui.Error(fmt.Sprintf("Error: consul: %s", err))
 		return exitError
 	}
-	agent := client.Agent()
 	if *id == "" {
-		services, err := agent.ServicesWithFilter(fmt.Sprintf("Service == %q", *service))
+		ids, err := client.LocalInstances(*service)
 		if err != nil {
 			c.Ui.Error(fmt.Sprintf("Error: listing the local agent's services: %s", err))
 			return exitError
-		}
-		ids := make([]string, 0, len(services))
-		for sid := range services {
-			ids = append(ids, sid)
 		}
 		sort.Strings(ids)
 		if len(ids) != 1 {
@@ -86,12 +81,7 @@ func (c *MaintCommand) Run(args []string) int {
 		}
 		*id = ids[0]
 	}
-	if *enable {
-		err = agent.EnableServiceMaintenance(*id, *reason)
-	} else {
-		err = agent.DisableServiceMaintenance(*id)
-	}
-	if err != nil {
+	if err := client.SetMaintenance(*id, *enable, *reason); err != nil {
 		c.Ui.Error(fmt.Sprintf("Error: %s", err))
 		return exitError
 	}

@@ -17,7 +17,7 @@ type fetcher interface {
 
 // healthQuery asks Consul's health endpoint for every instance of q.
 type healthQuery struct {
-	client *api.Client
+	client *Client
 	q      Query
 }
 
@@ -36,5 +36,5 @@ func (h healthQuery) fetch(ctx context.Context, index uint64, wait time.Duration
 	}
 	// Every instance: health is classified here, so that maintenance can
 	// be told from failure.
-	return h.client.Health().Service(h.q.Service, "", false, opts.WithContext(ctx))
+	return h.client.api.Health().Service(h.q.Service, "", false, opts.WithContext(ctx))
 }

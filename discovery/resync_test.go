@@ -24,7 +24,7 @@ func TestWatcher_WipedConsulHoldsThePool(t *testing.T) {
 	var log testbackend.LogBuffer
 	const hold = 4 * time.Second
 	w, ch := watchWith(t, WatcherInput{
-		Client: c, Query: Query{Service: "collector"}, ResyncHold: hold,
+		Client: clientOf(t, srv), Query: Query{Service: "collector"}, ResyncHold: hold,
 		// The default 55 s wait: a query blocked on the old index would
 		// hold the watcher blind for all of it.
 		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: &log}),
@@ -68,7 +68,7 @@ func TestWatcher_IntactRestartHoldsNothing(t *testing.T) {
 	c := srv.Client()
 	register(t, c, "collector", "c1", 9991)
 	w, ch := watchWith(t, WatcherInput{
-		Client: c, Query: Query{Service: "collector"}, ResyncHold: time.Hour, Logger: hclog.NewNullLogger(),
+		Client: clientOf(t, srv), Query: Query{Service: "collector"}, ResyncHold: time.Hour, Logger: hclog.NewNullLogger(),
 	})
 	must.Eq(t, []string{"c1"}, ids(next(t, ch)))
 

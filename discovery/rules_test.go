@@ -205,7 +205,7 @@ func TestRules_NoHoldAppliesTheResync(t *testing.T) {
 // says it filtered, and an empty one to a request without a token on a
 // Consul that denies by default.
 func TestRules_ACLAnswersAreNotApplied(t *testing.T) {
-	r := newRules(t, WatcherInput{Anonymous: true})
+	r := newRules(t, WatcherInput{}) // no client: no token
 	r.next()
 	r.answerMeta(&api.QueryMeta{LastIndex: 5, DefaultACLPolicy: "deny"})
 	r.next()

@@ -30,7 +30,7 @@ const (
 
 // WatcherInput configures a Watcher.
 type WatcherInput struct {
-	Client *api.Client
+	Client *Client
 	Query  Query
 	// StaleTTL is how long Consul may be unreachable before the watcher
 	// reports its endpoints as stale. 0 never does.
@@ -52,11 +52,6 @@ type WatcherInput struct {
 	// another client (a reload that changed the Consul settings): the first
 	// answer is then a resync of it, not a first sight.
 	Seed *Snapshot
-	// Anonymous says the client sends no token. On a Consul that denies by
-	// default, an anonymous request sees only what the anonymous token may
-	// read, and Consul does not say that it filtered: an empty answer may
-	// be a missing token, and is never applied.
-	Anonymous bool
 }
 
 // Watcher follows one Query with blocking queries and reports the usable
@@ -67,6 +62,11 @@ type Watcher struct {
 	consul  fetcher
 	limiter *rate.Limiter
 	hold    resyncHold
+	// anonymous: the client sends no token. On a Consul that denies by
+	// default, an anonymous request sees only what the anonymous token may
+	// read, and Consul does not say that it filtered: an empty answer may
+	// be a missing token, and is never applied.
+	anonymous bool
 
 	mu     sync.Mutex
 	status Status
@@ -80,11 +80,12 @@ func NewWatcher(in WatcherInput) *Watcher {
 	}
 	in.Logger = in.Logger.With("service", in.Query.Service)
 	return &Watcher{
-		in:      in,
-		consul:  healthQuery{client: in.Client, q: in.Query},
-		limiter: rate.NewLimiter(rate.Every(callInterval), callBurst),
-		hold:    resyncHold{d: in.ResyncHold, logger: in.Logger},
-		status:  Status{Since: time.Now()},
+		in:        in,
+		consul:    healthQuery{client: in.Client, q: in.Query},
+		limiter:   rate.NewLimiter(rate.Every(callInterval), callBurst),
+		hold:      resyncHold{d: in.ResyncHold, logger: in.Logger},
+		anonymous: in.Client == nil || in.Client.Anonymous(),
+		status:    Status{Since: time.Now()},
 	}
 }
 
@@ -176,7 +177,7 @@ func (w *Watcher) checkACL(meta *api.QueryMeta, insts []Instance, applied bool) 
 	case meta.ResultsFilteredByACLs:
 		w.aclProblem(aclFiltered, applied)
 		return false
-	case len(insts) == 0 && w.in.Anonymous && meta.DefaultACLPolicy == "deny":
+	case len(insts) == 0 && w.anonymous && meta.DefaultACLPolicy == "deny":
 		w.aclProblem(aclAnonymous, applied)
 		return false
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 // watch runs a watcher for q and returns its snapshots.
-func watch(t *testing.T, client *api.Client, q Query) (*Watcher, <-chan Snapshot) {
+func watch(t *testing.T, client *Client, q Query) (*Watcher, <-chan Snapshot) {
 	t.Helper()
 	return watchWith(t, WatcherInput{
 		Client:   client,
@@ -22,6 +22,14 @@ func watch(t *testing.T, client *api.Client, q Query) (*Watcher, <-chan Snapshot
 		StaleTTL: time.Minute,
 		Logger:   hclog.New(&hclog.LoggerOptions{Name: t.Name(), Level: hclog.Debug, Output: testWriter{t}}),
 	})
+}
+
+// clientOf is a watch client of srv, with its management token if any.
+func clientOf(t *testing.T, srv *consultest.Server) *Client {
+	t.Helper()
+	c, err := NewClient(ClientConfig{Address: srv.HTTP, Token: srv.Token()})
+	must.NoError(t, err)
+	return c
 }
 
 // watchWith runs a watcher for in until the test ends, and returns its
@@ -105,7 +113,7 @@ func setCheck(t *testing.T, c *api.Client, id, status string) {
 func TestWatcher_HealthGating(t *testing.T) {
 	srv := consultest.Start(t, consultest.Options{})
 	c := srv.Client()
-	w, ch := watch(t, c, Query{Service: "collector"})
+	w, ch := watch(t, clientOf(t, srv), Query{Service: "collector"})
 	must.Eq(t, []string{}, ids(next(t, ch))) // nothing registered yet
 
 	register(t, c, "collector", "c1", 9991, "blue")
@@ -166,7 +174,7 @@ func TestWatcher_StaleAfterTTL(t *testing.T) {
 	c := srv.Client()
 	register(t, c, "collector", "c1", 9991)
 	w, ch := watchWith(t, WatcherInput{
-		Client: c, Query: Query{Service: "collector"}, StaleTTL: 300 * time.Millisecond, Logger: hclog.NewNullLogger(),
+		Client: clientOf(t, srv), Query: Query{Service: "collector"}, StaleTTL: 300 * time.Millisecond, Logger: hclog.NewNullLogger(),
 	})
 	must.Eq(t, []string{"c1"}, ids(next(t, ch)))
 
@@ -186,8 +194,8 @@ func TestWatcher_IncludeWarning(t *testing.T) {
 	register(t, c, "collector", "c2", 9993)
 	setCheck(t, c, "c2", api.HealthWarning)
 
-	_, passing := watch(t, c, Query{Service: "collector"})
-	_, warning := watch(t, c, Query{Service: "collector", IncludeWarning: true})
+	_, passing := watch(t, clientOf(t, srv), Query{Service: "collector"})
+	_, warning := watch(t, clientOf(t, srv), Query{Service: "collector", IncludeWarning: true})
 	must.Eq(t, []string{"c1"}, ids(next(t, passing)))
 	s := next(t, warning)
 	must.Eq(t, []string{"c1", "c2"}, ids(s))
@@ -208,14 +216,14 @@ func TestWatcher_Filter(t *testing.T) {
 	c := srv.Client()
 	register(t, c, "collector", "blue1", 9991, "blue")
 	register(t, c, "collector", "green1", 9993, "green")
-	_, ch := watch(t, c, Query{Service: "collector", Filter: `"blue" in Service.Tags`})
+	_, ch := watch(t, clientOf(t, srv), Query{Service: "collector", Filter: `"blue" in Service.Tags`})
 	must.Eq(t, []string{"blue1"}, ids(next(t, ch)))
 	register(t, c, "collector", "blue2", 9995, "blue")
 	must.Eq(t, []string{"blue1", "blue2"}, ids(next(t, ch)))
 
 	// The filter combines with include_warning.
 	setCheck(t, c, "blue2", api.HealthWarning)
-	_, warn := watch(t, c, Query{Service: "collector", Filter: `"blue" in Service.Tags`, IncludeWarning: true})
+	_, warn := watch(t, clientOf(t, srv), Query{Service: "collector", Filter: `"blue" in Service.Tags`, IncludeWarning: true})
 	must.Eq(t, []string{"blue1", "blue2"}, ids(next(t, warn)))
 }
 
@@ -223,7 +231,7 @@ func TestWatcher_ConsulRestart(t *testing.T) {
 	srv := consultest.Start(t, consultest.Options{})
 	c := srv.Client()
 	register(t, c, "collector", "c1", 9991)
-	w, ch := watch(t, c, Query{Service: "collector"})
+	w, ch := watch(t, clientOf(t, srv), Query{Service: "collector"})
 	must.Eq(t, []string{"c1"}, ids(next(t, ch)))
 
 	srv.Stop() // in the middle of a blocking query
@@ -270,7 +278,7 @@ func TestWatcher_IndexGoesBackwards(t *testing.T) {
 	var log testbackend.LogBuffer
 	ch := make(chan Snapshot, 100)
 	w := NewWatcher(WatcherInput{
-		Client: c, Query: Query{Service: "collector"}, Wait: time.Second,
+		Client: clientOf(t, srv), Query: Query{Service: "collector"}, Wait: time.Second,
 		Logger:   hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: &log}),
 		OnChange: func(s Snapshot) { ch <- s },
 	})
@@ -304,9 +312,7 @@ func TestWatcher_TokenWithoutRightsKeepsThePool(t *testing.T) {
 	must.NoError(t, err)
 	token, _, err := admin.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: policy.ID}}}, nil)
 	must.NoError(t, err)
-	cfg := api.DefaultNonPooledConfig()
-	cfg.Address, cfg.Token = srv.HTTP, token.SecretID
-	reader, err := api.NewClient(cfg)
+	reader, err := NewClient(ClientConfig{Address: srv.HTTP, Token: token.SecretID})
 	must.NoError(t, err)
 
 	w, ch := watch(t, reader, Query{Service: "collector"})
@@ -328,8 +334,7 @@ func TestWatcher_TokenWithoutRightsKeepsThePool(t *testing.T) {
 	// A token that never had rights: nothing is ever applied.
 	none, _, err := admin.ACL().TokenCreate(&api.ACLToken{}, nil)
 	must.NoError(t, err)
-	cfg.Token = none.SecretID
-	blind, err := api.NewClient(cfg)
+	blind, err := NewClient(ClientConfig{Address: srv.HTTP, Token: none.SecretID})
 	must.NoError(t, err)
 	w2, ch2 := watch(t, blind, Query{Service: "collector"})
 	deadline = time.Now().Add(10 * time.Second)

@@ -13,10 +13,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
+	"github.com/pinlb/pinlb/discovery"
 	"github.com/pinlb/pinlb/internal/pinpoint"
-	"github.com/pinlb/pinlb/internal/registrar"
 )
 
 // Config describes the collector to register.
@@ -44,31 +43,21 @@ func (c Config) AgentPort() int {
 	return c.Ports["thrift-agent"]
 }
 
-// probe is a check pinlb runs itself and reports through a TTL check.
-type probe struct {
-	checkID string
-	addr    string
-	run     func(addr string, timeout time.Duration) error
-}
-
 // registration is the service definition: Port is the agent port, every
 // served port is in Meta under its pinpoint.Port.MetaKey, with a Consul TCP
-// check per TCP port and TTL checks for pinlb's probes.
-func (c Config) registration() (*api.AgentServiceRegistration, []probe) {
+// check per TCP port, and TTL checks that pinlb's probes feed.
+func (c Config) registration() discovery.Registration {
 	meta := map[string]string{}
 	for k, v := range c.Meta {
 		meta[k] = v
 	}
-	timeout := min(c.CheckInterval, 2*time.Second).String()
-	reg := &api.AgentServiceRegistration{
-		ID: c.ID, Name: c.Service, Address: c.Address, Port: c.AgentPort(),
+	timeout := min(c.CheckInterval, 2*time.Second)
+	reg := discovery.Registration{
+		ID: c.ID, Service: c.Service, Address: c.Address, Port: c.AgentPort(),
 		Tags: c.Tags, Meta: meta,
 	}
-	var probes []probe
-	add := func(check *api.AgentServiceCheck) {
-		if c.DeregisterCriticalAfter > 0 {
-			check.DeregisterCriticalServiceAfter = c.DeregisterCriticalAfter.String()
-		}
+	add := func(check discovery.Check) {
+		check.DeregisterAfter = c.DeregisterCriticalAfter
 		reg.Checks = append(reg.Checks, check)
 	}
 	for _, p := range append(pinpoint.Ports, pinpoint.Cluster) {
@@ -79,30 +68,36 @@ func (c Config) registration() (*api.AgentServiceRegistration, []probe) {
 		meta[p.MetaKey] = strconv.Itoa(port)
 		addr := net.JoinHostPort(c.Address, strconv.Itoa(port))
 		if p.Protocol == "tcp" {
-			add(&api.AgentServiceCheck{
-				CheckID: c.ID + ":tcp:" + p.Name, Name: fmt.Sprintf("TCP %s (%d)", p.Name, port),
-				TCP: addr, Interval: c.CheckInterval.String(), Timeout: timeout,
+			add(discovery.Check{
+				ID: c.ID + ":tcp:" + p.Name, Name: fmt.Sprintf("TCP %s (%d)", p.Name, port),
+				TCP: addr, Interval: c.CheckInterval, Timeout: timeout,
 			})
 		}
-		var run func(string, time.Duration) error
-		switch {
-		case p.Name == "thrift-agent":
-			run = pingThrift
-		case p.Protocol == "udp":
-			run = probeUDP
-		default:
+		probe := probeOf(p)
+		if probe == nil {
 			continue
 		}
-		id := c.ID + ":probe:" + p.Name
-		add(&api.AgentServiceCheck{
-			CheckID: id, Name: fmt.Sprintf("pinlb probe %s (%d)", p.Name, port),
+		add(discovery.Check{
+			ID: c.ID + ":probe:" + p.Name, Name: fmt.Sprintf("pinlb probe %s (%d)", p.Name, port),
 			// Three missed reports turn it critical on its own, should the
 			// sidecar die without deregistering.
-			TTL: (3 * c.CheckInterval).String(), Status: api.HealthCritical,
+			TTL: 3 * c.CheckInterval, StartCritical: true,
+			Run: func() error { return probe(addr, timeout) },
 		})
-		probes = append(probes, probe{checkID: id, addr: addr, run: run})
 	}
-	return reg, probes
+	return reg
+}
+
+// probeOf is what pinlb probes itself on port p, as Consul cannot: the
+// Thrift ping, and the UDP network check; nil for the others.
+func probeOf(p pinpoint.Port) func(addr string, timeout time.Duration) error {
+	switch {
+	case p.Name == "thrift-agent":
+		return pingThrift
+	case p.Protocol == "udp":
+		return probeUDP
+	}
+	return nil
 }
 
 // pingThrift sends the Thrift agent channel's ping and expects its pong.
@@ -152,13 +147,13 @@ func probeUDP(addr string, timeout time.Duration) error {
 
 // Sidecar keeps one collector registered while it runs.
 type Sidecar struct {
-	client *api.Client
+	client *discovery.Client
 	cfg    Config
 	logger hclog.Logger
 }
 
 // NewSidecar returns a sidecar; Run registers and keeps the checks fed.
-func NewSidecar(client *api.Client, cfg Config, logger hclog.Logger) *Sidecar {
+func NewSidecar(client *discovery.Client, cfg Config, logger hclog.Logger) *Sidecar {
 	return &Sidecar{client: client, cfg: cfg, logger: logger.With("service", cfg.Service, "id", cfg.ID)}
 }
 
@@ -166,15 +161,10 @@ func NewSidecar(client *api.Client, cfg Config, logger hclog.Logger) *Sidecar {
 // registers it again whenever the agent has lost it, and deregisters it when
 // ctx is done.
 func (s *Sidecar) Run(ctx context.Context) error {
-	reg, probes := s.cfg.registration()
-	timeout := min(s.cfg.CheckInterval, 2*time.Second)
-	checks := make([]registrar.Check, len(probes))
-	for i, p := range probes {
-		checks[i] = registrar.Check{ID: p.checkID, Run: func() error { return p.run(p.addr, timeout) }}
-	}
-	return registrar.Run(ctx, registrar.Input{
+	reg := s.cfg.registration()
+	return discovery.KeepRegistered(ctx, discovery.RegisterInput{
 		Client:       s.client,
-		Registration: func() (*api.AgentServiceRegistration, []registrar.Check) { return reg, checks },
+		Registration: func() discovery.Registration { return reg },
 		Interval:     s.cfg.CheckInterval,
 		Logger:       s.logger,
 	})

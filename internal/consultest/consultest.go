@@ -153,14 +153,19 @@ func (s *Server) launch() error {
 	return s.waitForLeader()
 }
 
+// Token is the management token with ACLs, else empty.
+func (s *Server) Token() string {
+	if s.options.ACL {
+		return ManagementToken
+	}
+	return ""
+}
+
 // Client returns an API client with the management token (if any).
 func (s *Server) Client() *api.Client {
 	s.t.Helper()
 	cfg := api.DefaultNonPooledConfig()
-	cfg.Address = s.HTTP
-	if s.options.ACL {
-		cfg.Token = ManagementToken
-	}
+	cfg.Address, cfg.Token = s.HTTP, s.Token()
 	c, err := api.NewClient(cfg)
 	if err != nil {
 		s.t.Fatal(err)

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+const module = "github.com/pinlb/pinlb"
+
+// rule forbids the packages under room to depend on anything under the
+// forbidden prefixes; direct forbids direct imports only.
+type rule struct {
+	room      string
+	forbidden []string
+	direct    bool
+	except    []string // rooms the rule does not apply to
+}
+
+// rules are the boundaries of website/content/docs/architecture.md.
+var rules = []rule{
+	{room: "proxy", forbidden: []string{module + "/config", module + "/discovery", module + "/agent", module + "/command",
+		"github.com/hashicorp/hcl", "github.com/hashicorp/consul"}},
+	{room: "discovery", forbidden: []string{module + "/proxy", module + "/config", module + "/agent", module + "/command",
+		"github.com/hashicorp/hcl"}},
+	{room: "config", forbidden: []string{module + "/agent", module + "/proxy", module + "/discovery", module + "/command"}},
+	{room: "agent", forbidden: []string{module + "/command"}},
+	// Consul's API is the discovery room's; the test helper that runs a
+	// real Consul is its only other user.
+	{room: "", forbidden: []string{"github.com/hashicorp/consul/api"}, direct: true,
+		except: []string{"discovery", "internal/consultest"}},
+}
+
+// boundaryViolations applies rules to pkgs.
+func boundaryViolations(pkgs []pkg) []string {
+	var out []string
+	for _, r := range rules {
+		for _, p := range pkgs {
+			if !r.covers(p.ImportPath) {
+				continue
+			}
+			deps := p.Deps
+			if r.direct {
+				deps = p.Imports
+			}
+			for _, d := range deps {
+				for _, bad := range r.forbidden {
+					if d == bad || strings.HasPrefix(d, bad+"/") {
+						out = append(out, fmt.Sprintf("boundary: %s imports %s%s", rel(p.ImportPath), d, r.how()))
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func (r rule) covers(path string) bool {
+	for _, e := range r.except {
+		if inRoom(path, e) {
+			return false
+		}
+	}
+	return r.room == "" || inRoom(path, r.room)
+}
+
+func (r rule) how() string {
+	if r.direct {
+		return ""
+	}
+	return " (directly or through its imports)"
+}
+
+func inRoom(path, room string) bool {
+	p := module + "/" + room
+	return path == p || strings.HasPrefix(path, p+"/")
+}
+
+func rel(path string) string {
+	if r, ok := strings.CutPrefix(path, module+"/"); ok {
+		return r
+	}
+	return path
+}
