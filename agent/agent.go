@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,21 +44,6 @@ type Agent struct {
 	reloads      uint64
 	reloadErrors uint64
 	lastReload   *ReloadEvent
-}
-
-// listener is a running proxy listener, the config it runs, and the
-// endpoints last handed to it.
-type listener struct {
-	cfg    config.Listener
-	pl     proxy.Listener
-	logger hclog.Logger
-
-	mu        sync.Mutex
-	endpoints []proxy.Endpoint
-	// From the last Consul snapshot: its instances by ID, and those not
-	// handed to the proxy, with the reason.
-	instances map[string]discovery.Instance
-	out       map[string]outMark
 }
 
 // New returns an agent for cfg. It does no I/O; Start binds the listeners
@@ -147,13 +130,36 @@ func (a *Agent) ReopenAccessLog() error { return a.alog.Reopen() }
 // its backends, and returns the running listeners cfg no longer has. On
 // error nothing has changed.
 func (a *Agent) apply(cfg *config.Config) ([]*listener, error) {
-	next := make(map[string]*listener, len(cfg.Listeners))
-	var bound []*listener
-	undo := func() {
+	next, bound, err := a.bind(cfg)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := a.consulFor(cfg)
+	if err != nil {
 		for _, l := range bound {
 			l.pl.Shutdown(context.Background())
 		}
+		return nil, err
 	}
+	// Every socket and client is in hand: commit.
+	if err := a.commit(cfg, next, conn); err != nil {
+		return nil, err
+	}
+	var removed []*listener
+	for key, l := range a.running {
+		if _, ok := next[key]; !ok {
+			removed = append(removed, l)
+		}
+	}
+	a.running = next
+	return removed, nil
+}
+
+// bind returns cfg's listeners by socket: the running ones it keeps, and
+// those it adds, bound now and also returned apart. On error nothing new
+// stays bound.
+func (a *Agent) bind(cfg *config.Config) (next map[string]*listener, bound []*listener, err error) {
+	next = make(map[string]*listener, len(cfg.Listeners))
 	for _, lc := range cfg.Listeners {
 		key := socketKey(lc)
 		if cur, ok := a.running[key]; ok {
@@ -162,29 +168,39 @@ func (a *Agent) apply(cfg *config.Config) ([]*listener, error) {
 		}
 		pl, err := proxy.Listen(proxyConfig(lc, a.recorder(cfg)), a.logger.Named("proxy"))
 		if err != nil { // it names the listener
-			undo()
-			return nil, err
+			for _, l := range bound {
+				l.pl.Shutdown(context.Background())
+			}
+			return nil, nil, err
 		}
 		l := &listener{cfg: lc, pl: pl}
 		next[key] = l
 		bound = append(bound, l)
 	}
+	return next, bound, nil
+}
 
+// consulFor is the Consul connection cfg needs: the current one when
+// neither the consul {} block nor the token changed.
+func (a *Agent) consulFor(cfg *config.Config) (consulConn, error) {
 	conn := consulConn{cfg: cfg.Consul}
 	if usesConsul(cfg) {
 		client, err := discovery.NewClient(clientConfig(cfg.Consul))
 		if err != nil {
-			undo()
-			return nil, fmt.Errorf("consul: %w", err)
+			return consulConn{}, fmt.Errorf("consul: %w", err)
 		}
 		conn.client = client
 	}
-	consulChanged := !conn.client.Same(a.consul.client) || conn.cfg != a.consul.cfg
-	if !consulChanged {
-		conn.client = a.consul.client
+	if conn.client.Same(a.consul.client) && conn.cfg == a.consul.cfg {
+		return a.consul, nil
 	}
+	return conn, nil
+}
 
-	// Every socket and client is in hand: commit.
+// commit configures every listener of cfg and points it at its backends:
+// the watches of its services (a new Consul connection replaces them
+// all) or its servers.
+func (a *Agent) commit(cfg *config.Config, next map[string]*listener, conn consulConn) error {
 	subs := map[discovery.Query][]*listener{}
 	var static []*listener
 	for _, lc := range cfg.Listeners {
@@ -192,7 +208,7 @@ func (a *Agent) apply(cfg *config.Config) ([]*listener, error) {
 		if err := l.pl.Update(proxyConfig(lc, a.recorder(cfg))); err != nil {
 			// config validates every value proxy checks, so this is a bug;
 			// the error names the listener.
-			return nil, err
+			return err
 		}
 		l.mu.Lock()
 		l.cfg = lc
@@ -205,10 +221,24 @@ func (a *Agent) apply(cfg *config.Config) ([]*listener, error) {
 			static = append(static, l)
 		}
 	}
-	// A new client replaces every watch; each new one starts from the
-	// last answer of the one it replaces, and resynchronises with it.
+	a.setWatches(conn, subs)
+	for _, l := range static {
+		l.setEndpoints(staticEndpoints(l.cfg.Upstream.Servers))
+	}
+	for _, lc := range cfg.Listeners {
+		l := next[socketKey(lc)]
+		l.logger.Info("listener ready", "protocol", lc.Protocol, "address", l.pl.Addr(),
+			"balance", lc.Balance, "upstream", upstreamString(lc.Upstream))
+	}
+	return nil
+}
+
+// setWatches makes subs the watches and their listeners. A new connection
+// replaces every watch; each new one starts from the last answer of the
+// one it replaces, and resynchronises with it.
+func (a *Agent) setWatches(conn consulConn, subs map[discovery.Query][]*listener) {
 	seeds := map[discovery.Query]*discovery.Snapshot{}
-	if consulChanged {
+	if conn != a.consul {
 		for q, w := range a.watches {
 			seeds[q] = w.stop()
 			delete(a.watches, q)
@@ -232,38 +262,6 @@ func (a *Agent) apply(cfg *config.Config) ([]*listener, error) {
 		}
 		w.setSubs(ls)
 	}
-	for _, l := range static {
-		l.setEndpoints(staticEndpoints(l.cfg.Upstream.Servers))
-	}
-
-	for _, lc := range cfg.Listeners {
-		l := next[socketKey(lc)]
-		l.logger.Info("listener ready", "protocol", lc.Protocol, "address", l.pl.Addr(),
-			"balance", lc.Balance, "upstream", upstreamString(lc.Upstream))
-	}
-	var removed []*listener
-	for key, l := range a.running {
-		if _, ok := next[key]; !ok {
-			removed = append(removed, l)
-		}
-	}
-	a.running = next
-	return removed, nil
-}
-
-// upstreamString says where a listener forwards, for logs and the API.
-func upstreamString(u config.Upstream) string {
-	if u.Service == "" {
-		return strings.Join(u.Servers, ",")
-	}
-	s := "consul:" + query(u).String()
-	switch {
-	case u.PortMeta != "":
-		s += " port from meta " + u.PortMeta
-	case u.Port != 0:
-		s += fmt.Sprintf(" port %d", u.Port)
-	}
-	return s
 }
 
 func usesConsul(cfg *config.Config) bool {
@@ -316,71 +314,4 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("shutdown: open connections were closed at the deadline: %w", context.Cause(ctx))
 	}
 	return nil
-}
-
-// socketKey identifies a listener's socket: a reload that keeps it keeps
-// the socket.
-func socketKey(l config.Listener) string { return l.Protocol + " " + l.Address }
-
-// recorder is the access log when cfg has one: a nil Recorder keeps the
-// proxy from building records at all.
-func (a *Agent) recorder(cfg *config.Config) proxy.Recorder {
-	if cfg.AccessLog.Path == "" {
-		return nil
-	}
-	return a.alog
-}
-
-func proxyConfig(l config.Listener, rec proxy.Recorder) proxy.Config {
-	return proxy.Config{
-		Recorder:       rec,
-		Name:           l.Name,
-		Protocol:       l.Protocol,
-		Address:        l.Address,
-		Balance:        l.Balance,
-		ConnectTimeout: l.ConnectTimeout,
-		IdleTimeout:    l.IdleTimeout,
-		MaxConnections: l.MaxConnections,
-		DrainTimeout:   l.DrainTimeout,
-		OnUnhealthy:    l.OnUnhealthy,
-		Tries:          l.Tries,
-		NextTimeout:    l.NextTimeout,
-		MaxFails:       l.MaxFails,
-		FailTimeout:    l.FailTimeout,
-		MaxConns:       l.MaxConns,
-		SlowStart:      l.SlowStart,
-		Rebalance: proxy.RebalanceConfig{
-			Enabled:     l.Rebalance.Enabled,
-			Skew:        l.Rebalance.Skew,
-			MaxRate:     l.Rebalance.MaxRate,
-			MinIdle:     l.Rebalance.MinIdle,
-			MaxWait:     l.Rebalance.MaxWait,
-			MaxLifetime: l.Rebalance.MaxLifetime,
-		},
-		UDP: proxy.UDPConfig{
-			Mode:           l.UDP.Mode,
-			SessionTimeout: l.UDP.SessionTimeout,
-			Responses:      l.UDP.Responses,
-			MaxSessions:    l.UDP.MaxSessions,
-		},
-	}
-}
-
-// staticEndpoints turns validated "ip:port" strings into endpoints.
-func staticEndpoints(servers []string) []proxy.Endpoint {
-	eps := make([]proxy.Endpoint, 0, len(servers))
-	for _, s := range servers {
-		if ap, err := netip.ParseAddrPort(s); err == nil {
-			eps = append(eps, proxy.Endpoint{Addr: ap, Weight: 1})
-		}
-	}
-	return eps
-}
-
-func endpointList(eps []proxy.Endpoint) string {
-	s := make([]string, len(eps))
-	for i, ep := range eps {
-		s[i] = ep.Addr.String()
-	}
-	return strings.Join(s, ",")
 }

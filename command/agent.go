@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
 	"syscall"
 	"time"
@@ -80,19 +79,22 @@ Options:
 
 func (c *AgentCommand) Synopsis() string { return "Runs the pinlb agent" }
 
+// agentFlags are the agent command's flags.
+type agentFlags struct {
+	paths    []string
+	logLevel string
+	logJSON  bool
+	dev      bool
+}
+
 func (c *AgentCommand) Run(args []string) int {
-	var (
-		paths    []string
-		logLevel string
-		logJSON  bool
-		dev      bool
-	)
+	var f agentFlags
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-	fs.Var(pathList{&paths}, "config-file", "")
-	fs.Var(pathList{&paths}, "config-dir", "")
-	fs.StringVar(&logLevel, "log-level", "", "")
-	fs.BoolVar(&logJSON, "log-json", false, "")
-	fs.BoolVar(&dev, "dev", false, "")
+	fs.Var(pathList{&f.paths}, "config-file", "")
+	fs.Var(pathList{&f.paths}, "config-dir", "")
+	fs.StringVar(&f.logLevel, "log-level", "", "")
+	fs.BoolVar(&f.logJSON, "log-json", false, "")
+	fs.BoolVar(&f.dev, "dev", false, "")
 	if !parseFlags(c.Ui, fs, args, c.Help()) {
 		return exitError
 	}
@@ -100,18 +102,11 @@ func (c *AgentCommand) Run(args []string) int {
 		c.Ui.Error(fmt.Sprintf("Error: unexpected arguments %q; configuration goes in -config-file or -config-dir", fs.Args()))
 		return exitError
 	}
-	if logLevel != "" && hclog.LevelFromString(logLevel) == hclog.NoLevel {
-		c.Ui.Error(fmt.Sprintf("Error: -log-level=%q is not one of trace, debug, info, warn, error", logLevel))
+	if f.logLevel != "" && hclog.LevelFromString(f.logLevel) == hclog.NoLevel {
+		c.Ui.Error(fmt.Sprintf("Error: -log-level=%q is not one of trace, debug, info, warn, error", f.logLevel))
 		return exitError
 	}
-
-	load := func() (*config.Config, hcl.Diagnostics) {
-		if dev {
-			return config.LoadOver([]config.Source{config.Dev()}, paths)
-		}
-		return config.Load(paths)
-	}
-	cfg, diags := load()
+	cfg, diags := f.load()
 	if len(diags) > 0 {
 		c.Ui.Error(strings.TrimRight(config.FormatDiagnostics(diags), "\n"))
 	}
@@ -119,32 +114,51 @@ func (c *AgentCommand) Run(args []string) int {
 		c.Ui.Error("Error: configuration is invalid; nothing was started")
 		return exitError
 	}
-
-	level := func(cfg *config.Config) hclog.Level {
-		if logLevel != "" {
-			return hclog.LevelFromString(logLevel)
-		}
-		return hclog.LevelFromString(cfg.LogLevel)
-	}
 	logger := hclog.New(&hclog.LoggerOptions{
 		Name:       "pinlb",
-		Level:      level(cfg),
-		JSONFormat: logJSON || cfg.LogJSON,
+		Level:      f.level(cfg),
+		JSONFormat: f.logJSON || cfg.LogJSON,
 		Output:     &cli.UiWriter{Ui: c.Ui},
 	})
-
 	// Subscribe before starting, so no signal is missed in between.
-	sigs := c.signals
-	if sigs == nil {
-		sigs = make(chan os.Signal, 4)
-		signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGUSR2)
-		defer signal.Stop(sigs)
-		signal.Ignore(syscall.SIGPIPE)
-	}
+	sigs, stop := c.subscribe()
+	defer stop()
 
 	a := agent.New(cfg, logger.Named("agent"))
-	a.SetReloader(func() error {
-		next, diags := load()
+	a.SetReloader(f.reloader(a, logger))
+	if err := a.Start(context.Background()); err != nil {
+		c.Ui.Error(fmt.Sprintf("Error starting agent: %s", err))
+		a.Shutdown(context.Background())
+		return exitError
+	}
+	logger.Info("agent started", "version", version.String(), "config", strings.Join(cfg.Files, ","))
+	if c.started != nil {
+		c.started <- a
+	}
+	return c.serve(a, logger, sigs)
+}
+
+// load reads the configuration the flags name.
+func (f *agentFlags) load() (*config.Config, hcl.Diagnostics) {
+	if f.dev {
+		return config.LoadOver([]config.Source{config.Dev()}, f.paths)
+	}
+	return config.Load(f.paths)
+}
+
+// level is -log-level, else the configuration's log_level.
+func (f *agentFlags) level(cfg *config.Config) hclog.Level {
+	if f.logLevel != "" {
+		return hclog.LevelFromString(f.logLevel)
+	}
+	return hclog.LevelFromString(cfg.LogLevel)
+}
+
+// reloader loads the files again and applies them to a: SIGHUP and
+// POST /v1/reload both come here.
+func (f *agentFlags) reloader(a *agent.Agent, logger hclog.Logger) func() error {
+	return func() error {
+		next, diags := f.load()
 		for _, line := range strings.Split(strings.TrimRight(config.FormatDiagnostics(diags), "\n"), "\n") {
 			if line != "" {
 				logger.Error("configuration problem", "diagnostic", line)
@@ -158,19 +172,13 @@ func (c *AgentCommand) Run(args []string) int {
 			logger.Error("reload failed; the running configuration stays", "error", err)
 			return err
 		}
-		logger.SetLevel(level(next))
+		logger.SetLevel(f.level(next))
 		return nil
-	})
-	if err := a.Start(context.Background()); err != nil {
-		c.Ui.Error(fmt.Sprintf("Error starting agent: %s", err))
-		a.Shutdown(context.Background())
-		return exitError
 	}
-	logger.Info("agent started", "version", version.String(), "config", strings.Join(cfg.Files, ","))
-	if c.started != nil {
-		c.started <- a
-	}
+}
 
+// serve answers signals until one stops the agent.
+func (c *AgentCommand) serve(a *agent.Agent, logger hclog.Logger, sigs <-chan os.Signal) int {
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:

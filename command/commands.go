@@ -1,12 +1,9 @@
 package command
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/hashicorp/cli"
 	"github.com/pinlb/pinlb/version"
@@ -54,23 +51,6 @@ func Run(args []string) int {
 		return exitError
 	}
 	return code
-}
-
-// stopContext is cancelled by SIGINT or SIGTERM, or, in tests, by a signal
-// sent to sigs.
-func stopContext(sigs chan os.Signal) (context.Context, context.CancelFunc) {
-	if sigs == nil {
-		return signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		select {
-		case <-sigs:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
 }
 
 // pathList is a repeatable flag whose values join one ordered list shared by

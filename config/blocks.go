@@ -1,0 +1,145 @@
+package config
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+func (v *validator) consul(c *consulBlock) Consul {
+	out := Consul{
+		Address:    deref(c.Address),
+		Datacenter: deref(c.Datacenter),
+		Token:      deref(c.Token),
+		TokenFile:  deref(c.TokenFile),
+		StaleTTL:   v.duration(c.StaleTTL, c.StaleTTLRange, DefaultConsulStaleTTL, true),
+		ResyncHold: v.duration(c.ResyncHold, c.ResyncHoldRange, DefaultConsulResyncHold, true),
+	}
+	if c.Address != nil && strings.TrimSpace(out.Address) == "" {
+		v.errorf(c.AddressRange, "Invalid Consul address",
+			`address is empty; remove it to use $CONSUL_HTTP_ADDR or 127.0.0.1:8500, or give e.g. "127.0.0.1:8500"`)
+	}
+	if c.Token != nil && c.TokenFile != nil {
+		v.errorf(c.TokenFileRange, "Conflicting Consul token settings",
+			"set token or token_file, not both")
+	}
+	if c.TokenFile != nil && c.Token == nil {
+		out.Token = v.tokenFile(*c.TokenFile, c.TokenFileRange, "Consul")
+	}
+	if t := c.TLS; t != nil {
+		out.TLS = ConsulTLS{
+			CAFile:     deref(t.CAFile),
+			CertFile:   deref(t.CertFile),
+			KeyFile:    deref(t.KeyFile),
+			ServerName: deref(t.ServerName),
+		}
+		if (out.TLS.CertFile == "") != (out.TLS.KeyFile == "") {
+			v.errorf(t.DefRange, "Incomplete Consul client certificate",
+				"cert_file and key_file go together; set both or neither")
+		}
+	}
+	return out
+}
+
+func (v *validator) api(a *apiBlock) API {
+	out := API{
+		Enabled:     boolOr(a.Enabled, DefaultAPIEnabled),
+		Address:     DefaultAPIAddress,
+		Token:       deref(a.Token),
+		EnablePprof: boolOr(a.EnablePprof, false),
+	}
+	if a.Address != nil {
+		out.Address = *a.Address
+		v.hostPort(out.Address, a.AddressRange, true)
+	}
+	if a.Token != nil && a.TokenFile != nil {
+		v.errorf(a.TokenFileRange, "Conflicting API token settings", "set token or token_file, not both")
+	}
+	if a.Token != nil && strings.TrimSpace(out.Token) == "" {
+		v.errorf(a.TokenRange, "Empty API token", "remove token to leave the API open, or set a secret")
+	}
+	if a.TokenFile != nil {
+		out.Token = v.tokenFile(*a.TokenFile, a.TokenFileRange, "API")
+	}
+	if t := a.TLS; t != nil {
+		out.TLS = APITLS{CertFile: deref(t.CertFile), KeyFile: deref(t.KeyFile), ClientCAFile: deref(t.ClientCAFile)}
+		if out.TLS.CertFile == "" || out.TLS.KeyFile == "" {
+			v.errorf(t.DefRange, "Incomplete API certificate",
+				"the API serves HTTPS with cert_file and key_file; set both (client_ca_file alone cannot work)")
+		}
+	}
+	return out
+}
+
+func (v *validator) telemetry(t *telemetryBlock) Telemetry {
+	out := Telemetry{
+		MetricsPrefix:           DefaultMetricsPrefix,
+		DisableHostname:         boolOr(t.DisableHostname, DefaultDisableHostname),
+		PrometheusRetentionTime: v.duration(t.PrometheusRetentionTime, t.PrometheusRetentionTimeRange, DefaultPrometheusRetentionTime, true),
+		StatsdAddress:           deref(t.StatsdAddress),
+		DogstatsdAddr:           deref(t.DogstatsdAddr),
+	}
+	if t.MetricsPrefix != nil {
+		out.MetricsPrefix = *t.MetricsPrefix
+		if !listenerName.MatchString(out.MetricsPrefix) {
+			v.errorf(t.MetricsPrefixRange, "Invalid metrics prefix", "%q: use letters, digits, '_', '-' and '.'", out.MetricsPrefix)
+		}
+	}
+	if t.DogstatsdTags != nil {
+		out.DogstatsdTags = *t.DogstatsdTags
+	}
+	for _, a := range []struct {
+		s *string
+		r hcl.Range
+	}{{t.StatsdAddress, t.StatsdAddressRange}, {t.DogstatsdAddr, t.DogstatsdAddrRange}} {
+		if a.s != nil {
+			if _, _, err := net.SplitHostPort(*a.s); err != nil {
+				v.errorf(a.r, "Invalid address", `%q is not host:port (use e.g. "127.0.0.1:8125")`, *a.s)
+			}
+		}
+	}
+	return out
+}
+
+func (v *validator) accessLog(l *accessLogBlock) AccessLog {
+	out := AccessLog{Path: deref(l.Path), Format: DefaultAccessLogFormat}
+	if l.Path == nil || strings.TrimSpace(out.Path) == "" {
+		r := l.DefRange
+		if l.Path != nil {
+			r = l.PathRange
+		}
+		v.errorf(r, "Missing access log path", `set path to a file, or "-" for standard output; remove the block to log nothing`)
+	}
+	if l.Format != nil {
+		out.Format = *l.Format
+		v.oneOf(out.Format, l.FormatRange, "access log format", logFormat)
+	}
+	return out
+}
+
+func (v *validator) registerSelf(r *registerSelfBlock) RegisterSelf {
+	out := RegisterSelf{
+		Enabled: true,
+		Service: DefaultRegisterSelfService,
+		ID:      deref(r.ID),
+		Address: deref(r.Address),
+		TTL:     v.duration(r.TTL, r.TTLRange, DefaultRegisterSelfTTL, false),
+	}
+	if r.Service != nil {
+		out.Service = *r.Service
+		if !listenerName.MatchString(out.Service) {
+			v.errorf(r.ServiceRange, "Invalid service name", "%q: use letters, digits, '_', '-' and '.'", out.Service)
+		}
+	}
+	if r.Address != nil {
+		if _, err := netip.ParseAddr(out.Address); err != nil {
+			v.errorf(r.AddressRange, "Invalid address", "%q is not an IP address", out.Address)
+		}
+	}
+	if r.Tags != nil {
+		out.Tags = *r.Tags
+	}
+	return out
+}

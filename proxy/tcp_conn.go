@@ -1,0 +1,177 @@
+//go:build linux
+
+package proxy
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+)
+
+// closeReason says why pinlb closed a connection, for the log.
+type closeReason int32
+
+func (r closeReason) String() string {
+	return [...]string{"ok", "idle_timeout", "drain_timeout", "unhealthy", "rebalance", "max_lifetime", "shutdown"}[r]
+}
+
+// tcpConn is one proxied connection.
+type tcpConn struct {
+	client, upstream *net.TCPConn
+	backend          *backend
+	reason           atomic.Int32 // closeReason
+
+	start    time.Time
+	lifetime time.Duration // max_lifetime with this connection's jitter; 0 none
+
+	// Owned by the watchdog goroutine.
+	lastBytes   uint64
+	lastActive  time.Time
+	excessSince time.Time // when the rebalancer first wanted to move it; zero if it does not
+	movedAt     time.Time // when the rebalancer asked the client to go
+}
+
+// moveGrace is how long a client asked to go may take to close.
+const moveGrace = 5 * time.Second
+
+// move asks the client to go, gently: a FIN toward it, so that it closes
+// and reconnects, while everything it sent until then still reaches the
+// backend. A client that ignores it is closed after moveGrace.
+func (c *tcpConn) move(now time.Time, r closeReason) {
+	c.reason.CompareAndSwap(int32(closedByPeer), int32(r))
+	c.movedAt = now
+	c.client.CloseWrite()
+}
+
+// abort closes both sockets; the copies in flight return at once.
+func (c *tcpConn) abort(r closeReason) {
+	c.reason.CompareAndSwap(int32(closedByPeer), int32(r))
+	c.client.Close()
+	c.upstream.Close()
+}
+
+// record hands a finished connection to the recorder, if there is one.
+func (l *tcpListener) record(cfg *Config, client *net.TCPConn, upstream netip.AddrPort, start time.Time, in, out int64, status string) {
+	if cfg.Recorder == nil {
+		return
+	}
+	cfg.Recorder.Record(&Record{
+		Listener: cfg.Name,
+		Protocol: TCP,
+		Client:   client.RemoteAddr().(*net.TCPAddr).AddrPort(),
+		Local:    client.LocalAddr().(*net.TCPAddr).AddrPort(),
+		Upstream: upstream,
+		Start:    start,
+		Duration: time.Since(start),
+		BytesIn:  uint64(in),
+		BytesOut: uint64(out),
+		Status:   status,
+	})
+}
+
+func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
+	defer l.handlers.Done()
+	defer l.stats.active.Add(-1)
+	start := time.Now()
+
+	upstream, b, status := l.connect(client, cfg)
+	if upstream == nil {
+		addr := netip.AddrPort{}
+		if b != nil {
+			addr = b.addr
+		}
+		l.record(cfg, client, addr, start, 0, 0, status)
+		client.Close()
+		return
+	}
+	c := &tcpConn{client: client, upstream: upstream, backend: b, start: start, lastActive: start}
+	if lt := cfg.Rebalance.MaxLifetime; lt > 0 {
+		c.lifetime = time.Duration(float64(lt) * (0.9 + 0.2*rand.Float64())) // ±10%, so they do not all end at once
+	}
+	if !l.track(c) {
+		c.abort(closedShutdown)
+		b.active.Add(-1)
+		return
+	}
+	var firstByte func()
+	if cfg.Balance == LeastTime {
+		firstByte = func() { b.observe(time.Since(start)) }
+	}
+	in, out, err := splice(client, upstream, firstByte)
+	b.active.Add(-1)
+	l.untrack(c)
+	l.stats.bytesIn.Add(uint64(in))
+	l.stats.bytesOut.Add(uint64(out))
+	b.bytesIn.Add(uint64(in))
+	b.bytesOut.Add(uint64(out))
+
+	reason := closeReason(c.reason.Load())
+	l.record(cfg, client, b.addr, start, in, out, reason.String())
+	switch reason {
+	case closedIdle:
+		l.stats.idleClosed.Add(1)
+	case closedDrained:
+		l.stats.drainClosed.Add(1)
+	case closedUnhealthy:
+		l.stats.unhealthyClosed.Add(1)
+	}
+	args := []any{"client", client.RemoteAddr(), "endpoint", b.addr,
+		"bytes_in", in, "bytes_out", out, "duration", time.Since(start), "status", reason}
+	if err != nil {
+		args = append(args, "error", err)
+	}
+	l.logger.Debug("connection closed", args...)
+}
+
+// splice copies both ways until both directions end. A clean EOF on one side
+// is passed on as a half-close and the other direction goes on; an error on
+// either side aborts both. Bytes move kernel-side with splice(2).
+//
+// firstByte, if set, is called once the backend's first byte is ready to
+// read (or the stream ended), before the copy toward the client starts: a
+// readiness wait on the socket, so the copy still splices.
+func splice(client, upstream *net.TCPConn, firstByte func()) (in, out int64, err error) {
+	type result struct {
+		n   int64
+		err error
+	}
+	up := make(chan result, 1)
+	go func() {
+		n, err := spliceCopy(upstream, client)
+		if err != nil {
+			client.Close()
+			upstream.Close()
+		} else {
+			upstream.CloseWrite()
+		}
+		up <- result{n, err}
+	}()
+	if firstByte != nil && waitReadable(upstream) == nil {
+		firstByte()
+	}
+	out, err = spliceCopy(client, upstream)
+	if err != nil {
+		client.Close()
+		upstream.Close()
+	} else {
+		client.CloseWrite()
+	}
+	r := <-up
+	client.Close()
+	upstream.Close()
+	return r.n, out, firstCause(r.err, err)
+}
+
+// firstCause drops the "use of closed network connection" that one direction
+// reports when the other direction's failure closed both sockets.
+func firstCause(errs ...error) error {
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,162 @@
+//go:build linux
+
+package proxy
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+)
+
+// udpBatch is how many datagrams one system call may read. Each buffer
+// fits the largest datagram; only the bytes datagrams fill are touched, so
+// the resident cost follows the traffic.
+const udpBatch = 32
+
+func (r *udpReader) serve() {
+	l := r.l
+	defer l.wg.Done()
+	defer func() {
+		for _, f := range r.flows {
+			f.sock.Close()
+		}
+	}()
+	raw, err := r.conn.SyscallConn()
+	if err != nil {
+		l.logger.Error("udp listener cannot read its socket", "error", err)
+		return
+	}
+	b := newBatch(udpBatch, maxDatagram)
+	for {
+		if err := raw.Read(b.read); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) { // woken to reap
+				r.conn.SetReadDeadline(time.Time{})
+				r.reap()
+				continue
+			}
+			return // closed
+		}
+		if b.err != nil {
+			l.drop(dropSocket, netip.AddrPort{}, b.err)
+			continue
+		}
+		if r.nEnded.Load() > 0 {
+			r.reap()
+		}
+		now := time.Now().UnixNano() // they arrived together
+		for i := range b.n {
+			p, client := b.message(i)
+			r.enqueue(p, client, now)
+		}
+		r.flush()
+	}
+}
+
+// forward sends one datagram from client on: the path of a datagram on its
+// own (the batched one is enqueue and flush).
+func (r *udpReader) forward(p []byte, client netip.AddrPort) {
+	l := r.l
+	l.received(p)
+	r.route(p, client, time.Now().UnixNano())
+}
+
+// received counts a datagram from a client.
+func (l *udpListener) received(p []byte) {
+	l.datagramsIn.Add(1)
+	l.bytesIn.Add(uint64(len(p)))
+}
+
+// sent counts a datagram that left for b through f.
+func (l *udpListener) sent(p []byte, f *flow, b *backend) {
+	n := uint64(len(p))
+	l.datagramsOut.Add(1)
+	l.bytesOut.Add(n)
+	b.datagramsIn.Add(1)
+	b.bytesIn.Add(n)
+	f.datagramsIn.Add(1)
+	f.bytesIn.Add(n)
+}
+
+// choose finds (or opens) client's flow and the backend for its datagram;
+// nil when the datagram is dropped, which it counts with the reason.
+func (r *udpReader) choose(client netip.AddrPort, now int64) (*flow, *backend) {
+	l := r.l
+	cfg := l.cfg.Load()
+	set := l.pool.load()
+	if len(set.primary.idx)+len(set.backup.idx) == 0 {
+		l.drop(dropNoBackend, client, nil) // before a flow: no socket for a datagram going nowhere
+		return nil, nil
+	}
+	f := r.flows[client]
+	if f == nil || f.dead.Load() {
+		if f = r.newFlow(client, cfg); f == nil {
+			return nil, nil
+		}
+	}
+	b := r.target(f, set, cfg, client, now)
+	if b == nil {
+		l.drop(dropNoBackend, client, nil)
+		return nil, nil
+	}
+	f.last.Store(now)
+	return f, b
+}
+
+// route sends a counted datagram on its own.
+func (r *udpReader) route(p []byte, client netip.AddrPort, now int64) {
+	l := r.l
+	// One retry: a flow can end (timeout) between the lookup and the send.
+	for range 2 {
+		f, b := r.choose(client, now)
+		if f == nil {
+			return
+		}
+		_, err := f.sock.WriteToUDPAddrPort(p, b.addr)
+		if err == nil {
+			l.sent(p, f, b)
+			return
+		}
+		if !f.dead.Load() {
+			l.drop(dropSendError, client, err)
+			return
+		}
+	}
+	l.drop(dropSendError, client, net.ErrClosed)
+}
+
+func (l *udpListener) drop(reason int, client netip.AddrPort, err error) {
+	l.dropped[reason].Add(1)
+	if n, ok := l.dropLog[reason].allow(); ok {
+		l.logger.Warn("datagram dropped", "reason", dropNames[reason], "client", client,
+			"error", err, "suppressed", n, "total", l.dropped[reason].Load())
+	}
+}
+
+// reap removes flows that ended on their own from the table.
+func (r *udpReader) reap() {
+	r.endedMu.Lock()
+	ended := r.ended
+	r.ended = nil
+	r.nEnded.Store(0)
+	r.endedMu.Unlock()
+	for _, f := range ended {
+		if r.flows[f.client] == f {
+			delete(r.flows, f.client)
+		}
+	}
+	// A Go map never shrinks: after a burst from many sources, copy what is
+	// left into one of its size, so that the burst's buckets are freed.
+	if n := len(r.flows); n < r.peak/4 {
+		smaller := make(map[netip.AddrPort]*flow, n)
+		for k, f := range r.flows {
+			smaller[k] = f
+		}
+		r.flows, r.peak = smaller, n
+	}
+	r.held.Store(int64(len(r.flows)))
+}
+
+// wake makes the reader return from its read, to reap.
+func (r *udpReader) wake() { r.conn.SetReadDeadline(time.Unix(1, 0)) }
