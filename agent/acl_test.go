@@ -8,23 +8,22 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"github.com/pinlb/pinlb/config"
-	"github.com/pinlb/pinlb/internal/consultest"
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
 )
 
 // aclCluster is a default-deny Consul with one collector and two tokens:
 // one that may read it, one that may read nothing.
 type aclCluster struct {
-	srv               *consultest.Server
+	srv               *testsupport.Consul
 	admin             *api.Client
-	backend           *testbackend.TCP
+	backend           *testsupport.TCP
 	reader, powerless *api.ACLToken
 }
 
 func startACLCluster(t *testing.T) *aclCluster {
 	t.Helper()
-	c := &aclCluster{srv: consultest.Start(t, consultest.Options{ACL: true}), backend: testbackend.StartTCP(t)}
+	c := &aclCluster{srv: testsupport.StartConsul(t, testsupport.ConsulOptions{ACL: true}), backend: testsupport.StartTCP(t)}
 	c.admin = c.srv.Client()
 	collector(t, c.admin, "a", c.backend.Addr.Port())
 	policy, _, err := c.admin.ACL().PolicyCreate(&api.ACLPolicy{
@@ -55,10 +54,10 @@ func watchStatus(a *Agent) WatchStatus {
 // with no instance. pinlb never applies it, and says why.
 func TestConsul_NoTokenIsNotNoCollectors(t *testing.T) {
 	c := startACLCluster(t)
-	var log testbackend.LogBuffer
+	var log testsupport.LogBuffer
 	l := consulListener(t, "grpc", config.Upstream{})
 	ag := startWithConsulLog(t, c.srv, "", &log, l)
-	testbackend.WaitFor(t, "the anonymous answer to be refused", func() bool { return watchStatus(ag).ACLFiltered })
+	testsupport.WaitFor(t, "the anonymous answer to be refused", func() bool { return watchStatus(ag).ACLFiltered })
 	must.StrContains(t, watchStatus(ag).ACLProblem, "no token")
 	must.StrContains(t, log.String(), "consul answered no instance to a request without a token")
 
@@ -72,7 +71,7 @@ func TestConsul_NoTokenIsNotNoCollectors(t *testing.T) {
 
 	// A reload that drops the token keeps the serving pool.
 	must.NoError(t, ag.Reload(cfg))
-	testbackend.WaitFor(t, "the anonymous answer to be refused", func() bool { return watchStatus(ag).ACLFiltered })
+	testsupport.WaitFor(t, "the anonymous answer to be refused", func() bool { return watchStatus(ag).ACLFiltered })
 	waitEndpoints(t, ag, "grpc", c.backend.Addr.Port())
 	roundTrip(t, dial(t, ag.Addrs()["grpc"]))
 }
@@ -95,14 +94,14 @@ listener "grpc" {
   address = %q
   upstream { service = "collector" }
 }
-`, c.srv.HTTP, tokenFile, testbackend.FreePort(t, "tcp"))), 0o600))
+`, c.srv.HTTP, tokenFile, testsupport.FreePort(t, "tcp"))), 0o600))
 	load := func() *config.Config {
 		cfg, diags := config.Load([]string{cfgFile})
 		must.False(t, diags.HasErrors(), must.Sprint(config.FormatDiagnostics(diags)))
 		return cfg
 	}
 	ag := startConfig(t, load(), testWriter{t})
-	testbackend.WaitFor(t, "the filtered answer", func() bool { return watchStatus(ag).ACLFiltered })
+	testsupport.WaitFor(t, "the filtered answer", func() bool { return watchStatus(ag).ACLFiltered })
 	must.SliceEmpty(t, ag.Endpoints("grpc"))
 
 	must.NoError(t, os.WriteFile(tokenFile, []byte(c.reader.SecretID+"\n"), 0o600))
@@ -120,7 +119,7 @@ func TestConsul_RevokedTokenKeepsThePool(t *testing.T) {
 	_, err := c.admin.ACL().TokenDelete(c.reader.AccessorID, nil)
 	must.NoError(t, err)
 	collector(t, c.admin, "b", 9) // wakes the blocking query
-	testbackend.WaitFor(t, "the 403 to be seen", func() bool { return !watchStatus(ag).Reachable })
+	testsupport.WaitFor(t, "the 403 to be seen", func() bool { return !watchStatus(ag).Reachable })
 	must.StrContains(t, watchStatus(ag).LastError, "ACL not found")
 	waitEndpoints(t, ag, "grpc", c.backend.Addr.Port())
 	roundTrip(t, dial(t, ag.Addrs()["grpc"]))

@@ -10,11 +10,11 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/pinlb/pinlb/config"
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
 )
 
-func tcpListener(name, addr string, servers ...*testbackend.TCP) config.Listener {
+func tcpListener(name, addr string, servers ...*testsupport.TCP) config.Listener {
 	l := config.Listener{
 		Name:           name,
 		Protocol:       "tcp",
@@ -65,8 +65,8 @@ func roundTrip(t *testing.T, c net.Conn) {
 }
 
 func TestReload_KeepsConnectionsAndSwapsBackends(t *testing.T) {
-	a, b, c := testbackend.StartTCP(t), testbackend.StartTCP(t), testbackend.StartTCP(t)
-	keepAddr, changeAddr := testbackend.FreePort(t, "tcp"), testbackend.FreePort(t, "tcp")
+	a, b, c := testsupport.StartTCP(t), testsupport.StartTCP(t), testsupport.StartTCP(t)
+	keepAddr, changeAddr := testsupport.FreePort(t, "tcp"), testsupport.FreePort(t, "tcp")
 	ag := start(t, tcpListener("change", changeAddr, b), tcpListener("keep", keepAddr, a))
 	addrs := ag.Addrs()
 
@@ -90,15 +90,15 @@ func TestReload_KeepsConnectionsAndSwapsBackends(t *testing.T) {
 }
 
 func TestReload_RemovedListenerDrains(t *testing.T) {
-	a := testbackend.StartTCP(t)
-	keepAddr, goneAddr := testbackend.FreePort(t, "tcp"), testbackend.FreePort(t, "tcp")
+	a := testsupport.StartTCP(t)
+	keepAddr, goneAddr := testsupport.FreePort(t, "tcp"), testsupport.FreePort(t, "tcp")
 	ag := start(t, tcpListener("keep", keepAddr, a), tcpListener("gone", goneAddr, a))
 	open := dial(t, ag.Addrs()["gone"])
 	roundTrip(t, open)
 
 	must.NoError(t, ag.Reload(&config.Config{ShutdownTimeout: time.Minute, Listeners: []config.Listener{tcpListener("keep", keepAddr, a)}}))
 
-	testbackend.WaitFor(t, "removed listener to stop accepting", func() bool {
+	testsupport.WaitFor(t, "removed listener to stop accepting", func() bool {
 		c, err := net.Dial("tcp", goneAddr)
 		if err == nil {
 			c.Close()
@@ -112,8 +112,8 @@ func TestReload_RemovedListenerDrains(t *testing.T) {
 // A removed listener's connections may finish for the shutdown timeout (or
 // the listener's drain_timeout), not for ever.
 func TestReload_RemovedListenerDrainsUntilDeadline(t *testing.T) {
-	a := testbackend.StartTCP(t)
-	keep, gone := tcpListener("keep", testbackend.FreePort(t, "tcp"), a), tcpListener("gone", testbackend.FreePort(t, "tcp"), a)
+	a := testsupport.StartTCP(t)
+	keep, gone := tcpListener("keep", testsupport.FreePort(t, "tcp"), a), tcpListener("gone", testsupport.FreePort(t, "tcp"), a)
 	ag := start(t, keep, gone)
 	open := dial(t, ag.Addrs()["gone"])
 	roundTrip(t, open)
@@ -129,8 +129,8 @@ func TestReload_RemovedListenerDrainsUntilDeadline(t *testing.T) {
 // A reload whose API cannot move has still removed its listeners: they
 // drain where Shutdown finds them, and their ports come free.
 func TestReload_APIThatCannotMoveLeaksNoListener(t *testing.T) {
-	a := testbackend.StartTCP(t)
-	keep, gone := tcpListener("keep", testbackend.FreePort(t, "tcp"), a), tcpListener("gone", testbackend.FreePort(t, "tcp"), a)
+	a := testsupport.StartTCP(t)
+	keep, gone := tcpListener("keep", testsupport.FreePort(t, "tcp"), a), tcpListener("gone", testsupport.FreePort(t, "tcp"), a)
 	cfg := &config.Config{ShutdownTimeout: time.Minute, API: config.API{Enabled: true, Address: "127.0.0.1:0"}, Listeners: []config.Listener{keep, gone}}
 	ag := New(cfg, hclog.New(&hclog.LoggerOptions{Output: testWriter{t}}))
 	must.NoError(t, ag.Start(context.Background()))
@@ -157,8 +157,8 @@ func TestReload_APIThatCannotMoveLeaksNoListener(t *testing.T) {
 }
 
 func TestReload_BindFailureKeepsRunningConfig(t *testing.T) {
-	a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
-	addr := testbackend.FreePort(t, "tcp")
+	a, b := testsupport.StartTCP(t), testsupport.StartTCP(t)
+	addr := testsupport.FreePort(t, "tcp")
 	ag := start(t, tcpListener("x", addr, a))
 
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
@@ -179,7 +179,7 @@ func TestReload_BindFailureKeepsRunningConfig(t *testing.T) {
 
 // An error names its listener once, not once per layer it crossed.
 func TestStart_ErrorNamesTheListenerOnce(t *testing.T) {
-	l := tcpListener("x", "127.0.0.1:0", testbackend.StartTCP(t))
+	l := tcpListener("x", "127.0.0.1:0", testsupport.StartTCP(t))
 	l.Balance = "fastest" // config would refuse it; proxy refuses it too
 	err := New(&config.Config{Listeners: []config.Listener{l}}, hclog.NewNullLogger()).Start(context.Background())
 	must.ErrorContains(t, err, "fastest")
@@ -190,8 +190,8 @@ func TestStart_PortTaken(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	must.NoError(t, err)
 	defer taken.Close()
-	free := testbackend.FreePort(t, "tcp")
-	a := testbackend.StartTCP(t)
+	free := testsupport.FreePort(t, "tcp")
+	a := testsupport.StartTCP(t)
 
 	ag := New(&config.Config{Listeners: []config.Listener{
 		tcpListener("ok", free, a), tcpListener("clash", taken.Addr().String(), a),

@@ -12,8 +12,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"github.com/pinlb/pinlb/config"
-	"github.com/pinlb/pinlb/internal/consultest"
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
 )
 
@@ -28,15 +27,15 @@ func TestConsul_ChurnKeepsConnectionsAndStopsDatagrams(t *testing.T) {
 		// after it.
 		inFlight = 50 * time.Millisecond
 	)
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
 	type member struct {
 		id  string
-		tcp *testbackend.TCP
-		udp *testbackend.UDP
+		tcp *testsupport.TCP
+		udp *testsupport.UDP
 	}
 	newMember := func(id string) member {
-		return member{id, testbackend.StartTCP(t), testbackend.StartUDP(t)}
+		return member{id, testsupport.StartTCP(t), testsupport.StartUDP(t)}
 	}
 	register := func(m member) {
 		must.NoError(t, c.Agent().ServiceRegister(&api.AgentServiceRegistration{
@@ -52,7 +51,7 @@ func TestConsul_ChurnKeepsConnectionsAndStopsDatagrams(t *testing.T) {
 
 	tcpL := consulListener(t, "grpc", config.Upstream{})
 	udpL := consulListener(t, "span", config.Upstream{PortMeta: "port_span"})
-	udpL.Protocol, udpL.Address = "udp", testbackend.FreePort(t, "udp")
+	udpL.Protocol, udpL.Address = "udp", testsupport.FreePort(t, "udp")
 	udpL.UDP = config.UDP{Mode: "packet", SessionTimeout: time.Minute, MaxSessions: 10}
 	ag := startWithConsul(t, srv, "", tcpL, udpL)
 	waitEndpoints(t, ag, "grpc", stable[0].tcp.Addr.Port(), stable[1].tcp.Addr.Port())
@@ -100,7 +99,7 @@ func TestConsul_ChurnKeepsConnectionsAndStopsDatagrams(t *testing.T) {
 	for range cycles {
 		register(flapper)
 		waitEndpoints(t, ag, "span", stable[0].udp.Addr.Port(), stable[1].udp.Addr.Port(), flapper.udp.Addr.Port())
-		testbackend.WaitFor(t, "datagrams at the new member", func() bool {
+		testsupport.WaitFor(t, "datagrams at the new member", func() bool {
 			return flapper.udp.LastAt.Load() > 0
 		})
 

@@ -11,8 +11,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"github.com/pinlb/pinlb/config"
-	"github.com/pinlb/pinlb/internal/consultest"
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
 )
 
@@ -35,18 +34,18 @@ func setCheck(t *testing.T, c *api.Client, id, status string) {
 func consulListener(t *testing.T, name string, up config.Upstream) config.Listener {
 	up.Service = "collector"
 	return config.Listener{
-		Name: name, Protocol: "tcp", Address: testbackend.FreePort(t, "tcp"), Balance: config.DefaultBalance,
+		Name: name, Protocol: "tcp", Address: testsupport.FreePort(t, "tcp"), Balance: config.DefaultBalance,
 		ConnectTimeout: time.Second, IdleTimeout: time.Minute, Upstream: up,
 	}
 }
 
 // startWithConsul runs an agent whose listeners forward to srv's services.
-func startWithConsul(t *testing.T, srv *consultest.Server, token string, ls ...config.Listener) *Agent {
+func startWithConsul(t *testing.T, srv *testsupport.Consul, token string, ls ...config.Listener) *Agent {
 	t.Helper()
 	return startWithConsulLog(t, srv, token, testWriter{t}, ls...)
 }
 
-func startWithConsulLog(t *testing.T, srv *consultest.Server, token string, log io.Writer, ls ...config.Listener) *Agent {
+func startWithConsulLog(t *testing.T, srv *testsupport.Consul, token string, log io.Writer, ls ...config.Listener) *Agent {
 	t.Helper()
 	return startConfig(t, &config.Config{
 		Consul:    config.Consul{Address: srv.HTTP, Token: token, StaleTTL: time.Minute},
@@ -66,7 +65,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 func waitEndpoints(t *testing.T, a *Agent, name string, ports ...uint16) {
 	t.Helper()
 	want := slices.Sorted(slices.Values(ports))
-	testbackend.WaitFor(t, fmt.Sprintf("%s to forward to %v", name, ports), func() bool {
+	testsupport.WaitFor(t, fmt.Sprintf("%s to forward to %v", name, ports), func() bool {
 		var got []uint16
 		for _, ep := range a.Endpoints(name) {
 			if !ep.Draining {
@@ -79,9 +78,9 @@ func waitEndpoints(t *testing.T, a *Agent, name string, ports ...uint16) {
 }
 
 func TestConsul_TrafficFollowsHealth(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
-	a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
+	a, b := testsupport.StartTCP(t), testsupport.StartTCP(t)
 	ag := startWithConsul(t, srv, "", consulListener(t, "grpc", config.Upstream{}))
 	addr := ag.Addrs()["grpc"]
 	waitEndpoints(t, ag, "grpc") // Consul answered: nothing registered
@@ -122,9 +121,9 @@ func TestConsul_TrafficFollowsHealth(t *testing.T) {
 }
 
 func TestConsul_MaintenanceDrains(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
-	a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
+	a, b := testsupport.StartTCP(t), testsupport.StartTCP(t)
 	l := consulListener(t, "grpc", config.Upstream{})
 	l.DrainTimeout = 300 * time.Millisecond
 	collector(t, c, "a", a.Addr.Port())
@@ -141,15 +140,15 @@ func TestConsul_MaintenanceDrains(t *testing.T) {
 	onA.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, err := io.ReadAll(onA) // closed at the drain timeout
 	must.NoError(t, err)
-	testbackend.WaitFor(t, "the drain to be counted", func() bool { return ag.Stats()["grpc"].DrainClosed == 1 })
+	testsupport.WaitFor(t, "the drain to be counted", func() bool { return ag.Stats()["grpc"].DrainClosed == 1 })
 	roundTrip(t, dial(t, ag.Addrs()["grpc"]))
 	must.Eq(t, 1, b.Accepted.Load())
 }
 
 func TestConsul_PortSelectionFilterAndWarning(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
-	a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
+	a, b := testsupport.StartTCP(t), testsupport.StartTCP(t)
 	collector(t, c, "a", a.Addr.Port(), "blue")
 	collector(t, c, "b", b.Addr.Port(), "green")
 	// An instance without the meta key: left out by port_meta listeners.
@@ -176,9 +175,9 @@ func TestConsul_PortSelectionFilterAndWarning(t *testing.T) {
 }
 
 func TestConsul_TokenWithoutRightsKeepsThePool(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{ACL: true})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{ACL: true})
 	admin := srv.Client()
-	a := testbackend.StartTCP(t)
+	a := testsupport.StartTCP(t)
 	collector(t, admin, "a", a.Addr.Port())
 	policy, _, err := admin.ACL().PolicyCreate(&api.ACLPolicy{
 		Name:  "read",
@@ -188,7 +187,7 @@ func TestConsul_TokenWithoutRightsKeepsThePool(t *testing.T) {
 	token, _, err := admin.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: policy.ID}}}, nil)
 	must.NoError(t, err)
 
-	var log testbackend.LogBuffer
+	var log testsupport.LogBuffer
 	ag := startWithConsulLog(t, srv, token.SecretID, io.MultiWriter(&log, testWriter{t}), consulListener(t, "grpc", config.Upstream{}))
 	waitEndpoints(t, ag, "grpc", a.Addr.Port())
 
@@ -196,7 +195,7 @@ func TestConsul_TokenWithoutRightsKeepsThePool(t *testing.T) {
 	_, _, err = admin.ACL().TokenUpdate(token, nil)
 	must.NoError(t, err)
 	collector(t, admin, "b", 9) // a change wakes the watch: its answer is filtered
-	testbackend.WaitFor(t, "the filtered answer to be seen", func() bool {
+	testsupport.WaitFor(t, "the filtered answer to be seen", func() bool {
 		ag.mu.Lock()
 		defer ag.mu.Unlock()
 		for _, w := range ag.watches {
@@ -211,11 +210,11 @@ func TestConsul_TokenWithoutRightsKeepsThePool(t *testing.T) {
 }
 
 func TestConsul_UDPFollowsPool(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
-	u1, u2 := testbackend.StartUDP(t), testbackend.StartUDP(t)
+	u1, u2 := testsupport.StartUDP(t), testsupport.StartUDP(t)
 	l := consulListener(t, "span", config.Upstream{PortMeta: "port_span"})
-	l.Protocol, l.Address = "udp", testbackend.FreePort(t, "udp")
+	l.Protocol, l.Address = "udp", testsupport.FreePort(t, "udp")
 	l.UDP = config.UDP{Mode: "session", SessionTimeout: time.Minute, MaxSessions: 10}
 	collector(t, c, "u1", u1.Addr.Port())
 	ag := startWithConsul(t, srv, "", l)
@@ -229,13 +228,13 @@ func TestConsul_UDPFollowsPool(t *testing.T) {
 		must.NoError(t, err)
 	}
 	send()
-	testbackend.WaitFor(t, "datagram at u1", func() bool { return u1.Datagrams.Load() == 1 })
+	testsupport.WaitFor(t, "datagram at u1", func() bool { return u1.Datagrams.Load() == 1 })
 
 	// The session's backend leaves: its next datagram re-elects.
 	collector(t, c, "u2", u2.Addr.Port())
 	must.NoError(t, c.Agent().ServiceDeregister("u1"))
 	waitEndpoints(t, ag, "span", u2.Addr.Port())
 	send()
-	testbackend.WaitFor(t, "datagram at u2", func() bool { return u2.Datagrams.Load() == 1 })
+	testsupport.WaitFor(t, "datagram at u2", func() bool { return u2.Datagrams.Load() == 1 })
 	must.Eq(t, 1, u1.Datagrams.Load())
 }

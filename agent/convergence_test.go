@@ -11,8 +11,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
 	"github.com/pinlb/pinlb/config"
-	"github.com/pinlb/pinlb/internal/consultest"
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 )
 
 // BenchmarkConvergence measures how fast a Consul write reaches pinlb: from
@@ -57,18 +56,18 @@ const changeGap = 150 * time.Millisecond
 type writeFunc func(c *api.Client, id string, port uint16, add bool) error
 
 func benchConvergence(b *testing.B, write writeFunc) {
-	srv := consultest.Start(b, consultest.Options{})
+	srv := testsupport.StartConsul(b, testsupport.ConsulOptions{})
 	c := srv.Client()
 	// Each backend names itself on every connection.
-	named := func(name string) *testbackend.TCP {
-		return testbackend.StartTCPFunc(b, "127.0.0.1:0", func(conn *net.TCPConn) { conn.Write([]byte(name)) })
+	named := func(name string) *testsupport.TCP {
+		return testsupport.StartTCPFunc(b, "127.0.0.1:0", func(conn *net.TCPConn) { conn.Write([]byte(name)) })
 	}
 	base, extra := named("b"), named("n")
 	if err := write(c, "base", base.Addr.Port(), true); err != nil {
 		b.Fatal(err)
 	}
 	l := config.Listener{
-		Name: "grpc", Protocol: "tcp", Address: testbackend.FreePort(b, "tcp"), Balance: config.DefaultBalance,
+		Name: "grpc", Protocol: "tcp", Address: testsupport.FreePort(b, "tcp"), Balance: config.DefaultBalance,
 		ConnectTimeout: time.Second, IdleTimeout: time.Minute,
 		Upstream: config.Upstream{Service: "collector"},
 	}

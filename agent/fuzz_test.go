@@ -10,14 +10,14 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/pinlb/pinlb/config"
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 )
 
 // FuzzAPI sends arbitrary requests to the API handlers, guard included:
 // none may panic or fail with a 5xx of its own, and every error answer is
 // the JSON error body the docs promise.
 func FuzzAPI(f *testing.F) {
-	a := testbackend.StartTCP(f)
+	a := testsupport.StartTCP(f)
 	ag := New(&config.Config{
 		API: config.API{Enabled: true, Address: "127.0.0.1:0"},
 		Listeners: []config.Listener{{

@@ -9,8 +9,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"github.com/pinlb/pinlb/config"
-	"github.com/pinlb/pinlb/internal/consultest"
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
 )
 
@@ -21,13 +20,13 @@ import (
 // and returns its address.
 func deadCollector(t *testing.T, c *api.Client, id string) netip.AddrPort {
 	t.Helper()
-	addr := netip.MustParseAddrPort(testbackend.FreePort(t, "tcp"))
+	addr := netip.MustParseAddrPort(testsupport.FreePort(t, "tcp"))
 	collector(t, c, id, addr.Port())
 	return addr
 }
 
-func echoAt(t *testing.T, addr netip.AddrPort) *testbackend.TCP {
-	return testbackend.StartTCPFunc(t, addr.String(), func(c *net.TCPConn) {
+func echoAt(t *testing.T, addr netip.AddrPort) *testsupport.TCP {
+	return testsupport.StartTCPFunc(t, addr.String(), func(c *net.TCPConn) {
 		io.Copy(c, c)
 		c.CloseWrite()
 	})
@@ -43,9 +42,9 @@ func closedByProxy(t *testing.T, c net.Conn) {
 }
 
 func TestConsul_PassiveFailureOutAndBack(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
-	a := testbackend.StartTCP(t)
+	a := testsupport.StartTCP(t)
 	collector(t, c, "a", a.Addr.Port())
 	dead := deadCollector(t, c, "b")
 	l := consulListener(t, "grpc", config.Upstream{})
@@ -57,7 +56,7 @@ func TestConsul_PassiveFailureOutAndBack(t *testing.T) {
 	// Connections until one lands on b: its connect fails, the client is
 	// retried on a, and b is out.
 	first := time.Now()
-	testbackend.WaitFor(t, "a connect to b to fail", func() bool {
+	testsupport.WaitFor(t, "a connect to b to fail", func() bool {
 		roundTrip(t, dial(t, addr))
 		return ag.Stats()["grpc"].ConnectFailures > 0
 	})
@@ -66,7 +65,7 @@ func TestConsul_PassiveFailureOutAndBack(t *testing.T) {
 	// b listens again, and Consul has said passing all along; b stays out
 	// until fail_timeout has passed since it was taken out.
 	b := echoAt(t, dead)
-	testbackend.WaitFor(t, "b to be back", func() bool {
+	testsupport.WaitFor(t, "b to be back", func() bool {
 		roundTrip(t, dial(t, addr))
 		return b.Accepted.Load() > 0
 	})
@@ -80,9 +79,9 @@ func TestConsul_PassiveFailureOutAndBack(t *testing.T) {
 }
 
 func TestConsul_RetryOnNextEndpoint(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
-	a := testbackend.StartTCP(t)
+	a := testsupport.StartTCP(t)
 	collector(t, c, "a", a.Addr.Port())
 	dead := deadCollector(t, c, "b")
 	retry := consulListener(t, "retry", config.Upstream{}) // tries = 0: each endpoint once
@@ -114,9 +113,9 @@ func TestConsul_RetryOnNextEndpoint(t *testing.T) {
 }
 
 func TestConsul_MaxConns(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
-	a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
+	a, b := testsupport.StartTCP(t), testsupport.StartTCP(t)
 	collector(t, c, "a", a.Addr.Port())
 	collector(t, c, "b", b.Addr.Port())
 	l := consulListener(t, "grpc", config.Upstream{})
@@ -135,15 +134,15 @@ func TestConsul_MaxConns(t *testing.T) {
 	must.Eq(t, 1, ag.Stats()["grpc"].NoBackend)
 
 	first.Close()
-	testbackend.WaitFor(t, "a slot to free", func() bool { return ag.Stats()["grpc"].Active == 1 })
+	testsupport.WaitFor(t, "a slot to free", func() bool { return ag.Stats()["grpc"].Active == 1 })
 	roundTrip(t, dial(t, addr))
 	must.Eq(t, 3, a.Accepted.Load()+b.Accepted.Load())
 }
 
 func TestConsul_SlowStart(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
-	a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
+	a, b := testsupport.StartTCP(t), testsupport.StartTCP(t)
 	collector(t, c, "a", a.Addr.Port())
 	l := consulListener(t, "grpc", config.Upstream{})
 	l.SlowStart = 2 * time.Second
@@ -170,22 +169,22 @@ func TestConsul_SlowStart(t *testing.T) {
 
 	// At full weight round robin gives b exactly half; 45 of 100 at half the
 	// ramp (an expected 25) is out of reach.
-	testbackend.WaitFor(t, "b to reach its full share", func() bool { return share(100) >= 0.45 })
+	testsupport.WaitFor(t, "b to reach its full share", func() bool { return share(100) >= 0.45 })
 	t.Logf("full share after %v", time.Since(joined).Round(time.Millisecond))
 	must.GreaterEq(t, l.SlowStart/2, time.Since(joined))
 }
 
 func TestConsul_BackupOnlyWhenNoPrimary(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
 	t.Run("backup_tag", func(t *testing.T) {
-		a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
+		a, b := testsupport.StartTCP(t), testsupport.StartTCP(t)
 		collector(t, c, "a", a.Addr.Port())
 		collector(t, c, "b", b.Addr.Port(), "backup")
 		backupOnlyWhenNoPrimary(t, srv, c, config.Upstream{BackupTag: "backup"}, a, b)
 	})
 	t.Run("backup_meta", func(t *testing.T) {
-		a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
+		a, b := testsupport.StartTCP(t), testsupport.StartTCP(t)
 		collector(t, c, "a", a.Addr.Port())
 		must.NoError(t, c.Agent().ServiceRegister(&api.AgentServiceRegistration{
 			ID: "b", Name: "collector", Address: "127.0.0.1", Port: int(b.Addr.Port()),
@@ -198,7 +197,7 @@ func TestConsul_BackupOnlyWhenNoPrimary(t *testing.T) {
 
 // backupOnlyWhenNoPrimary checks that collector b, marked backup by up,
 // takes traffic only while collector a is critical.
-func backupOnlyWhenNoPrimary(t *testing.T, srv *consultest.Server, c *api.Client, up config.Upstream, a, b *testbackend.TCP) {
+func backupOnlyWhenNoPrimary(t *testing.T, srv *testsupport.Consul, c *api.Client, up config.Upstream, a, b *testsupport.TCP) {
 	ag := startWithConsul(t, srv, "", consulListener(t, "grpc", up))
 	addr := ag.Addrs()["grpc"]
 	waitEndpoints(t, ag, "grpc", a.Addr.Port(), b.Addr.Port())
@@ -226,9 +225,9 @@ func backupOnlyWhenNoPrimary(t *testing.T, srv *consultest.Server, c *api.Client
 }
 
 func TestConsul_CriticalDrainsOrCloses(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
-	a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
+	a, b := testsupport.StartTCP(t), testsupport.StartTCP(t)
 	collector(t, c, "a", a.Addr.Port())
 	drain := consulListener(t, "drain", config.Upstream{}) // on_unhealthy = drain, no drain_timeout
 	drain.OnUnhealthy = config.DefaultOnUnhealthy
@@ -248,7 +247,7 @@ func TestConsul_CriticalDrainsOrCloses(t *testing.T) {
 	closedByProxy(t, closed)
 	// Counted when its handler ends, which may be just after the client
 	// sees the close.
-	testbackend.WaitFor(t, "unhealthy_closed", func() bool { return ag.Stats()["close"].UnhealthyClosed == 1 })
+	testsupport.WaitFor(t, "unhealthy_closed", func() bool { return ag.Stats()["close"].UnhealthyClosed == 1 })
 	roundTrip(t, drained) // still flowing to a
 	must.Eq(t, 0, ag.Stats()["drain"].UnhealthyClosed)
 	roundTrip(t, dial(t, ag.Addrs()["close"])) // new ones go to b

@@ -7,8 +7,8 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"github.com/pinlb/pinlb/config"
-	"github.com/pinlb/pinlb/internal/consultest"
 	"github.com/pinlb/pinlb/internal/sim"
+	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
 )
 
@@ -17,7 +17,7 @@ import (
 // message and moving no client twice.
 func TestConsul_ScaleOutRebalances(t *testing.T) {
 	const streams = 400
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
 	cols := make([]*sim.Collector, 4)
 	for i := range cols {

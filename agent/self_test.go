@@ -9,13 +9,12 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"github.com/pinlb/pinlb/config"
-	"github.com/pinlb/pinlb/internal/consultest"
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
 )
 
 func TestRegisterSelf_CheckFollowsThePool(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
 	l := consulListener(t, "grpc", config.Upstream{})
 	cfg := &config.Config{
@@ -35,7 +34,7 @@ func TestRegisterSelf_CheckFollowsThePool(t *testing.T) {
 	}
 
 	// No collector yet: registered, critical, saying why.
-	testbackend.WaitFor(t, "the critical check", func() bool {
+	testsupport.WaitFor(t, "the critical check", func() bool {
 		ch := check()
 		return ch != nil && ch.Status == api.HealthCritical && strings.Contains(ch.Output, "no active endpoint")
 	})
@@ -45,10 +44,10 @@ func TestRegisterSelf_CheckFollowsThePool(t *testing.T) {
 	_, port, _ := net.SplitHostPort(ag.Addrs()["grpc"].String())
 	must.Eq(t, port, svc.Meta["port_grpc"])
 
-	b := testbackend.StartTCP(t)
+	b := testsupport.StartTCP(t)
 	collector(t, c, "a", b.Addr.Port())
-	testbackend.WaitFor(t, "the check to pass", func() bool { return check().Status == api.HealthPassing })
-	testbackend.WaitFor(t, "Consul to serve pinlb as healthy, as DNS would", func() bool {
+	testsupport.WaitFor(t, "the check to pass", func() bool { return check().Status == api.HealthPassing })
+	testsupport.WaitFor(t, "Consul to serve pinlb as healthy, as DNS would", func() bool {
 		entries, _, err := c.Health().Service("pinlb", "", true, nil)
 		must.NoError(t, err)
 		return len(entries) == 1

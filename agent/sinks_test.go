@@ -12,18 +12,16 @@ import (
 	"time"
 
 	"github.com/pinlb/pinlb/config"
-	"github.com/pinlb/pinlb/internal/consultest"
-	"github.com/pinlb/pinlb/internal/testbackend"
-	"github.com/pinlb/pinlb/internal/testca"
+	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
 )
 
 // statsdReceiver collects what arrives on a UDP port.
-func statsdReceiver(t *testing.T) (string, *testbackend.LogBuffer) {
+func statsdReceiver(t *testing.T) (string, *testsupport.LogBuffer) {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	must.NoError(t, err)
 	t.Cleanup(func() { pc.Close() })
-	var got testbackend.LogBuffer
+	var got testsupport.LogBuffer
 	go func() {
 		buf := make([]byte, 65535)
 		for {
@@ -42,24 +40,24 @@ func statsdReceiver(t *testing.T) (string, *testbackend.LogBuffer) {
 func TestTelemetry_StatsdAndDogstatsd(t *testing.T) {
 	statsd, gotStatsd := statsdReceiver(t)
 	dog, gotDog := statsdReceiver(t)
-	a := testbackend.StartTCP(t)
+	a := testsupport.StartTCP(t)
 	l := tcpListener("grpc", "127.0.0.1:0", a)
 	startConfig(t, &config.Config{
 		Telemetry: config.Telemetry{MetricsPrefix: "pinlb", DisableHostname: true, StatsdAddress: statsd,
 			DogstatsdAddr: dog, DogstatsdTags: []string{"env:test"}},
 		Listeners: []config.Listener{l},
 	}, testWriter{t})
-	testbackend.WaitFor(t, "statsd lines", func() bool {
+	testsupport.WaitFor(t, "statsd lines", func() bool {
 		return strings.Contains(gotStatsd.String(), "pinlb.listener.connections.active")
 	})
-	testbackend.WaitFor(t, "dogstatsd lines", func() bool {
+	testsupport.WaitFor(t, "dogstatsd lines", func() bool {
 		return regexp.MustCompile(`pinlb\.listener\.connections\.active:0\|g\|#[^\n]*env:test[^\n]*listener:grpc`).MatchString(gotDog.String())
 	})
 }
 
 // The text access log: one key=value line per connection.
 func TestAccessLog_TextFormat(t *testing.T) {
-	a := testbackend.StartTCP(t)
+	a := testsupport.StartTCP(t)
 	path := filepath.Join(t.TempDir(), "access.log")
 	ag := startConfig(t, &config.Config{
 		AccessLog: config.AccessLog{Path: path, Format: "text"},
@@ -69,7 +67,7 @@ func TestAccessLog_TextFormat(t *testing.T) {
 	roundTrip(t, c)
 	c.Close()
 	var line string
-	testbackend.WaitFor(t, "the line", func() bool {
+	testsupport.WaitFor(t, "the line", func() bool {
 		b, _ := os.ReadFile(path)
 		line = string(b)
 		return strings.Contains(line, "\n")
@@ -82,14 +80,14 @@ func TestAccessLog_TextFormat(t *testing.T) {
 // An upstream's datacenter goes into the query: the agent's own works, one
 // that does not exist is an error the watch shows, and no pool is emptied.
 func TestConsul_UpstreamDatacenter(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
-	a := testbackend.StartTCP(t)
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
+	a := testsupport.StartTCP(t)
 	collector(t, srv.Client(), "a", a.Addr.Port())
 	ag := startWithConsul(t, srv, "",
 		consulListener(t, "here", config.Upstream{Datacenter: "dc1"}),
 		consulListener(t, "there", config.Upstream{Datacenter: "dc9"}))
 	waitEndpoints(t, ag, "here", a.Addr.Port())
-	testbackend.WaitFor(t, "the dc9 watch to fail", func() bool {
+	testsupport.WaitFor(t, "the dc9 watch to fail", func() bool {
 		for _, w := range ag.Status().Consul.Watches {
 			if w.Datacenter == "dc9" {
 				return !w.Reachable && strings.Contains(w.LastError, "No path to datacenter")
@@ -105,11 +103,11 @@ func TestConsul_UpstreamDatacenter(t *testing.T) {
 // not, and says so.
 func TestConsul_OverTLS(t *testing.T) {
 	dir := t.TempDir()
-	ca := testca.New(t)
+	ca := testsupport.NewCA(t)
 	ca.Issue(t, dir, "server", x509.ExtKeyUsageServerAuth)
 	caFile := ca.WriteCA(t, dir)
-	srv := consultest.Start(t, consultest.Options{TLSDir: dir})
-	a := testbackend.StartTCP(t)
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{TLSDir: dir})
+	a := testsupport.StartTCP(t)
 	collector(t, srv.Client(), "a", a.Addr.Port())
 	over := func(c config.Consul) *Agent {
 		c.StaleTTL = time.Minute
@@ -127,9 +125,9 @@ func TestConsul_OverTLS(t *testing.T) {
 		waitEndpoints(t, ag, "grpc", a.Addr.Port())
 	})
 	t.Run("wrong CA", func(t *testing.T) {
-		other := testca.New(t).WriteCA(t, t.TempDir())
+		other := testsupport.NewCA(t).WriteCA(t, t.TempDir())
 		ag := over(config.Consul{Address: srv.HTTPS, TLS: config.ConsulTLS{CAFile: other}})
-		testbackend.WaitFor(t, "the TLS error", func() bool {
+		testsupport.WaitFor(t, "the TLS error", func() bool {
 			ws := ag.Status().Consul.Watches
 			return len(ws) == 1 && strings.Contains(ws[0].LastError, "certificate")
 		})

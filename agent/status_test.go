@@ -7,8 +7,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"github.com/pinlb/pinlb/config"
-	"github.com/pinlb/pinlb/internal/consultest"
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
 )
 
@@ -25,9 +24,9 @@ func states(t *testing.T, ag *Agent, name string) map[string]EndpointStatus {
 }
 
 func TestStatus_EveryEndpointSaysWhy(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
-	ok, crit, maint := testbackend.StartTCP(t), testbackend.StartTCP(t), testbackend.StartTCP(t)
+	ok, crit, maint := testsupport.StartTCP(t), testsupport.StartTCP(t), testsupport.StartTCP(t)
 	collector(t, c, "ok", ok.Addr.Port())
 	collector(t, c, "crit", crit.Addr.Port())
 	collector(t, c, "maint", maint.Addr.Port())
@@ -42,7 +41,7 @@ func TestStatus_EveryEndpointSaysWhy(t *testing.T) {
 
 	// Connections on every live collector; one stays open on maint, to drain.
 	var onMaint net.Conn
-	testbackend.WaitFor(t, "a connection on every collector", func() bool {
+	testsupport.WaitFor(t, "a connection on every collector", func() bool {
 		c := dial(t, ag.Addrs()["grpc"])
 		roundTrip(t, c)
 		if onMaint == nil && maint.Accepted.Load() == 1 {
@@ -55,7 +54,7 @@ func TestStatus_EveryEndpointSaysWhy(t *testing.T) {
 	setCheck(t, c, "crit", api.HealthCritical)
 	must.NoError(t, c.Agent().EnableServiceMaintenance("maint", "scale-in"))
 	waitEndpoints(t, ag, "grpc", ok.Addr.Port(), dead.Port())
-	testbackend.WaitFor(t, "only the maint connection to stay open", func() bool { return ag.Stats()["grpc"].Active == 1 })
+	testsupport.WaitFor(t, "only the maint connection to stay open", func() bool { return ag.Stats()["grpc"].Active == 1 })
 
 	st := states(t, ag, "grpc")
 	want := map[string]struct {

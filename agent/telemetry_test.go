@@ -10,8 +10,7 @@ import (
 	"time"
 
 	"github.com/pinlb/pinlb/config"
-	"github.com/pinlb/pinlb/internal/consultest"
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/shoenig/test/must"
@@ -20,10 +19,10 @@ import (
 // startWithAPI runs an agent with the API on a free port, telemetry as by
 // default, a TCP listener named tcpName and a UDP one named "span", both on
 // Consul's "collector".
-func startWithAPI(t *testing.T, srv *consultest.Server, tcpName string) *Agent {
+func startWithAPI(t *testing.T, srv *testsupport.Consul, tcpName string) *Agent {
 	t.Helper()
 	span := consulListener(t, "span", config.Upstream{})
-	span.Protocol, span.Address = "udp", testbackend.FreePort(t, "udp")
+	span.Protocol, span.Address = "udp", testsupport.FreePort(t, "udp")
 	span.UDP = config.UDP{Mode: "packet", SessionTimeout: time.Minute, MaxSessions: 10}
 	return startConfig(t, &config.Config{
 		Consul:    config.Consul{Address: srv.HTTP, StaleTTL: time.Minute},
@@ -40,16 +39,16 @@ const metricsDoc = "../website/content/docs/metrics.md"
 // are the same set: nothing undocumented, nothing documented that is not
 // there.
 func TestMetrics_PrometheusOutputMatchesTheReference(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
-	tcp := testbackend.StartTCP(t)
+	tcp := testsupport.StartTCP(t)
 	collector(t, c, "a", tcp.Addr.Port())
 	ag := startWithAPI(t, srv, "grpc")
 	waitEndpoints(t, ag, "grpc", tcp.Addr.Port())
 	waitEndpoints(t, ag, "span", tcp.Addr.Port())
 
 	var names []string
-	testbackend.WaitFor(t, "a sample with the endpoint metrics", func() bool {
+	testsupport.WaitFor(t, "a sample with the endpoint metrics", func() bool {
 		resp, err := http.Get("http://" + ag.APIAddr().String() + "/v1/metrics")
 		must.NoError(t, err)
 		defer resp.Body.Close()

@@ -11,8 +11,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/hashicorp/consul/api"
-	"github.com/pinlb/pinlb/internal/consultest"
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
 )
 
@@ -37,17 +36,16 @@ func chromium(t *testing.T) string {
 			return p
 		}
 	}
-	t.Fatal("the dashboard test needs Chromium: `make test` installs Debian's chromium package; " +
-		"or run apt-get install chromium, or set PINLB_CHROMIUM")
+	testsupport.Missing(t, "Chromium (`make test` installs Debian's chromium; or set PINLB_CHROMIUM)")
 	return ""
 }
 
 // The dashboard in a real headless Chromium: a pool change in Consul shows
 // up on the page by itself, with the reason.
 func TestUI_FollowsConsulInChromium(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
-	a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
+	a, b := testsupport.StartTCP(t), testsupport.StartTCP(t)
 	collector(t, c, "a", a.Addr.Port())
 	ag := startWithAPI(t, srv, "grpc-agent")
 	waitEndpoints(t, ag, "grpc-agent", a.Addr.Port())

@@ -93,21 +93,7 @@ func run(ctx context.Context, o options, out io.Writer) (*report, error) {
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return nil, err
 	}
-	// 10,000 proxied connections take 20,000 sockets in each proxy and as
-	// many here; root may raise the limit, and the children inherit it.
-	lim := syscall.Rlimit{Cur: 200000, Max: 200000}
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
-		lim.Cur = lim.Max
-		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
-		// This process holds both ends of every idle connection: two
-		// sockets each, and so does each proxy.
-		if n := int(lim.Cur-200) / 2; n < o.idleConn {
-			fmt.Fprintf(out, "note: the open-file limit is %d and cannot be raised here (%v): the idle-connection case uses %d connections, not %d\n",
-				lim.Cur, err, n, o.idleConn)
-			o.idleConn = n
-		}
-	}
+	raiseFileLimit(&o, out)
 	b, err := startBackends(o.out)
 	if err != nil {
 		return nil, err
@@ -174,6 +160,26 @@ func run(ctx context.Context, o options, out io.Writer) (*report, error) {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// raiseFileLimit lifts the open-file limit: 10,000 proxied connections
+// take 20,000 sockets in each proxy and as many here; root may raise it,
+// and the children inherit it. Where it cannot be raised, the
+// idle-connection case shrinks to fit, and says so.
+func raiseFileLimit(o *options, out io.Writer) {
+	lim := syscall.Rlimit{Cur: 200000, Max: 200000}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+		lim.Cur = lim.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+		// This process holds both ends of every idle connection: two
+		// sockets each, and so does each proxy.
+		if n := int(lim.Cur-200) / 2; n < o.idleConn {
+			fmt.Fprintf(out, "note: the open-file limit is %d and cannot be raised here (%v): the idle-connection case uses %d connections, not %d\n",
+				lim.Cur, err, n, o.idleConn)
+			o.idleConn = n
+		}
+	}
 }
 
 // machine describes where the run happened.

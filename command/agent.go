@@ -184,11 +184,11 @@ func (c *AgentCommand) serve(a *agent.Agent, logger hclog.Logger, sigs <-chan os
 		case syscall.SIGHUP:
 			logger.Info("reloading configuration", "signal", sig)
 			a.ReloadConfig() // logs its own outcome
-		case syscall.SIGUSR1:
+		case sigDumpMetrics:
 			if err := a.DumpMetrics(uiErrorWriter{c.Ui}); err != nil {
 				logger.Error("cannot dump metrics", "error", err)
 			}
-		case syscall.SIGUSR2:
+		case sigReopenLog:
 			if err := a.ReopenAccessLog(); err != nil {
 				logger.Error("cannot reopen the access log; still writing to the old file", "error", err)
 			} else {

@@ -1,3 +1,5 @@
+//go:build linux
+
 package command
 
 import (
@@ -17,9 +19,7 @@ import (
 	"github.com/hashicorp/cli"
 	"github.com/hashicorp/consul/api"
 	"github.com/pinlb/pinlb/agent"
-	"github.com/pinlb/pinlb/internal/consultest"
-	"github.com/pinlb/pinlb/internal/testbackend"
-	"github.com/pinlb/pinlb/internal/testca"
+	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
 )
 
@@ -57,7 +57,7 @@ listener "span" {
 `, consul, apiToken, extra, accessLog, tcpAddr, udpAddr)
 }
 
-func registerCollector(t *testing.T, c *api.Client, id string, tcp *testbackend.TCP, udp *testbackend.UDP, status string) {
+func registerCollector(t *testing.T, c *api.Client, id string, tcp *testsupport.TCP, udp *testsupport.UDP, status string) {
 	t.Helper()
 	must.NoError(t, c.Agent().ServiceRegister(&api.AgentServiceRegistration{
 		ID: id, Name: "collector", Address: "127.0.0.1", Port: int(tcp.Addr.Port()),
@@ -95,23 +95,23 @@ func get(t *testing.T, method, url string, token string) (int, map[string]any) {
 }
 
 func TestAPI_CommandsAgainstARunningAgent(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
-	tcpA, udpA := testbackend.StartTCP(t), testbackend.StartUDP(t)
-	tcpB, udpB := testbackend.StartTCP(t), testbackend.StartUDP(t)
+	tcpA, udpA := testsupport.StartTCP(t), testsupport.StartUDP(t)
+	tcpB, udpB := testsupport.StartTCP(t), testsupport.StartUDP(t)
 	registerCollector(t, c, "a", tcpA, udpA, api.HealthPassing)
 	registerCollector(t, c, "b", tcpB, udpB, api.HealthCritical)
 
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "access.log")
 	cfgPath := filepath.Join(dir, "pinlb.hcl")
-	tcpAddr, udpAddr := testbackend.FreePort(t, "tcp"), testbackend.FreePort(t, "udp")
+	tcpAddr, udpAddr := testsupport.FreePort(t, "tcp"), testsupport.FreePort(t, "udp")
 	must.NoError(t, os.WriteFile(cfgPath, []byte(apiConfig(srv.HTTP, logPath, tcpAddr, udpAddr, "")), 0o600))
 	r := runAgent(t, "-config-file="+cfgPath)
 	base := "http://" + r.agent.APIAddr().String()
 	t.Setenv(envHTTPAddr, base)
 	t.Setenv(envHTTPToken, apiToken)
-	testbackend.WaitFor(t, "the pool", func() bool {
+	testsupport.WaitFor(t, "the pool", func() bool {
 		ls, _ := r.agent.Listener("grpc")
 		return ls.Pool.Active == 1 && ls.Pool.Out == 1
 	})
@@ -122,7 +122,7 @@ func TestAPI_CommandsAgainstARunningAgent(t *testing.T) {
 	u, err := net.Dial("udp", addrs["span"].String())
 	must.NoError(t, err)
 	defer u.Close()
-	_, err = u.Write(testbackend.Probe)
+	_, err = u.Write(testsupport.Probe)
 	must.NoError(t, err)
 	u.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, err = u.Read(make([]byte, 8))
@@ -210,7 +210,7 @@ func TestAPI_CommandsAgainstARunningAgent(t *testing.T) {
 
 	t.Run("access log", func(t *testing.T) {
 		var lines []map[string]any
-		testbackend.WaitFor(t, "the TCP line", func() bool {
+		testsupport.WaitFor(t, "the TCP line", func() bool {
 			lines = readJSONLines(t, logPath)
 			return len(lines) > 0
 		})
@@ -222,16 +222,16 @@ func TestAPI_CommandsAgainstARunningAgent(t *testing.T) {
 		// logrotate: move the file, SIGUSR2, and the next line goes to a new one.
 		must.NoError(t, os.Rename(logPath, logPath+".1"))
 		r.sigs <- syscall.SIGUSR2
-		testbackend.WaitFor(t, "the log to be reopened", func() bool {
+		testsupport.WaitFor(t, "the log to be reopened", func() bool {
 			return strings.Contains(r.ui.OutputWriter.String(), "access log reopened")
 		})
 		echoOnce(t, addrs["grpc"].String()).Close()
-		testbackend.WaitFor(t, "a line in the new file", func() bool { return len(readJSONLines(t, logPath)) == 1 })
+		testsupport.WaitFor(t, "a line in the new file", func() bool { return len(readJSONLines(t, logPath)) == 1 })
 	})
 
 	t.Run("SIGUSR1 dumps metrics", func(t *testing.T) {
 		r.sigs <- syscall.SIGUSR1
-		testbackend.WaitFor(t, "the dump", func() bool {
+		testsupport.WaitFor(t, "the dump", func() bool {
 			return strings.Contains(r.ui.ErrorWriter.String(), `"Gauges"`)
 		})
 	})
@@ -289,7 +289,7 @@ func readJSONLines(t *testing.T, path string) []map[string]any {
 // a client certificate, and a client without one is refused.
 func TestAPI_ClientCertificates(t *testing.T) {
 	dir := t.TempDir()
-	ca := testca.New(t)
+	ca := testsupport.NewCA(t)
 	ca.Issue(t, dir, "server", x509.ExtKeyUsageServerAuth)
 	ca.Issue(t, dir, "client", x509.ExtKeyUsageClientAuth)
 	caFile := ca.WriteCA(t, dir)
@@ -305,7 +305,7 @@ api {
     key_file       = %q
     client_ca_file = %q
   }
-}`, testbackend.FreePort(t, "tcp"), testbackend.StartTCP(t).Addr.String(), filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem"), caFile)
+}`, testsupport.FreePort(t, "tcp"), testsupport.StartTCP(t).Addr.String(), filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem"), caFile)
 	path := filepath.Join(dir, "pinlb.hcl")
 	must.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
 	r := runAgent(t, "-config-file="+path)

@@ -15,10 +15,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/pinlb/pinlb/agent"
 	"github.com/pinlb/pinlb/config"
-	"github.com/pinlb/pinlb/internal/consultest"
 	"github.com/pinlb/pinlb/internal/pinpoint"
 	"github.com/pinlb/pinlb/internal/sim"
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
 )
 
@@ -42,7 +41,7 @@ func (r *registered) stop() int {
 	return r.exit
 }
 
-func register(t *testing.T, srv *consultest.Server, c *sim.Collector) *registered {
+func register(t *testing.T, srv *testsupport.Consul, c *sim.Collector) *registered {
 	t.Helper()
 	args := []string{"-consul-address=" + srv.HTTP, "-id=" + c.Name, "-address=127.0.0.1",
 		"-check-interval=200ms", "-tag=sim", "-meta=zone=a"}
@@ -87,12 +86,12 @@ func allPassing(m map[string]string) bool {
 }
 
 func TestRegister_InstanceChecksAndLifecycle(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	client := srv.Client()
 	c := startCollector(t, "collector-1")
 	r := register(t, srv, c)
 
-	testbackend.WaitFor(t, "every check passing", func() bool { return allPassing(checks(t, client, "collector-1")) })
+	testsupport.WaitFor(t, "every check passing", func() bool { return allPassing(checks(t, client, "collector-1")) })
 	svc, _, err := client.Agent().Service("collector-1", nil)
 	must.NoError(t, err)
 	must.Eq(t, pinpoint.Service, svc.Service)
@@ -116,23 +115,23 @@ func TestRegister_InstanceChecksAndLifecycle(t *testing.T) {
 	// A silent Thrift receiver (port open, no pong) fails the ping probe
 	// while Consul's TCP check still passes.
 	c.SetSilent(true)
-	testbackend.WaitFor(t, "the thrift ping to fail", func() bool {
+	testsupport.WaitFor(t, "the thrift ping to fail", func() bool {
 		cs := checks(t, client, "collector-1")
 		return cs["collector-1:probe:thrift-agent"] == api.HealthCritical && cs["collector-1:tcp:thrift-agent"] == api.HealthPassing
 	})
 	c.SetSilent(false)
-	testbackend.WaitFor(t, "every check passing again", func() bool { return allPassing(checks(t, client, "collector-1")) })
+	testsupport.WaitFor(t, "every check passing again", func() bool { return allPassing(checks(t, client, "collector-1")) })
 
 	// Killing the UDP receivers turns the TTL probes critical: Consul's own
 	// UDP check would stay passing.
 	c.KillUDP()
-	testbackend.WaitFor(t, "the UDP probes to fail", func() bool {
+	testsupport.WaitFor(t, "the UDP probes to fail", func() bool {
 		cs := checks(t, client, "collector-1")
 		return cs["collector-1:probe:thrift-span"] == api.HealthCritical && cs["collector-1:probe:thrift-stat"] == api.HealthCritical
 	})
 	// Killing the TCP listeners turns the TCP checks critical.
 	c.KillTCP()
-	testbackend.WaitFor(t, "the TCP checks to fail", func() bool {
+	testsupport.WaitFor(t, "the TCP checks to fail", func() bool {
 		return checks(t, client, "collector-1")["collector-1:tcp:grpc-agent"] == api.HealthCritical
 	})
 
@@ -144,19 +143,19 @@ func TestRegister_InstanceChecksAndLifecycle(t *testing.T) {
 }
 
 func TestRegister_RegistersAgainWhenLost(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	client := srv.Client()
 	c := startCollector(t, "collector-1")
 	register(t, srv, c)
-	testbackend.WaitFor(t, "registration", func() bool { return allPassing(checks(t, client, "collector-1")) })
+	testsupport.WaitFor(t, "registration", func() bool { return allPassing(checks(t, client, "collector-1")) })
 
 	// The agent loses it (as a restarted -dev agent would).
 	must.NoError(t, client.Agent().ServiceDeregister("collector-1"))
-	testbackend.WaitFor(t, "registration again", func() bool { return allPassing(checks(t, client, "collector-1")) })
+	testsupport.WaitFor(t, "registration again", func() bool { return allPassing(checks(t, client, "collector-1")) })
 }
 
 func TestMaint_Drains(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c1, c2 := startCollector(t, "collector-1"), startCollector(t, "collector-2")
 	register(t, srv, c1)
 	register(t, srv, c2)
@@ -169,12 +168,12 @@ listener "grpc-agent" {
     service   = "pinpoint-collector"
     port_meta = "port_grpc_agent"
   }
-}`, srv.HTTP, testbackend.FreePort(t, "tcp")))}})
+}`, srv.HTTP, testsupport.FreePort(t, "tcp")))}})
 	must.False(t, diags.HasErrors(), must.Sprint(config.FormatDiagnostics(diags)))
 	ag := agent.New(cfg, hclog.NewNullLogger())
 	must.NoError(t, ag.Start(context.Background()))
 	defer ag.Shutdown(context.Background())
-	testbackend.WaitFor(t, "both collectors in the pool", func() bool { return len(ag.Endpoints("grpc-agent")) == 2 })
+	testsupport.WaitFor(t, "both collectors in the pool", func() bool { return len(ag.Endpoints("grpc-agent")) == 2 })
 
 	// Two instances on the local agent: maint wants to know which.
 	ui := cli.NewMockUi()
@@ -184,7 +183,7 @@ listener "grpc-agent" {
 	ui = cli.NewMockUi()
 	must.Eq(t, exitOK, (&MaintCommand{Ui: ui}).Run([]string{"-consul-address=" + srv.HTTP, "-enable", "-id=collector-1", "-reason=scale-down"}))
 	must.StrContains(t, ui.OutputWriter.String(), "collector-1 is in maintenance")
-	testbackend.WaitFor(t, "collector-1 draining, collector-2 alone taking traffic", func() bool {
+	testsupport.WaitFor(t, "collector-1 draining, collector-2 alone taking traffic", func() bool {
 		for _, ep := range ag.Endpoints("grpc-agent") {
 			if ep.Draining != (int(ep.Addr.Port()) == c1.Ports["grpc-agent"]) {
 				return false
@@ -194,7 +193,7 @@ listener "grpc-agent" {
 	})
 
 	must.Eq(t, exitOK, (&MaintCommand{Ui: cli.NewMockUi()}).Run([]string{"-consul-address=" + srv.HTTP, "-disable", "-id=collector-1"}))
-	testbackend.WaitFor(t, "collector-1 back in the pool", func() bool {
+	testsupport.WaitFor(t, "collector-1 back in the pool", func() bool {
 		for _, ep := range ag.Endpoints("grpc-agent") {
 			if ep.Draining {
 				return false
@@ -207,7 +206,7 @@ listener "grpc-agent" {
 }
 
 func TestRender_FollowsScaleOutAndIn(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	out := filepath.Join(t.TempDir(), "cluster.properties")
 	marker := out + ".exec"
 	ui := cli.NewMockUi()
@@ -223,26 +222,26 @@ func TestRender_FollowsScaleOutAndIn(t *testing.T) {
 		must.Eq(t, exitOK, <-code)
 	}()
 	read := func() string { b, _ := os.ReadFile(out); return string(b) }
-	testbackend.WaitFor(t, "an empty list", func() bool { return read() == "cluster.connect.address=\n" })
+	testsupport.WaitFor(t, "an empty list", func() bool { return read() == "cluster.connect.address=\n" })
 
 	c1, c2 := startCollector(t, "collector-1"), startCollector(t, "collector-2")
 	register(t, srv, c1)
 	r2 := register(t, srv, c2)
 	want := fmt.Sprintf("cluster.connect.address=127.0.0.1:%d,127.0.0.1:%d\n", c1.Ports["cluster"], c2.Ports["cluster"])
-	testbackend.WaitFor(t, "both collectors listed", func() bool { return read() == want })
+	testsupport.WaitFor(t, "both collectors listed", func() bool { return read() == want })
 
 	must.Eq(t, exitOK, r2.stop()) // scale in
 	want = fmt.Sprintf("cluster.connect.address=127.0.0.1:%d\n", c1.Ports["cluster"])
-	testbackend.WaitFor(t, "one collector listed", func() bool { return read() == want })
+	testsupport.WaitFor(t, "one collector listed", func() bool { return read() == want })
 	runs, _ := os.ReadFile(marker)
 	must.Positive(t, strings.Count(string(runs), "ran"))
 }
 
 func TestRender_OnceWithTemplate(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c1 := startCollector(t, "collector-1")
 	register(t, srv, c1)
-	testbackend.WaitFor(t, "a healthy instance in the catalog", func() bool {
+	testsupport.WaitFor(t, "a healthy instance in the catalog", func() bool {
 		entries, _, err := srv.Client().Health().Service(pinpoint.Service, "", true, nil)
 		return err == nil && len(entries) == 1
 	})

@@ -14,8 +14,7 @@ import (
 	"github.com/hashicorp/cli"
 	"github.com/hashicorp/consul/api"
 	"github.com/pinlb/pinlb/agent"
-	"github.com/pinlb/pinlb/internal/consultest"
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
 )
 
@@ -130,7 +129,7 @@ func (r *runningAgent) exit(t *testing.T) int {
 	}
 }
 
-func echoConfig(listen string, backends ...*testbackend.TCP) string {
+func echoConfig(listen string, backends ...*testsupport.TCP) string {
 	var servers []string
 	for _, b := range backends {
 		servers = append(servers, fmt.Sprintf("%q", b.Addr))
@@ -158,8 +157,8 @@ func echoOnce(t *testing.T, addr string) net.Conn {
 }
 
 func TestAgentCommand_ReloadAndShutdown(t *testing.T) {
-	a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
-	listen := testbackend.FreePort(t, "tcp")
+	a, b := testsupport.StartTCP(t), testsupport.StartTCP(t)
+	listen := testsupport.FreePort(t, "tcp")
 	path := filepath.Join(t.TempDir(), "pinlb.hcl")
 	must.NoError(t, os.WriteFile(path, []byte(echoConfig(listen, a)), 0o644))
 
@@ -170,7 +169,7 @@ func TestAgentCommand_ReloadAndShutdown(t *testing.T) {
 	// An invalid file: the reload is refused, the agent goes on as before.
 	must.NoError(t, os.WriteFile(path, []byte(`listener "echo" { connect_timeout = "5x" }`), 0o644))
 	r.sigs <- syscall.SIGHUP
-	testbackend.WaitFor(t, "the failed reload to be logged", func() bool {
+	testsupport.WaitFor(t, "the failed reload to be logged", func() bool {
 		return strings.Contains(r.ui.OutputWriter.String(), "reload failed: configuration is invalid")
 	})
 	must.StrContains(t, r.ui.OutputWriter.String(), `Invalid duration; \"5x\" is not a duration`)
@@ -180,7 +179,7 @@ func TestAgentCommand_ReloadAndShutdown(t *testing.T) {
 	// A valid file: new connections go to the new backend.
 	must.NoError(t, os.WriteFile(path, []byte(echoConfig(listen, b)), 0o644))
 	r.sigs <- syscall.SIGHUP
-	testbackend.WaitFor(t, "new connections to reach the new backend", func() bool {
+	testsupport.WaitFor(t, "new connections to reach the new backend", func() bool {
 		c, err := net.Dial("tcp", listen)
 		if err != nil {
 			return false
@@ -201,8 +200,8 @@ func TestAgentCommand_ReloadAndShutdown(t *testing.T) {
 // Files that config management might push by mistake: none may take the
 // agent down, slow it or bloat what it reports, by SIGHUP or by the API.
 func TestAgentCommand_ReloadSurvivesHostileFiles(t *testing.T) {
-	a := testbackend.StartTCP(t)
-	listen := testbackend.FreePort(t, "tcp")
+	a := testsupport.StartTCP(t)
+	listen := testsupport.FreePort(t, "tcp")
 	path := filepath.Join(t.TempDir(), "pinlb.hcl")
 	good := echoConfig(listen, a)
 	must.NoError(t, os.WriteFile(path, []byte(good), 0o644))
@@ -219,7 +218,7 @@ func TestAgentCommand_ReloadSurvivesHostileFiles(t *testing.T) {
 		} else {
 			must.Error(t, r.agent.ReloadConfig()) // what POST /v1/reload calls
 		}
-		testbackend.WaitFor(t, "the reload to fail: "+tc.name, func() bool {
+		testsupport.WaitFor(t, "the reload to fail: "+tc.name, func() bool {
 			return r.agent.Status().ReloadErrors == uint64(i+1)
 		})
 		last := r.agent.Status().LastReload.Error
@@ -231,15 +230,15 @@ func TestAgentCommand_ReloadSurvivesHostileFiles(t *testing.T) {
 }
 
 func TestAgentCommand_SecondSignalForcesExit(t *testing.T) {
-	a := testbackend.StartTCP(t)
-	listen := testbackend.FreePort(t, "tcp")
+	a := testsupport.StartTCP(t)
+	listen := testsupport.FreePort(t, "tcp")
 	path := filepath.Join(t.TempDir(), "pinlb.hcl")
 	must.NoError(t, os.WriteFile(path, []byte(echoConfig(listen, a)), 0o644))
 	r := runAgent(t, "-config-file", path)
 	open := echoOnce(t, listen)
 
 	r.sigs <- syscall.SIGTERM // waits up to shutdown_timeout (1m) for open
-	testbackend.WaitFor(t, "the drain to start", func() bool {
+	testsupport.WaitFor(t, "the drain to start", func() bool {
 		return strings.Contains(r.ui.OutputWriter.String(), "shutting down")
 	})
 	r.sigs <- syscall.SIGINT
@@ -270,16 +269,16 @@ func TestAgentCommand_BadStart(t *testing.T) {
 
 // The fixture file runs as written: its ports are fixed by the file.
 func TestAgentCommand_StaticFixture(t *testing.T) {
-	if !testbackend.Isolate(t) {
+	if !testsupport.Isolate(t) {
 		return
 	}
-	tcp := []*testbackend.TCP{
-		testbackend.StartTCPFunc(t, "127.0.0.1:29994", echo),
-		testbackend.StartTCPFunc(t, "127.0.0.1:39994", echo),
+	tcp := []*testsupport.TCP{
+		testsupport.StartTCPFunc(t, "127.0.0.1:29994", echo),
+		testsupport.StartTCPFunc(t, "127.0.0.1:39994", echo),
 	}
-	udp := []*testbackend.UDP{
-		testbackend.StartUDPAt(t, "127.0.0.1:29996"),
-		testbackend.StartUDPAt(t, "127.0.0.1:39996"),
+	udp := []*testsupport.UDP{
+		testsupport.StartUDPAt(t, "127.0.0.1:29996"),
+		testsupport.StartUDPAt(t, "127.0.0.1:39996"),
 	}
 	r := runAgent(t, "-config-file=../fixtures/static.hcl", "-log-level=debug")
 	for range 4 {
@@ -293,7 +292,7 @@ func TestAgentCommand_StaticFixture(t *testing.T) {
 	defer c.Close()
 	buf := make([]byte, 8)
 	for range 4 {
-		_, err := c.Write(testbackend.Probe)
+		_, err := c.Write(testsupport.Probe)
 		must.NoError(t, err)
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		n, err := c.Read(buf)
@@ -318,18 +317,18 @@ func echo(c *net.TCPConn) {
 // -dev starts before Consul does and fills its pools once Consul answers.
 // Its ports are the fixed Pinpoint ones, on 127.0.0.1.
 func TestAgentCommand_DevWaitsForConsul(t *testing.T) {
-	if !testbackend.Isolate(t) {
+	if !testsupport.Isolate(t) {
 		return
 	}
-	consulAddr := testbackend.FreePort(t, "tcp")
+	consulAddr := testsupport.FreePort(t, "tcp")
 	t.Setenv("CONSUL_HTTP_ADDR", consulAddr)
 	r := runAgent(t, "-dev")
-	testbackend.WaitFor(t, "the agent to find consul missing", func() bool {
+	testsupport.WaitFor(t, "the agent to find consul missing", func() bool {
 		return strings.Contains(r.ui.OutputWriter.String(), "consul unreachable; the pool stays empty")
 	})
 
-	srv := consultest.Start(t, consultest.Options{HTTPAddr: consulAddr})
-	grpc, span := testbackend.StartTCP(t), testbackend.StartUDP(t)
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{HTTPAddr: consulAddr})
+	grpc, span := testsupport.StartTCP(t), testsupport.StartUDP(t)
 	must.NoError(t, srv.Client().Agent().ServiceRegister(&api.AgentServiceRegistration{
 		ID: "collector-1", Name: "pinpoint-collector", Address: "127.0.0.1", Port: int(grpc.Addr.Port()),
 		Meta: map[string]string{
@@ -337,7 +336,7 @@ func TestAgentCommand_DevWaitsForConsul(t *testing.T) {
 			"port_thrift_span": fmt.Sprint(span.Addr.Port()),
 		},
 	}))
-	testbackend.WaitFor(t, "traffic through 9991 to the collector", func() bool {
+	testsupport.WaitFor(t, "traffic through 9991 to the collector", func() bool {
 		c, err := net.Dial("tcp", "127.0.0.1:9991")
 		if err != nil {
 			return false
@@ -351,7 +350,7 @@ func TestAgentCommand_DevWaitsForConsul(t *testing.T) {
 	u, err := net.Dial("udp", "127.0.0.1:9996")
 	must.NoError(t, err)
 	defer u.Close()
-	_, err = u.Write(testbackend.Probe)
+	_, err = u.Write(testsupport.Probe)
 	must.NoError(t, err)
 	u.SetReadDeadline(time.Now().Add(5 * time.Second))
 	buf := make([]byte, 4)

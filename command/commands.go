@@ -20,7 +20,6 @@ const (
 func Commands(ui cli.Ui) map[string]cli.CommandFactory {
 	return map[string]cli.CommandFactory{
 		"agent":     func() (cli.Command, error) { return &AgentCommand{Ui: ui}, nil },
-		"demo":      func() (cli.Command, error) { return &DemoCommand{Ui: ui}, nil },
 		"listeners": func() (cli.Command, error) { return &ListenersCommand{Ui: ui}, nil },
 		"maint":     func() (cli.Command, error) { return &MaintCommand{Ui: ui}, nil },
 		"register":  func() (cli.Command, error) { return &RegisterCommand{Ui: ui}, nil },
@@ -36,14 +35,12 @@ func Commands(ui cli.Ui) map[string]cli.CommandFactory {
 func Run(args []string) int {
 	ui := &cli.BasicUi{Reader: os.Stdin, Writer: os.Stdout, ErrorWriter: os.Stderr}
 	c := &cli.CLI{
-		Name:     "pinlb",
-		Version:  version.String(),
-		Args:     args,
-		Commands: Commands(ui),
-		// The demo is run through `make demo`, which builds what it needs.
-		HiddenCommands: []string{"demo"},
-		Autocomplete:   false,
-		HelpWriter:     os.Stdout,
+		Name:         "pinlb",
+		Version:      version.String(),
+		Args:         args,
+		Commands:     Commands(ui),
+		Autocomplete: false,
+		HelpWriter:   os.Stdout,
 	}
 	code, err := c.Run()
 	if err != nil {

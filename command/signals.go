@@ -16,7 +16,7 @@ func (c *AgentCommand) subscribe() (sigs chan os.Signal, stop func()) {
 		return c.signals, func() {}
 	}
 	sigs = make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGUSR2)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, sigDumpMetrics, sigReopenLog)
 	signal.Ignore(syscall.SIGPIPE)
 	return sigs, func() { signal.Stop(sigs) }
 }

@@ -5,8 +5,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/pinlb/pinlb/internal/consultest"
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
 )
 
@@ -16,12 +15,12 @@ import (
 // they are listed again or the hold ends; a scale-in after that still
 // lands at once.
 func TestWatcher_WipedConsulHoldsThePool(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
 	register(t, c, "collector", "c1", 9991)
 	register(t, c, "collector", "c2", 9993)
 
-	var log testbackend.LogBuffer
+	var log testsupport.LogBuffer
 	const hold = 4 * time.Second
 	w, ch := watchWith(t, WatcherInput{
 		Client: clientOf(t, srv), Query: Query{Service: "collector"}, ResyncHold: hold,
@@ -64,7 +63,7 @@ func TestWatcher_WipedConsulHoldsThePool(t *testing.T) {
 // A Consul restarted with its data lists every instance again: the hold
 // ends on that answer, and keeps nothing.
 func TestWatcher_IntactRestartHoldsNothing(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
 	register(t, c, "collector", "c1", 9991)
 	w, ch := watchWith(t, WatcherInput{
@@ -73,9 +72,9 @@ func TestWatcher_IntactRestartHoldsNothing(t *testing.T) {
 	must.Eq(t, []string{"c1"}, ids(next(t, ch)))
 
 	srv.Kill()
-	testbackend.WaitFor(t, "the watcher to notice", func() bool { return !w.Status().Reachable })
+	testsupport.WaitFor(t, "the watcher to notice", func() bool { return !w.Status().Reachable })
 	srv.Restart()
-	testbackend.WaitFor(t, "the watcher to resync", func() bool { return w.Status().Reachable })
+	testsupport.WaitFor(t, "the watcher to resync", func() bool { return w.Status().Reachable })
 	must.Eq(t, 0, w.Status().Held)
 	// The restart may still bring answers (its TTL checks reset); none
 	// holds anything, and the deregistration empties the set: the

@@ -8,8 +8,7 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
-	"github.com/pinlb/pinlb/internal/consultest"
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
 )
 
@@ -25,7 +24,7 @@ func watch(t *testing.T, client *Client, q Query) (*Watcher, <-chan Snapshot) {
 }
 
 // clientOf is a watch client of srv, with its management token if any.
-func clientOf(t *testing.T, srv *consultest.Server) *Client {
+func clientOf(t *testing.T, srv *testsupport.Consul) *Client {
 	t.Helper()
 	c, err := NewClient(ClientConfig{Address: srv.HTTP, Token: srv.Token()})
 	must.NoError(t, err)
@@ -111,7 +110,7 @@ func setCheck(t *testing.T, c *api.Client, id, status string) {
 }
 
 func TestWatcher_HealthGating(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
 	w, ch := watch(t, clientOf(t, srv), Query{Service: "collector"})
 	must.Eq(t, []string{}, ids(next(t, ch))) // nothing registered yet
@@ -157,9 +156,9 @@ func TestWatcher_HealthGating(t *testing.T) {
 		must.NoError(t, c.Agent().UpdateTTL("check:c1", fmt.Sprintf("output %d", i), api.HealthPassing))
 	}
 	// The churn reached the catalog, and the watcher has answered since.
-	testbackend.WaitFor(t, "the churn to reach the catalog", func() bool { return index() > before })
+	testsupport.WaitFor(t, "the churn to reach the catalog", func() bool { return index() > before })
 	landed := time.Now()
-	testbackend.WaitFor(t, "the watcher to see the churn", func() bool { return w.Status().LastContact.After(landed) })
+	testsupport.WaitFor(t, "the watcher to see the churn", func() bool { return w.Status().LastContact.After(landed) })
 	must.NoError(t, c.Agent().ServiceDeregister("c1"))
 	must.Eq(t, []string{"c2"}, serviceIDs(next(t, ch)))
 	must.NoError(t, c.Agent().ServiceDeregister("c2"))
@@ -170,7 +169,7 @@ func TestWatcher_HealthGating(t *testing.T) {
 // Consul unreachable for longer than stale_ttl: the watcher says its
 // endpoints may be stale, keeps them, and forgets it once Consul is back.
 func TestWatcher_StaleAfterTTL(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
 	register(t, c, "collector", "c1", 9991)
 	w, ch := watchWith(t, WatcherInput{
@@ -180,15 +179,15 @@ func TestWatcher_StaleAfterTTL(t *testing.T) {
 
 	srv.Kill()
 	down := time.Now()
-	testbackend.WaitFor(t, "stale", func() bool { return w.Status().Stale })
+	testsupport.WaitFor(t, "stale", func() bool { return w.Status().Stale })
 	must.GreaterEq(t, 300*time.Millisecond, time.Since(down))
 	must.Eq(t, 0, len(ch)) // the endpoints stay
 	srv.Restart()
-	testbackend.WaitFor(t, "fresh again", func() bool { s := w.Status(); return s.Reachable && !s.Stale })
+	testsupport.WaitFor(t, "fresh again", func() bool { s := w.Status(); return s.Reachable && !s.Stale })
 }
 
 func TestWatcher_IncludeWarning(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
 	register(t, c, "collector", "c1", 9991)
 	register(t, c, "collector", "c2", 9993)
@@ -212,7 +211,7 @@ func TestWatcher_IncludeWarning(t *testing.T) {
 }
 
 func TestWatcher_Filter(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
 	register(t, c, "collector", "blue1", 9991, "blue")
 	register(t, c, "collector", "green1", 9993, "green")
@@ -228,7 +227,7 @@ func TestWatcher_Filter(t *testing.T) {
 }
 
 func TestWatcher_ConsulRestart(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
 	register(t, c, "collector", "c1", 9991)
 	w, ch := watch(t, clientOf(t, srv), Query{Service: "collector"})
@@ -254,7 +253,7 @@ func TestWatcher_ConsulRestart(t *testing.T) {
 }
 
 func TestWatcher_IndexGoesBackwards(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
 	// Catalog registrations on an external node: the agent's anti-entropy
 	// leaves them alone, so a restore really takes the index back.
@@ -275,7 +274,7 @@ func TestWatcher_IndexGoesBackwards(t *testing.T) {
 	// Consul does not wake a blocking query when a restore takes its index
 	// back: the query answers when its wait ends, with the lower index. A
 	// short wait gets there quickly.
-	var log testbackend.LogBuffer
+	var log testsupport.LogBuffer
 	ch := make(chan Snapshot, 100)
 	w := NewWatcher(WatcherInput{
 		Client: clientOf(t, srv), Query: Query{Service: "collector"}, Wait: time.Second,
@@ -301,7 +300,7 @@ func TestWatcher_IndexGoesBackwards(t *testing.T) {
 }
 
 func TestWatcher_TokenWithoutRightsKeepsThePool(t *testing.T) {
-	srv := consultest.Start(t, consultest.Options{ACL: true})
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{ACL: true})
 	admin := srv.Client()
 	register(t, admin, "collector", "c1", 9991)
 

@@ -10,14 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 )
 
 // reloadStorm reloads a busy agent again and again, by SIGHUP and by the
 // API, swapping its backends: not one connection may fail.
 func reloadStorm(t *testing.T) {
-	a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
-	listen := testbackend.FreePort(t, "tcp")
+	a, b := testsupport.StartTCP(t), testsupport.StartTCP(t)
+	listen := testsupport.FreePort(t, "tcp")
 	p := startPinlb(t, staticListener("grpc", listen, "", addrs(a)...), 0)
 	l := startLoad(listen, 8, time.Millisecond)
 	reloads := scale(30, 100)
@@ -36,7 +36,7 @@ func reloadStorm(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // paces the storm; the load runs meanwhile
 	}
-	testbackend.WaitFor(t, "every reload counted", func() bool {
+	testsupport.WaitFor(t, "every reload counted", func() bool {
 		s, err := p.status()
 		return err == nil && s.Reloads == uint64(reloads)
 	})
@@ -54,8 +54,8 @@ func reloadStorm(t *testing.T) {
 // validate says why in a screen at most; SIGHUP and the API keep the
 // running configuration, and the agent serves throughout.
 func badConfigs(t *testing.T) {
-	a := testbackend.StartTCP(t)
-	listen := testbackend.FreePort(t, "tcp")
+	a := testsupport.StartTCP(t)
+	listen := testsupport.FreePort(t, "tcp")
 	good := staticListener("grpc", listen, "", addrs(a)...)
 	p := startPinlb(t, good, 0)
 	dir := t.TempDir()
@@ -90,7 +90,7 @@ func badConfigs(t *testing.T) {
 		} else if code, _ := p.reload(); code != 400 {
 			t.Errorf("%s: POST /v1/reload answered %d, want 400", c.name, code)
 		}
-		testbackend.WaitFor(t, "the reload to fail", func() bool {
+		testsupport.WaitFor(t, "the reload to fail", func() bool {
 			s, err := p.status()
 			return err == nil && s.ReloadErrors == uint64(i+1)
 		})

@@ -9,8 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
-	"github.com/pinlb/pinlb/internal/consultest"
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 )
 
 // sidecarsPaused stops the sidecars from registering again: the minute a
@@ -46,16 +45,16 @@ func sidecar(t *testing.T, c *api.Client, id string, port uint16) {
 }
 
 // consulCluster is a Consul with two collectors behind their sidecars.
-func consulCluster(t *testing.T, opts consultest.Options) (*consultest.Server, []*testbackend.TCP) {
-	srv := consultest.Start(t, opts)
-	bs := []*testbackend.TCP{testbackend.StartTCP(t), testbackend.StartTCP(t)}
+func consulCluster(t *testing.T, opts testsupport.ConsulOptions) (*testsupport.Consul, []*testsupport.TCP) {
+	srv := testsupport.StartConsul(t, opts)
+	bs := []*testsupport.TCP{testsupport.StartTCP(t), testsupport.StartTCP(t)}
 	for i, b := range bs {
 		sidecar(t, srv.Client(), fmt.Sprintf("c%d", i+1), b.Addr.Port())
 	}
 	return srv, bs
 }
 
-func consulListener(srv *consultest.Server, listen, token string) string {
+func consulListener(srv *testsupport.Consul, listen, token string) string {
 	return fmt.Sprintf(`consul {
   address = %q
   token   = %q
@@ -98,14 +97,14 @@ func watchPool(p *proc, name string) *poolWatch {
 
 func waitActive(t *testing.T, p *proc, n int) {
 	t.Helper()
-	testbackend.WaitFor(t, fmt.Sprintf("%d active endpoints", n), func() bool { return p.listener("grpc").Pool.Active == n })
+	testsupport.WaitFor(t, fmt.Sprintf("%d active endpoints", n), func() bool { return p.listener("grpc").Pool.Active == n })
 }
 
 // underLoad starts pinlb on a Consul with two collectors, waits for its
 // pool, and starts clients and a watch on the pool.
-func underLoad(t *testing.T) (*consultest.Server, *proc, *load, *poolWatch) {
-	srv, _ := consulCluster(t, consultest.Options{})
-	listen := testbackend.FreePort(t, "tcp")
+func underLoad(t *testing.T) (*testsupport.Consul, *proc, *load, *poolWatch) {
+	srv, _ := consulCluster(t, testsupport.ConsulOptions{})
+	listen := testsupport.FreePort(t, "tcp")
 	p := startPinlb(t, consulListener(srv, listen, ""), 0)
 	waitActive(t, p, 2)
 	return srv, p, startLoad(listen, 4, 2*time.Millisecond), watchPool(p, "grpc")
@@ -116,11 +115,11 @@ func underLoad(t *testing.T) (*consultest.Server, *proc, *load, *poolWatch) {
 func consulKilled(t *testing.T) {
 	srv, p, l, w := underLoad(t)
 	srv.Kill()
-	testbackend.WaitFor(t, "pinlb to see consul gone", func() bool { s, _ := p.status(); return !s.Consul.Reachable })
+	testsupport.WaitFor(t, "pinlb to see consul gone", func() bool { s, _ := p.status(); return !s.Consul.Reachable })
 	time.Sleep(time.Duration(scale(1, 10)) * time.Second) // the outage: load goes on
 	down := time.Now()
 	srv.Restart()
-	testbackend.WaitFor(t, "pinlb to see consul back", func() bool { s, _ := p.status(); return s.Consul.Reachable })
+	testsupport.WaitFor(t, "pinlb to see consul back", func() bool { s, _ := p.status(); return s.Consul.Reachable })
 	back := time.Since(down)
 	w.stop()
 	ok, failed, _ := l.stop()
@@ -139,14 +138,14 @@ func consulWiped(t *testing.T) {
 	wiped := time.Now()
 	sidecarsPaused.Store(true)
 	srv.Wipe()
-	testbackend.WaitFor(t, "pinlb to hold the collectors", func() bool {
+	testsupport.WaitFor(t, "pinlb to hold the collectors", func() bool {
 		s, _ := p.status()
 		return s.Consul.Reachable && s.Consul.Watches[0].HeldInstances == 2
 	})
 	seen := time.Since(wiped)
 	time.Sleep(time.Duration(scale(2, 20)) * time.Second) // the catalog stays empty: load goes on
 	sidecarsPaused.Store(false)
-	testbackend.WaitFor(t, "the sidecars to register again", func() bool {
+	testsupport.WaitFor(t, "the sidecars to register again", func() bool {
 		s, _ := p.status()
 		return s.Consul.Watches[0].HeldInstances == 0 && p.listener("grpc").Pool.Active == 2
 	})
@@ -162,7 +161,7 @@ func consulWiped(t *testing.T) {
 // aclMatrix walks one agent through the token cases on a default-deny
 // Consul, by reload: none may empty a pool that serves, and each says so.
 func aclMatrix(t *testing.T) {
-	srv, _ := consulCluster(t, consultest.Options{ACL: true})
+	srv, _ := consulCluster(t, testsupport.ConsulOptions{ACL: true})
 	admin := srv.Client()
 	policy, _, err := admin.ACL().PolicyCreate(&api.ACLPolicy{
 		Name: "read", Rules: `service "collector" { policy = "read" } node_prefix "" { policy = "read" }`}, nil)
@@ -171,7 +170,7 @@ func aclMatrix(t *testing.T) {
 	}
 	reader, _, _ := admin.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: policy.ID}}}, nil)
 	powerless, _, _ := admin.ACL().TokenCreate(&api.ACLToken{}, nil)
-	listen := testbackend.FreePort(t, "tcp")
+	listen := testsupport.FreePort(t, "tcp")
 	p := startPinlb(t, consulListener(srv, listen, ""), 0)
 	watch := func() (filtered bool, reachable bool) {
 		s, _ := p.status()
@@ -184,7 +183,7 @@ func aclMatrix(t *testing.T) {
 				t.Fatalf("%s: reload %d %s", name, code, body)
 			}
 		}
-		testbackend.WaitFor(t, name, func() bool {
+		testsupport.WaitFor(t, name, func() bool {
 			f, _ := watch()
 			return f == filtered && p.listener("grpc").Pool.Active == active
 		})
@@ -198,7 +197,7 @@ func aclMatrix(t *testing.T) {
 
 	admin.ACL().TokenDelete(reader.AccessorID, nil)
 	admin.Agent().ServiceRegister(&api.AgentServiceRegistration{ID: "c9", Name: "collector", Port: 9}) // wakes the query
-	testbackend.WaitFor(t, "the revoked token's 403", func() bool { _, r := watch(); return !r })
+	testsupport.WaitFor(t, "the revoked token's 403", func() bool { _, r := watch(); return !r })
 	active := p.listener("grpc").Pool.Active
 	figure(t, "revoked token: active", active, active == 2 && dialEcho(listen, 5*time.Second) == nil)
 }

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/pinlb/pinlb/agent"
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 )
 
 var long = flag.Bool("long", false, "run every scenario at full scale (make fault)")
@@ -105,7 +105,7 @@ type proc struct {
 	cmd    *exec.Cmd
 	api    string
 	cfg    string
-	out    *testbackend.LogBuffer
+	out    *testsupport.LogBuffer
 	exited chan struct{}
 	code   int
 }
@@ -114,8 +114,8 @@ type proc struct {
 // added), under prlimit when nofile > 0, and waits for its API.
 func startPinlb(t *testing.T, body string, nofile int) *proc {
 	t.Helper()
-	p := &proc{t: t, api: testbackend.FreePort(t, "tcp"), cfg: filepath.Join(t.TempDir(), "pinlb.hcl"),
-		out: &testbackend.LogBuffer{}, exited: make(chan struct{})}
+	p := &proc{t: t, api: testsupport.FreePort(t, "tcp"), cfg: filepath.Join(t.TempDir(), "pinlb.hcl"),
+		out: &testsupport.LogBuffer{}, exited: make(chan struct{})}
 	p.write(body)
 	args := []string{pinlbBin, "agent", "-config-file=" + p.cfg}
 	if nofile > 0 {
@@ -139,7 +139,7 @@ func startPinlb(t *testing.T, body string, nofile int) *proc {
 			t.Logf("pinlb's log (last 8 KB):\n%s", out[max(0, len(out)-8<<10):])
 		}
 	})
-	testbackend.WaitFor(t, "pinlb's API", func() bool {
+	testsupport.WaitFor(t, "pinlb's API", func() bool {
 		select {
 		case <-p.exited:
 			t.Fatalf("pinlb exited with %d:\n%s", p.code, p.out)
@@ -277,7 +277,7 @@ func staticListener(name, addr string, extra string, servers ...string) string {
 	return fmt.Sprintf("listener %q {\n  address = %q\n  %s\n  upstream { servers = [%s] }\n}\n", name, addr, extra, strings.Join(quoted, ", "))
 }
 
-func addrs(bs ...*testbackend.TCP) []string {
+func addrs(bs ...*testsupport.TCP) []string {
 	out := make([]string, len(bs))
 	for i, b := range bs {
 		out[i] = b.Addr.String()

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 )
 
 // collectorFaults: one collector is killed, another black-holed, under
@@ -18,15 +18,15 @@ import (
 // each is taken out once per fail_timeout, and on probation after it only
 // one client at a time waits on the black hole.
 func collectorFaults(t *testing.T) {
-	a, b, c := testbackend.StartTCP(t), testbackend.StartTCP(t), testbackend.StartTCP(t)
-	listen := testbackend.FreePort(t, "tcp")
+	a, b, c := testsupport.StartTCP(t), testsupport.StartTCP(t), testsupport.StartTCP(t)
+	listen := testsupport.FreePort(t, "tcp")
 	p := startPinlb(t, staticListener("grpc", listen, `connect_timeout = "1s"
   fail_timeout    = "2s"`, addrs(a, b, c)...), 0)
 	l := startLoad(listen, 8, 5*time.Millisecond)
 	time.Sleep(200 * time.Millisecond)
 	a.Close() // killed: its connects are refused
 	b.Close()
-	testbackend.BlackHoleAt(t, b.Addr)
+	testsupport.BlackHoleAt(t, b.Addr)
 	// The connections open on a and b when they died are lost with them;
 	// every one that starts after must get through.
 	after := time.Now()
@@ -53,8 +53,8 @@ func collectorFaults(t *testing.T) {
 // nothing, beside a well-behaved one. It never fails, the silent ones are
 // closed by idle_timeout, and pinlb's descriptors come back.
 func hostileClients(t *testing.T) {
-	a := testbackend.StartTCP(t)
-	listen := testbackend.FreePort(t, "tcp")
+	a := testsupport.StartTCP(t)
+	listen := testsupport.FreePort(t, "tcp")
 	p := startPinlb(t, staticListener("grpc", listen, `idle_timeout = "1s"`, addrs(a)...), 0)
 	baseline := p.fds()
 	l := startLoad(listen, 2, 5*time.Millisecond)
@@ -100,7 +100,7 @@ func hostileClients(t *testing.T) {
 	figure(t, "well-behaved connections failed", failed, failed == 0)
 	figure(t, "silent clients closed by idle_timeout", fmt.Sprintf("%d/%d", closed, len(silent)), closed == len(silent))
 	var fds int
-	testbackend.WaitFor(t, "pinlb's descriptors to come back", func() bool { fds = p.fds(); return fds <= baseline+4 })
+	testsupport.WaitFor(t, "pinlb's descriptors to come back", func() bool { fds = p.fds(); return fds <= baseline+4 })
 	figure(t, "open fds before, after", fmt.Sprintf("%d, %d", baseline, fds), true)
 }
 
@@ -108,8 +108,8 @@ func hostileClients(t *testing.T) {
 // That is its own problem: no collector is taken out, and once the crowd
 // leaves every new connection succeeds.
 func fdExhaustion(t *testing.T) {
-	a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
-	listen := testbackend.FreePort(t, "tcp")
+	a, b := testsupport.StartTCP(t), testsupport.StartTCP(t)
+	listen := testsupport.FreePort(t, "tcp")
 	p := startPinlb(t, staticListener("grpc", listen, "", addrs(a, b)...), 256)
 	crowd := scale(400, 1000)
 	var conns []net.Conn
@@ -129,7 +129,7 @@ func fdExhaustion(t *testing.T) {
 	figure(t, "local errors, accept errors", fmt.Sprintf("%d, %d", st.LocalErrors, st.AcceptErrors), st.LocalErrors+st.AcceptErrors > 0)
 	figure(t, "collectors taken out (passive_out)", st.PassiveOut, st.PassiveOut == 0)
 	after := 0
-	testbackend.WaitFor(t, "descriptors to free", func() bool { return p.listener("grpc").Counters.Active == 0 })
+	testsupport.WaitFor(t, "descriptors to free", func() bool { return p.listener("grpc").Counters.Active == 0 })
 	for range 100 {
 		if dialEcho(listen, 5*time.Second) == nil {
 			after++
@@ -141,8 +141,8 @@ func fdExhaustion(t *testing.T) {
 // churn opens and closes connections by the tens of thousands: pinlb's
 // descriptors and goroutines come back to where they were.
 func churn(t *testing.T) {
-	a := testbackend.StartTCP(t)
-	listen := testbackend.FreePort(t, "tcp")
+	a := testsupport.StartTCP(t)
+	listen := testsupport.FreePort(t, "tcp")
 	p := startPinlb(t, staticListener("grpc", listen, "", addrs(a)...), 0)
 	fds0, g0 := p.fds(), p.goroutines()
 	total := scale(10_000, 100_000)
@@ -177,8 +177,8 @@ func churn(t *testing.T) {
 // (every byte sent before and after arrives), new clients are refused, and
 // pinlb exits 0 once they are done.
 func shutdownUnderLoad(t *testing.T) {
-	a := testbackend.StartTCP(t)
-	listen := testbackend.FreePort(t, "tcp")
+	a := testsupport.StartTCP(t)
+	listen := testsupport.FreePort(t, "tcp")
 	p := startPinlb(t, staticListener("grpc", listen, "", addrs(a)...), 0)
 	n := scale(20, 200)
 	conns := make([]net.Conn, n)
@@ -191,7 +191,7 @@ func shutdownUnderLoad(t *testing.T) {
 		conns[i] = c
 	}
 	p.signal(syscall.SIGTERM)
-	testbackend.WaitFor(t, "the listener to close", func() bool {
+	testsupport.WaitFor(t, "the listener to close", func() bool {
 		c, err := net.DialTimeout("tcp", listen, time.Second)
 		if err == nil {
 			c.Close()

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 )
 
 func netipAddrPort(t *testing.T, s string) netip.AddrPort {
@@ -24,8 +24,8 @@ func netipAddrPort(t *testing.T, s string) netip.AddrPort {
 func udpFlood(t *testing.T) {
 	for _, mode := range []string{"packet", "session"} {
 		t.Run(mode, func(t *testing.T) {
-			a, b := testbackend.StartUDP(t), testbackend.StartUDP(t)
-			listen := testbackend.FreePort(t, "udp")
+			a, b := testsupport.StartUDP(t), testsupport.StartUDP(t)
+			listen := testsupport.FreePort(t, "udp")
 			p := startPinlb(t, fmt.Sprintf(`listener "span" {
   protocol = "udp"
   address  = %q
@@ -54,7 +54,7 @@ func udpFlood(t *testing.T) {
 					c.Close()
 				}
 				sent += burst
-				testbackend.WaitFor(t, "the burst to be delivered or counted", func() bool {
+				testsupport.WaitFor(t, "the burst to be delivered or counted", func() bool {
 					l := p.listener("span")
 					peak = max(peak, l.Counters.Sessions)
 					dropped := uint64(0)
@@ -70,7 +70,7 @@ func udpFlood(t *testing.T) {
 			figure(t, "dropped (session_limit, receive_buffer)", fmt.Sprintf("%d, %d", l.Counters.Dropped["session_limit"], l.Counters.Dropped["receive_buffer"]), true)
 			figure(t, "sessions at most (max 10000)", peak, peak <= 10000)
 			start := time.Now()
-			testbackend.WaitFor(t, "the sessions to end", func() bool { return p.listener("span").Counters.Sessions == 0 })
+			testsupport.WaitFor(t, "the sessions to end", func() bool { return p.listener("span").Counters.Sessions == 0 })
 			figure(t, "sessions ended after the silence", time.Since(start).Round(100*time.Millisecond), true)
 		})
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 )
 
 // FuzzUDPDatagram sends arbitrary datagrams through a packet-mode
@@ -18,7 +18,7 @@ import (
 // probe's "OK", or the test backend's "echo:" payloads) comes back to the
 // client byte for byte.
 func FuzzUDPDatagram(f *testing.F) {
-	backend := testbackend.StartUDP(f)
+	backend := testsupport.StartUDP(f)
 	l, err := Listen(udpConfig(PacketMode), hclog.NewNullLogger())
 	if err != nil {
 		f.Fatal(err)
@@ -31,7 +31,7 @@ func FuzzUDPDatagram(f *testing.F) {
 	}
 	reply := make([]byte, maxDatagram)
 
-	f.Add(testbackend.Probe)
+	f.Add(testsupport.Probe)
 	f.Add([]byte("echo:span"))
 	f.Add([]byte{})
 	f.Add(bytes.Repeat([]byte{0xEF}, 9000))
@@ -57,8 +57,8 @@ func FuzzUDPDatagram(f *testing.F) {
 		}
 		want := p
 		switch {
-		case bytes.Equal(p, testbackend.Probe):
-			want = testbackend.ProbeReply
+		case bytes.Equal(p, testsupport.Probe):
+			want = testsupport.ProbeReply
 		case !bytes.HasPrefix(p, []byte("echo:")):
 			return
 		}

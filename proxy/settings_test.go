@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
 )
 
@@ -19,7 +19,7 @@ import (
 func TestTCP_NextTimeoutBoundsTheTries(t *testing.T) {
 	cfg := tcpConfig()
 	cfg.ConnectTimeout, cfg.NextTimeout = 5*time.Second, 500*time.Millisecond
-	l := startTCP(t, cfg, testbackend.BlackHole(t), testbackend.BlackHole(t))
+	l := startTCP(t, cfg, testsupport.BlackHole(t), testsupport.BlackHole(t))
 	c := dial(t, l)
 	start := time.Now()
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -33,7 +33,7 @@ func TestTCP_NextTimeoutBoundsTheTries(t *testing.T) {
 // max_lifetime moves a connection that lived long enough once it is quiet:
 // the client gets a FIN, and it counts as lifetime_closed.
 func TestTCP_MaxLifetime(t *testing.T) {
-	be := testbackend.StartTCP(t)
+	be := testsupport.StartTCP(t)
 	cfg := tcpConfig()
 	cfg.Rebalance = RebalanceConfig{Enabled: true, MaxLifetime: 300 * time.Millisecond, MinIdle: 50 * time.Millisecond, MaxRate: 100}
 	l := startTCP(t, cfg, be.Addr)
@@ -45,13 +45,13 @@ func TestTCP_MaxLifetime(t *testing.T) {
 	_, err := c.Read(make([]byte, 1))
 	must.ErrorIs(t, err, io.EOF)
 	must.GreaterEq(t, 270*time.Millisecond, time.Since(start)) // 300 ms less its 10% jitter
-	testbackend.WaitFor(t, "lifetime_closed", func() bool { return l.Stats().LifetimeClosed == 1 })
+	testsupport.WaitFor(t, "lifetime_closed", func() bool { return l.Stats().LifetimeClosed == 1 })
 }
 
 // least_time prefers the endpoint that answers first.
 func TestTCP_LeastTimeFollowsLatency(t *testing.T) {
-	fast := testbackend.StartTCP(t)
-	slow := testbackend.StartTCPFunc(t, "127.0.0.1:0", func(c *net.TCPConn) {
+	fast := testsupport.StartTCP(t)
+	slow := testsupport.StartTCPFunc(t, "127.0.0.1:0", func(c *net.TCPConn) {
 		time.Sleep(30 * time.Millisecond)
 		io.Copy(c, c)
 		c.CloseWrite()
@@ -70,7 +70,7 @@ func TestTCP_LeastTimeFollowsLatency(t *testing.T) {
 
 // IPv6 on both sides: a listener on [::1] and backends on [::1], TCP and UDP.
 func TestIPv6ListenersAndBackends(t *testing.T) {
-	tcpBE := testbackend.StartTCPFunc(t, "[::1]:0", func(c *net.TCPConn) { io.Copy(c, c); c.CloseWrite() })
+	tcpBE := testsupport.StartTCPFunc(t, "[::1]:0", func(c *net.TCPConn) { io.Copy(c, c); c.CloseWrite() })
 	cfg := tcpConfig()
 	cfg.Address = "[::1]:0"
 	l := startTCP(t, cfg, tcpBE.Addr)
@@ -81,13 +81,13 @@ func TestIPv6ListenersAndBackends(t *testing.T) {
 	must.NoError(t, err)
 	must.Eq(t, "v6", string(got))
 
-	udpBE := testbackend.StartUDPAt(t, "[::1]:0")
+	udpBE := testsupport.StartUDPAt(t, "[::1]:0")
 	ucfg := udpConfig(PacketMode)
 	ucfg.Address = "[::1]:0"
 	u := startUDP(t, ucfg)
 	u.SetEndpoints([]Endpoint{{Addr: udpBE.Addr, Weight: 1}})
 	uc := client(t, u)
-	send(t, uc, 1, testbackend.Probe)
+	send(t, uc, 1, testsupport.Probe)
 	uc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	n, err := uc.Read(got)
 	must.NoError(t, err)
@@ -98,7 +98,7 @@ func TestIPv6ListenersAndBackends(t *testing.T) {
 // max_wait moves a connection of an overloaded endpoint that never goes
 // quiet: after max_wait the rebalancer closes it anyway, and counts it.
 func TestTCP_RebalanceMaxWaitForcesBusyConnections(t *testing.T) {
-	a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
+	a, b := testsupport.StartTCP(t), testsupport.StartTCP(t)
 	cfg := tcpConfig()
 	cfg.Rebalance = RebalanceConfig{Enabled: true, Skew: 1.5, MinIdle: time.Hour, MaxWait: 300 * time.Millisecond, MaxRate: 100}
 	l := startTCP(t, cfg, a.Addr)
@@ -137,5 +137,5 @@ func TestTCP_RebalanceMaxWaitForcesBusyConnections(t *testing.T) {
 		}
 	}
 	must.GreaterEq(t, 300*time.Millisecond, time.Since(start))
-	testbackend.WaitFor(t, "rebalance_forced", func() bool { return l.Stats().RebalanceForced == 2 })
+	testsupport.WaitFor(t, "rebalance_forced", func() bool { return l.Stats().RebalanceForced == 2 })
 }

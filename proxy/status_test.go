@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
 )
 
@@ -27,7 +27,7 @@ func (r *records) Record(rec *Record) {
 
 func (r *records) wait(t *testing.T, n int) []Record {
 	t.Helper()
-	testbackend.WaitFor(t, "records", func() bool {
+	testsupport.WaitFor(t, "records", func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		return len(r.all) >= n
@@ -47,7 +47,7 @@ func byAddr(l Listener) map[string]EndpointStatus {
 }
 
 func TestTCP_EndpointStatusAndRecords(t *testing.T) {
-	live, dead := testbackend.StartTCP(t), deadAddr(t)
+	live, dead := testsupport.StartTCP(t), deadAddr(t)
 	rec := &records{}
 	cfg := tcpConfig()
 	cfg.MaxFails, cfg.FailTimeout, cfg.MaxConns = 1, time.Hour, 1
@@ -59,7 +59,7 @@ func TestTCP_EndpointStatusAndRecords(t *testing.T) {
 	for l.Stats().ConnectFailures == 0 {
 		if c != nil { // max_conns 1: let it end before the next
 			c.Close()
-			testbackend.WaitFor(t, "the connection to end", func() bool { return l.Stats().Active == 0 })
+			testsupport.WaitFor(t, "the connection to end", func() bool { return l.Stats().Active == 0 })
 		}
 		c = dial(t, l)
 		_, err := c.Write([]byte("hello"))
@@ -81,7 +81,7 @@ func TestTCP_EndpointStatusAndRecords(t *testing.T) {
 	must.GreaterEq(t, 5, l.Stats().BytesIn)
 
 	c.Close()
-	testbackend.WaitFor(t, "the connection to end", func() bool { return l.Stats().Active == 0 })
+	testsupport.WaitFor(t, "the connection to end", func() bool { return l.Stats().Active == 0 })
 	all := rec.wait(t, int(up.Connections))
 	last := all[len(all)-1]
 	must.Eq(t, "ok", last.Status)
@@ -105,7 +105,7 @@ func closedByProxy(t *testing.T, c net.Conn) {
 }
 
 func TestUDP_EndpointCountersAndSessionRecord(t *testing.T) {
-	a := testbackend.StartUDP(t)
+	a := testsupport.StartUDP(t)
 	rec := &records{}
 	cfg := udpConfig(SessionMode)
 	cfg.UDP.Responses = 1
@@ -113,7 +113,7 @@ func TestUDP_EndpointCountersAndSessionRecord(t *testing.T) {
 	l := startUDP(t, cfg, a)
 	c := client(t, l)
 	send(t, c, 1, []byte("span"))
-	send(t, c, 1, testbackend.Probe)
+	send(t, c, 1, testsupport.Probe)
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, err := c.Read(make([]byte, 16))
 	must.NoError(t, err)
@@ -123,9 +123,9 @@ func TestUDP_EndpointCountersAndSessionRecord(t *testing.T) {
 	must.Eq(t, a.Addr, r.Upstream)
 	must.Eq(t, 2, r.DatagramsIn)
 	must.Eq(t, 1, r.DatagramsOut)
-	must.Eq(t, uint64(4+len(testbackend.Probe)), r.BytesIn)
+	must.Eq(t, uint64(4+len(testsupport.Probe)), r.BytesIn)
 	st := byAddr(l)[a.Addr.String()]
 	must.Eq(t, 2, st.DatagramsIn)
 	must.Eq(t, 1, st.DatagramsOut)
-	must.Eq(t, uint64(len(testbackend.ProbeReply)), st.BytesOut)
+	must.Eq(t, uint64(len(testsupport.ProbeReply)), st.BytesOut)
 }

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
 	"golang.org/x/sys/unix"
 )
@@ -73,7 +73,7 @@ func TestTCP_BytesBeforeCloseArrive(t *testing.T) {
 
 	t.Run("client to backend", func(t *testing.T) {
 		got := make(chan []byte, 1)
-		be := testbackend.StartTCPFunc(t, "127.0.0.1:0", func(c *net.TCPConn) {
+		be := testsupport.StartTCPFunc(t, "127.0.0.1:0", func(c *net.TCPConn) {
 			b, _ := io.ReadAll(c)
 			got <- b
 		})
@@ -86,7 +86,7 @@ func TestTCP_BytesBeforeCloseArrive(t *testing.T) {
 	})
 
 	t.Run("backend to client", func(t *testing.T) {
-		be := testbackend.StartTCPFunc(t, "127.0.0.1:0", func(c *net.TCPConn) {
+		be := testsupport.StartTCPFunc(t, "127.0.0.1:0", func(c *net.TCPConn) {
 			c.Write(payload)
 		}) // the server closes right after the write
 		l := startTCP(t, tcpConfig(), be.Addr)
@@ -100,7 +100,7 @@ func TestTCP_BytesBeforeCloseArrive(t *testing.T) {
 func TestTCP_HalfClose(t *testing.T) {
 	t.Run("client closes its write side first", func(t *testing.T) {
 		// The echo backend answers until the client's EOF, then closes.
-		be := testbackend.StartTCP(t)
+		be := testsupport.StartTCP(t)
 		l := startTCP(t, tcpConfig(), be.Addr)
 		c := dial(t, l)
 		_, err := c.Write([]byte("request"))
@@ -113,7 +113,7 @@ func TestTCP_HalfClose(t *testing.T) {
 
 	t.Run("backend closes its write side first", func(t *testing.T) {
 		got := make(chan string, 1)
-		be := testbackend.StartTCPFunc(t, "127.0.0.1:0", func(c *net.TCPConn) {
+		be := testsupport.StartTCPFunc(t, "127.0.0.1:0", func(c *net.TCPConn) {
 			c.Write([]byte("greeting"))
 			c.CloseWrite()
 			b, _ := io.ReadAll(c) // still reads what the client sends
@@ -133,7 +133,7 @@ func TestTCP_HalfClose(t *testing.T) {
 
 func TestTCP_ConnectFailureTriesNextBackend(t *testing.T) {
 	t.Run("next backend", func(t *testing.T) {
-		be := testbackend.StartTCP(t)
+		be := testsupport.StartTCP(t)
 		cfg := tcpConfig()
 		cfg.MaxFails, cfg.FailTimeout = 1, time.Minute
 		l := startTCP(t, cfg, deadAddr(t), be.Addr)
@@ -172,7 +172,7 @@ func TestTCP_ConnectFailureTriesNextBackend(t *testing.T) {
 }
 
 func TestTCP_IdleTimeout(t *testing.T) {
-	be := testbackend.StartTCP(t)
+	be := testsupport.StartTCP(t)
 	cfg := tcpConfig()
 	cfg.IdleTimeout = 300 * time.Millisecond
 	l := startTCP(t, cfg, be.Addr)
@@ -203,7 +203,7 @@ func TestTCP_IdleTimeout(t *testing.T) {
 }
 
 func TestTCP_MaxConnections(t *testing.T) {
-	be := testbackend.StartTCP(t)
+	be := testsupport.StartTCP(t)
 	cfg := tcpConfig()
 	cfg.MaxConnections = 2
 	l := startTCP(t, cfg, be.Addr)
@@ -223,7 +223,7 @@ func TestTCP_MaxConnections(t *testing.T) {
 }
 
 func TestTCP_ShutdownDrainsThenForceCloses(t *testing.T) {
-	be := testbackend.StartTCP(t)
+	be := testsupport.StartTCP(t)
 	l := startTCP(t, tcpConfig(), be.Addr)
 	c := dial(t, l)
 	roundTrip := func() error {
@@ -240,7 +240,7 @@ func TestTCP_ShutdownDrainsThenForceCloses(t *testing.T) {
 	go func() { done <- l.Shutdown(ctx) }()
 
 	// Draining: no new connections, but the open one still works.
-	testbackend.WaitFor(t, "listener to stop accepting", func() bool {
+	testsupport.WaitFor(t, "listener to stop accepting", func() bool {
 		c, err := net.Dial("tcp", l.Addr().String())
 		if err == nil {
 			c.Close()
@@ -261,7 +261,7 @@ func TestTCP_ShutdownDrainsThenForceCloses(t *testing.T) {
 }
 
 func TestTCP_ShutdownReturnsWhenConnectionsEnd(t *testing.T) {
-	be := testbackend.StartTCP(t)
+	be := testsupport.StartTCP(t)
 	l := startTCP(t, tcpConfig(), be.Addr)
 	c := dial(t, l)
 	_, err := c.Write([]byte("x"))
@@ -276,14 +276,14 @@ func TestTCP_ShutdownReturnsWhenConnectionsEnd(t *testing.T) {
 }
 
 func TestTCP_SetEndpointsAppliesToNewConnections(t *testing.T) {
-	a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
+	a, b := testsupport.StartTCP(t), testsupport.StartTCP(t)
 	l := startTCP(t, tcpConfig(), a.Addr)
 	old := dial(t, l)
-	testbackend.WaitFor(t, "first connection at a", func() bool { return a.Accepted.Load() == 1 })
+	testsupport.WaitFor(t, "first connection at a", func() bool { return a.Accepted.Load() == 1 })
 
 	l.SetEndpoints([]Endpoint{{Addr: b.Addr}})
 	c := dial(t, l)
-	testbackend.WaitFor(t, "new connection at b", func() bool { return b.Accepted.Load() == 1 })
+	testsupport.WaitFor(t, "new connection at b", func() bool { return b.Accepted.Load() == 1 })
 	must.Eq(t, 1, a.Accepted.Load())
 
 	for _, conn := range []*net.TCPConn{old, c} { // both still flow
@@ -295,7 +295,7 @@ func TestTCP_SetEndpointsAppliesToNewConnections(t *testing.T) {
 }
 
 func TestTCP_AcceptErrorsDoNotKillListener(t *testing.T) {
-	be := testbackend.StartTCP(t)
+	be := testsupport.StartTCP(t)
 	l := startTCP(t, tcpConfig(), be.Addr)
 
 	// Leave the process exactly one free descriptor, for the client: the
@@ -325,7 +325,7 @@ func TestTCP_AcceptErrorsDoNotKillListener(t *testing.T) {
 	fillers = fillers[:len(fillers)-1]
 
 	c := dial(t, l) // the kernel completes the handshake; accept fails
-	testbackend.WaitFor(t, "accept errors", func() bool { return l.Stats().AcceptErrors > 0 })
+	testsupport.WaitFor(t, "accept errors", func() bool { return l.Stats().AcceptErrors > 0 })
 	restore()
 
 	// The same connection is accepted once descriptors are free again.
@@ -336,7 +336,7 @@ func TestTCP_AcceptErrorsDoNotKillListener(t *testing.T) {
 }
 
 func TestTCP_DrainTimeout(t *testing.T) {
-	a, b := testbackend.StartTCP(t), testbackend.StartTCP(t)
+	a, b := testsupport.StartTCP(t), testsupport.StartTCP(t)
 	cfg := tcpConfig()
 	cfg.DrainTimeout = 200 * time.Millisecond
 	l := startTCP(t, cfg, a.Addr, b.Addr)
@@ -350,7 +350,7 @@ func TestTCP_DrainTimeout(t *testing.T) {
 	must.Eq(t, 1, a.Accepted.Load())
 
 	l.SetEndpoints([]Endpoint{{Addr: b.Addr}}) // a leaves the pool
-	testbackend.WaitFor(t, "the drain timeout", func() bool { return l.Stats().DrainClosed == 1 })
+	testsupport.WaitFor(t, "the drain timeout", func() bool { return l.Stats().DrainClosed == 1 })
 
 	// The connection on a was closed; the one on b still flows.
 	var closed, open int
@@ -369,7 +369,7 @@ func TestTCP_DrainTimeout(t *testing.T) {
 }
 
 func TestTCP_EndpointBackBeforeDrainKeepsConnections(t *testing.T) {
-	a := testbackend.StartTCP(t)
+	a := testsupport.StartTCP(t)
 	cfg := tcpConfig()
 	cfg.DrainTimeout = 300 * time.Millisecond
 	l := startTCP(t, cfg, a.Addr)
@@ -396,7 +396,7 @@ func TestTCP_EndpointBackBeforeDrainKeepsConnections(t *testing.T) {
 // cut mid-stream with bytes in flight, and every byte that arrives on the
 // others is theirs.
 func TestTCP_PooledPipesCarryNothingOver(t *testing.T) {
-	backend := testbackend.StartTCP(t)
+	backend := testsupport.StartTCP(t)
 	l := startTCP(t, tcpConfig(), backend.Addr)
 	errs := make(chan error, 64)
 	for i := range 64 {
@@ -437,7 +437,7 @@ func TestTCP_PooledPipesCarryNothingOver(t *testing.T) {
 // accepted yet, instead of resetting them with the socket: their clients
 // may have sent data already.
 func TestTCP_ShutdownTakesTheAcceptQueue(t *testing.T) {
-	be := testbackend.StartTCP(t)
+	be := testsupport.StartTCP(t)
 	l, err := Listen(tcpConfig(), hclog.NewNullLogger())
 	must.NoError(t, err)
 	l.SetEndpoints([]Endpoint{{Addr: be.Addr, Weight: 1}})

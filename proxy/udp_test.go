@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
 )
 
@@ -32,7 +32,7 @@ func udpConfig(mode string) Config {
 	}
 }
 
-func startUDP(t *testing.T, cfg Config, backends ...*testbackend.UDP) Listener {
+func startUDP(t *testing.T, cfg Config, backends ...*testsupport.UDP) Listener {
 	t.Helper()
 	l, err := Listen(cfg, hclog.NewNullLogger())
 	must.NoError(t, err)
@@ -62,7 +62,7 @@ func send(t *testing.T, c *net.UDPConn, n int, p []byte) {
 	}
 }
 
-func total(bs ...*testbackend.UDP) int64 {
+func total(bs ...*testsupport.UDP) int64 {
 	var n int64
 	for _, b := range bs {
 		n += b.Datagrams.Load()
@@ -71,18 +71,18 @@ func total(bs ...*testbackend.UDP) int64 {
 }
 
 func TestUDP_PacketModeSpreadsAcrossBackends(t *testing.T) {
-	a, b := testbackend.StartUDP(t), testbackend.StartUDP(t)
+	a, b := testsupport.StartUDP(t), testsupport.StartUDP(t)
 	l := startUDP(t, udpConfig(PacketMode), a, b)
 	c := client(t, l) // one client, one source port: the Pinpoint agent case
 	send(t, c, 100, []byte("span"))
-	testbackend.WaitFor(t, "100 datagrams", func() bool { return total(a, b) == 100 })
+	testsupport.WaitFor(t, "100 datagrams", func() bool { return total(a, b) == 100 })
 	must.Eq(t, 50, a.Datagrams.Load()) // round robin alternates
 	must.Eq(t, 50, b.Datagrams.Load())
 	must.Eq(t, 1, l.Stats().Sessions) // one flow carries the client's replies
 }
 
 func TestUDP_SessionModeSticksUntilTimeout(t *testing.T) {
-	a, b := testbackend.StartUDP(t), testbackend.StartUDP(t)
+	a, b := testsupport.StartUDP(t), testsupport.StartUDP(t)
 	cfg := udpConfig(SessionMode)
 	cfg.UDP.SessionTimeout = 200 * time.Millisecond
 	l := startUDP(t, cfg, a, b)
@@ -90,7 +90,7 @@ func TestUDP_SessionModeSticksUntilTimeout(t *testing.T) {
 	c1, c2 := client(t, l), client(t, l)
 	send(t, c1, 20, []byte("x"))
 	send(t, c2, 20, []byte("x"))
-	testbackend.WaitFor(t, "40 datagrams", func() bool { return total(a, b) == 40 })
+	testsupport.WaitFor(t, "40 datagrams", func() bool { return total(a, b) == 40 })
 	// Each client's datagrams all reached one backend, and the two clients
 	// were spread over both.
 	must.Eq(t, 20, a.Datagrams.Load())
@@ -100,11 +100,11 @@ func TestUDP_SessionModeSticksUntilTimeout(t *testing.T) {
 	must.Eq(t, 2, l.Stats().Sessions)
 
 	// Silence ends both sessions.
-	testbackend.WaitFor(t, "sessions to time out", func() bool { return l.Stats().Sessions == 0 })
+	testsupport.WaitFor(t, "sessions to time out", func() bool { return l.Stats().Sessions == 0 })
 
 	// A new session is elected afresh, from a new upstream socket.
 	send(t, c1, 1, []byte("x"))
-	testbackend.WaitFor(t, "41st datagram", func() bool { return total(a, b) == 41 })
+	testsupport.WaitFor(t, "41st datagram", func() bool { return total(a, b) == 41 })
 	must.Eq(t, 1, l.Stats().Sessions)
 	must.Eq(t, 3, len(a.Sources())+len(b.Sources()))
 }
@@ -112,17 +112,17 @@ func TestUDP_SessionModeSticksUntilTimeout(t *testing.T) {
 func TestUDP_RepliesReachTheClient(t *testing.T) {
 	for _, mode := range []string{PacketMode, SessionMode} {
 		t.Run(mode, func(t *testing.T) {
-			a, b := testbackend.StartUDP(t), testbackend.StartUDP(t)
+			a, b := testsupport.StartUDP(t), testsupport.StartUDP(t)
 			l := startUDP(t, udpConfig(mode), a, b)
 			c1, c2 := client(t, l), client(t, l)
 			buf := make([]byte, 16)
 			for range 3 { // several probes: in packet mode they go to both backends
 				for _, c := range []*net.UDPConn{c1, c2} {
-					send(t, c, 1, testbackend.Probe)
+					send(t, c, 1, testsupport.Probe)
 					c.SetReadDeadline(time.Now().Add(5 * time.Second))
 					n, err := c.Read(buf)
 					must.NoError(t, err)
-					must.Eq(t, testbackend.ProbeReply, buf[:n])
+					must.Eq(t, testsupport.ProbeReply, buf[:n])
 				}
 			}
 			must.Eq(t, 6, l.Stats().Replies)
@@ -131,22 +131,22 @@ func TestUDP_RepliesReachTheClient(t *testing.T) {
 }
 
 func TestUDP_SessionEndsAfterResponses(t *testing.T) {
-	a := testbackend.StartUDP(t)
+	a := testsupport.StartUDP(t)
 	cfg := udpConfig(SessionMode)
 	cfg.UDP.Responses = 1
 	l := startUDP(t, cfg, a)
 	c := client(t, l)
-	send(t, c, 1, testbackend.Probe)
+	send(t, c, 1, testsupport.Probe)
 	buf := make([]byte, 16)
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	n, err := c.Read(buf)
 	must.NoError(t, err)
 	must.Eq(t, "OK", string(buf[:n]))
-	testbackend.WaitFor(t, "session to end after one reply", func() bool { return l.Stats().Sessions == 0 })
+	testsupport.WaitFor(t, "session to end after one reply", func() bool { return l.Stats().Sessions == 0 })
 }
 
 func TestUDP_LargeDatagram(t *testing.T) {
-	a := testbackend.StartUDP(t)
+	a := testsupport.StartUDP(t)
 	l := startUDP(t, udpConfig(PacketMode), a)
 	c := client(t, l)
 	big := bytes.Repeat([]byte("e"), 65507) // the IPv4 maximum
@@ -161,56 +161,56 @@ func TestUDP_LargeDatagram(t *testing.T) {
 }
 
 func TestUDP_SessionTableIsBounded(t *testing.T) {
-	a := testbackend.StartUDP(t)
+	a := testsupport.StartUDP(t)
 	cfg := udpConfig(PacketMode)
 	cfg.UDP.MaxSessions = 2
 	l := startUDP(t, cfg, a)
 	for range 3 {
 		send(t, client(t, l), 5, []byte("x"))
 	}
-	testbackend.WaitFor(t, "drops to be counted", func() bool {
+	testsupport.WaitFor(t, "drops to be counted", func() bool {
 		return l.Stats().Dropped["session_limit"] == 5
 	})
-	testbackend.WaitFor(t, "10 datagrams", func() bool { return a.Datagrams.Load() == 10 })
+	testsupport.WaitFor(t, "10 datagrams", func() bool { return a.Datagrams.Load() == 10 })
 	must.Eq(t, 2, l.Stats().Sessions)
 }
 
 func TestUDP_NoEndpointsCountsDrops(t *testing.T) {
 	l := startUDP(t, udpConfig(PacketMode))
 	send(t, client(t, l), 3, []byte("x"))
-	testbackend.WaitFor(t, "drops to be counted", func() bool {
+	testsupport.WaitFor(t, "drops to be counted", func() bool {
 		return l.Stats().Dropped["no_backend"] == 3
 	})
 }
 
 func TestUDP_SessionReelectsWhenBackendLeaves(t *testing.T) {
-	a, b := testbackend.StartUDP(t), testbackend.StartUDP(t)
+	a, b := testsupport.StartUDP(t), testsupport.StartUDP(t)
 	l := startUDP(t, udpConfig(SessionMode), a)
 	c := client(t, l)
 	// UDP may drop a datagram on a loaded machine: send until one arrives.
-	testbackend.WaitFor(t, "a datagram at a", func() bool {
+	testsupport.WaitFor(t, "a datagram at a", func() bool {
 		send(t, c, 1, []byte("x"))
 		return a.Datagrams.Load() > 0
 	})
 
 	l.SetEndpoints([]Endpoint{{Addr: b.Addr}})
-	testbackend.WaitFor(t, "the session to move to b", func() bool {
+	testsupport.WaitFor(t, "the session to move to b", func() bool {
 		send(t, c, 1, []byte("x"))
 		return b.Datagrams.Load() > 0
 	})
 	// Once moved, nothing more goes to the departed endpoint.
 	atA, atB := a.Datagrams.Load(), b.Datagrams.Load()
 	send(t, c, 5, []byte("x"))
-	testbackend.WaitFor(t, "five more at b", func() bool { return b.Datagrams.Load() >= atB+5 })
+	testsupport.WaitFor(t, "five more at b", func() bool { return b.Datagrams.Load() >= atB+5 })
 	must.Eq(t, atA, a.Datagrams.Load())
 }
 
 func TestUDP_ReplyFromUnknownSourceIsDropped(t *testing.T) {
-	a := testbackend.StartUDP(t)
+	a := testsupport.StartUDP(t)
 	l := startUDP(t, udpConfig(PacketMode), a)
 	c := client(t, l)
 	send(t, c, 1, []byte("x"))
-	testbackend.WaitFor(t, "first datagram", func() bool { return a.Datagrams.Load() == 1 })
+	testsupport.WaitFor(t, "first datagram", func() bool { return a.Datagrams.Load() == 1 })
 
 	// A stranger that learned the session's upstream port sends to it.
 	var upstream netip.AddrPort
@@ -222,7 +222,7 @@ func TestUDP_ReplyFromUnknownSourceIsDropped(t *testing.T) {
 	defer stranger.Close()
 	_, err = stranger.Write([]byte("spoof"))
 	must.NoError(t, err)
-	testbackend.WaitFor(t, "the spoofed reply to be dropped", func() bool {
+	testsupport.WaitFor(t, "the spoofed reply to be dropped", func() bool {
 		return l.Stats().Dropped["reply_unknown_source"] == 1
 	})
 	must.Eq(t, 0, l.Stats().Replies)
@@ -244,19 +244,19 @@ func TestUDP_PortTakenIsAnError(t *testing.T) {
 // Many clients, spread by the kernel over the listener's sockets: every
 // datagram arrives, and replies find their client from any socket.
 func TestUDP_ManyClientsOverEveryReader(t *testing.T) {
-	a, b := testbackend.StartUDP(t), testbackend.StartUDP(t)
+	a, b := testsupport.StartUDP(t), testsupport.StartUDP(t)
 	l := startUDP(t, udpConfig(PacketMode), a, b)
 	must.Eq(t, udpReaders(), len(l.(*udpListener).readers))
 	buf := make([]byte, 8)
 	for range 32 {
 		c := client(t, l)
-		send(t, c, 1, testbackend.Probe)
+		send(t, c, 1, testsupport.Probe)
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		n, err := c.Read(buf)
 		must.NoError(t, err)
-		must.Eq(t, testbackend.ProbeReply, buf[:n])
+		must.Eq(t, testsupport.ProbeReply, buf[:n])
 	}
-	testbackend.WaitFor(t, "32 datagrams", func() bool { return total(a, b) == 32 })
+	testsupport.WaitFor(t, "32 datagrams", func() bool { return total(a, b) == 32 })
 }
 
 // Consul weights 3:1 hold for every balancer a UDP listener takes: per
@@ -273,7 +273,7 @@ func TestUDP_WeightsHold(t *testing.T) {
 		{SessionMode, RandomTwo, 400},
 	} {
 		t.Run(tc.mode+"/"+tc.balance, func(t *testing.T) {
-			heavy, light := testbackend.StartUDP(t), testbackend.StartUDP(t)
+			heavy, light := testsupport.StartUDP(t), testsupport.StartUDP(t)
 			cfg := udpConfig(tc.mode)
 			cfg.Balance, cfg.UDP.MaxSessions = tc.balance, 1000
 			l := startUDP(t, cfg)
@@ -287,7 +287,7 @@ func TestUDP_WeightsHold(t *testing.T) {
 				for k := range 50 {
 					send(t, clients[(sent+k)%len(clients)], 1, []byte("span"))
 				}
-				testbackend.WaitFor(t, "the burst", func() bool { return total(heavy, light) == int64(sent+50) })
+				testsupport.WaitFor(t, "the burst", func() bool { return total(heavy, light) == int64(sent+50) })
 			}
 			share := float64(heavy.Datagrams.Load()) / 400
 			must.Between(t, 0.65, share, 0.85, must.Sprintf("heavy got %d of 400", heavy.Datagrams.Load()))
@@ -307,25 +307,25 @@ func heldFlows(l Listener) int64 {
 // A burst from many sources, then silence: the ended sessions leave the
 // tables within a second, with no new datagram to trigger it.
 func TestUDP_EndedSessionsAreReapedInSilence(t *testing.T) {
-	a := testbackend.StartUDP(t)
+	a := testsupport.StartUDP(t)
 	cfg := udpConfig(PacketMode)
 	cfg.UDP.SessionTimeout, cfg.UDP.MaxSessions = 100*time.Millisecond, 1000
 	l := startUDP(t, cfg, a)
 	for i := range 300 {
 		send(t, client(t, l), 1, []byte("x"))
 		if (i+1)%50 == 0 { // in bursts the backend's default receive buffer holds
-			testbackend.WaitFor(t, "the burst", func() bool { return a.Datagrams.Load() == int64(i+1) })
+			testsupport.WaitFor(t, "the burst", func() bool { return a.Datagrams.Load() == int64(i+1) })
 		}
 	}
-	testbackend.WaitFor(t, "the sessions to end", func() bool { return l.Stats().Sessions == 0 })
-	testbackend.WaitFor(t, "the tables to empty", func() bool { return heldFlows(l) == 0 })
+	testsupport.WaitFor(t, "the sessions to end", func() bool { return l.Stats().Sessions == 0 })
+	testsupport.WaitFor(t, "the tables to empty", func() bool { return heldFlows(l) == 0 })
 	must.Eq(t, 300, a.Datagrams.Load())
 }
 
 // Readers on several sockets open sessions at once: together they never
 // pass max_sessions.
 func TestUDP_SessionLimitHoldsAcrossReaders(t *testing.T) {
-	a := testbackend.StartUDP(t)
+	a := testsupport.StartUDP(t)
 	cfg := udpConfig(PacketMode)
 	cfg.UDP.MaxSessions = 20
 	l := startUDP(t, cfg, a)
@@ -355,7 +355,7 @@ func TestUDP_SessionLimitHoldsAcrossReaders(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	testbackend.WaitFor(t, "every datagram counted", func() bool {
+	testsupport.WaitFor(t, "every datagram counted", func() bool {
 		s := l.Stats()
 		return a.Datagrams.Load()+int64(s.Dropped["session_limit"]) == 800
 	})
@@ -368,7 +368,7 @@ func TestUDP_SessionLimitHoldsAcrossReaders(t *testing.T) {
 // from the listening sockets' buffers; those are counted too, so every
 // datagram sent is either delivered or counted.
 func TestUDP_KernelDropsAreCounted(t *testing.T) {
-	a := testbackend.StartUDP(t)
+	a := testsupport.StartUDP(t)
 	l := startUDP(t, udpConfig(PacketMode), a)
 	for _, r := range l.(*udpListener).readers {
 		must.NoError(t, r.conn.SetReadBuffer(1)) // the kernel's minimum: a few datagrams
@@ -378,7 +378,7 @@ func TestUDP_KernelDropsAreCounted(t *testing.T) {
 	for range 20 {
 		send(t, c, 50, make([]byte, 512))
 		sent += 50
-		testbackend.WaitFor(t, "the burst to be delivered or counted", func() bool {
+		testsupport.WaitFor(t, "the burst to be delivered or counted", func() bool {
 			return a.Datagrams.Load()+int64(l.Stats().Dropped["receive_buffer"]) == sent
 		})
 	}

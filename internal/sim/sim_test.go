@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pinlb/pinlb/internal/testbackend"
+	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
 )
 
@@ -19,7 +19,7 @@ func TestAgentToCollector(t *testing.T) {
 	})
 	defer a.Stop()
 	s := c.Stats()
-	testbackend.WaitFor(t, "traffic of every kind", func() bool {
+	testsupport.WaitFor(t, "traffic of every kind", func() bool {
 		return s.Messages.Load() > 20 && s.Pings.Load() > 2 && s.Datagrams.Load() > 10 &&
 			a.Stats().Pongs.Load() > 2 && a.Stats().Replies.Load() == 2
 	})
@@ -27,7 +27,7 @@ func TestAgentToCollector(t *testing.T) {
 
 	// A crash: the agent redials, and nothing it sent was corrupt.
 	c.KillTCP()
-	testbackend.WaitFor(t, "the agent to notice", func() bool { return a.Stats().Reconnects.Load() >= 4 })
+	testsupport.WaitFor(t, "the agent to notice", func() bool { return a.Stats().Reconnects.Load() >= 4 })
 	must.Eq(t, 0, s.Corrupt.Load())
 
 	// Silent: pings go unanswered.
@@ -37,6 +37,6 @@ func TestAgentToCollector(t *testing.T) {
 	c2.SetSilent(true)
 	b := StartAgent(AgentConfig{Name: "b", Host: "127.0.0.1", Ports: c2.Ports, PingEvery: 5 * time.Millisecond})
 	defer b.Stop()
-	testbackend.WaitFor(t, "pings", func() bool { return c2.Stats().Pings.Load() > 3 })
+	testsupport.WaitFor(t, "pings", func() bool { return c2.Stats().Pings.Load() > 3 })
 	must.Eq(t, 0, b.Stats().Pongs.Load())
 }

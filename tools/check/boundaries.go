@@ -24,10 +24,11 @@ var rules = []rule{
 		"github.com/hashicorp/hcl"}},
 	{room: "config", forbidden: []string{module + "/agent", module + "/proxy", module + "/discovery", module + "/command"}},
 	{room: "agent", forbidden: []string{module + "/command"}},
-	// Consul's API is the discovery room's; the test helper that runs a
-	// real Consul is its only other user.
+	// Consul's API is the discovery room's. The test helper that runs a
+	// real Consul and the demo (a module of its own, outside the binary)
+	// are its only other users.
 	{room: "", forbidden: []string{"github.com/hashicorp/consul/api"}, direct: true,
-		except: []string{"discovery", "internal/consultest"}},
+		except: []string{"discovery", "internal/testsupport", "demo"}},
 }
 
 // boundaryViolations applies rules to pkgs.

@@ -17,7 +17,7 @@ func TestBoundaryViolations(t *testing.T) {
 			Deps: []string{"github.com/hashicorp/consul/api"}},
 		{ImportPath: module + "/agent", Imports: []string{module + "/discovery"},
 			Deps: []string{module + "/discovery", "github.com/hashicorp/consul/api"}},
-		{ImportPath: module + "/internal/consultest", Imports: []string{"github.com/hashicorp/consul/api"}},
+		{ImportPath: module + "/internal/testsupport", Imports: []string{"github.com/hashicorp/consul/api"}},
 	}
 	must.SliceEmpty(t, boundaryViolations(ok))
 

@@ -3,7 +3,9 @@
 // API only in the discovery room, and files and functions short enough to
 // read at once. It prints every violation and exits 1 if there is one.
 //
-//	go run ./tools/check [-max-file-lines 400] [-max-func-lines 80]
+//	go run ./tools/check [-max-file-lines 400] [-max-func-lines 80] [module dir...]
+//
+// With no directory it checks the module of the current directory.
 package main
 
 import (
@@ -16,10 +18,18 @@ func main() {
 	maxFile := flag.Int("max-file-lines", 400, "longest production .go file, in lines")
 	maxFunc := flag.Int("max-func-lines", 80, "longest production function, in lines")
 	flag.Parse()
-	pkgs, err := listPackages("./...")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "check:", err)
-		os.Exit(2)
+	dirs := flag.Args()
+	if len(dirs) == 0 {
+		dirs = []string{"."}
+	}
+	var pkgs []pkg
+	for _, dir := range dirs {
+		p, err := listPackages(dir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "check:", err)
+			os.Exit(2)
+		}
+		pkgs = append(pkgs, p...)
 	}
 	problems := boundaryViolations(pkgs)
 	sizes, err := sizeViolations(pkgs, *maxFile, *maxFunc)

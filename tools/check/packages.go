@@ -19,10 +19,11 @@ type pkg struct {
 	Deps       []string // direct and indirect
 }
 
-// listPackages lists the packages matching pattern, for every platform's
-// files alike: a file tagged for one OS is still code to read.
-func listPackages(pattern string) ([]pkg, error) {
-	cmd := exec.Command("go", "list", "-e", "-json=ImportPath,Dir,GoFiles,IgnoredGoFiles,Imports,Deps", pattern)
+// listPackages lists the packages of the module in dir, for every
+// platform's files alike: a file tagged for one OS is still code to read.
+func listPackages(dir string) ([]pkg, error) {
+	cmd := exec.Command("go", "list", "-e", "-json=ImportPath,Dir,GoFiles,IgnoredGoFiles,Imports,Deps", "./...")
+	cmd.Dir = dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {

@@ -1,6 +1,7 @@
-// Package testca is a throwaway certificate authority for tests: it issues
+package testsupport
+
+// This file is a throwaway certificate authority for tests: it issues
 // certificates for localhost and 127.0.0.1, written as PEM files.
-package testca
 
 import (
 	"crypto/ecdsa"
@@ -26,7 +27,7 @@ type CA struct {
 }
 
 // New makes a CA valid for an hour.
-func New(t testing.TB) *CA {
+func NewCA(t testing.TB) *CA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	check(t, err)

@@ -1,7 +1,8 @@
-// Package consultest runs a real Consul server for tests: the pinned binary
-// that `make consul` builds, on free loopback ports, with a data directory
-// that survives a restart.
-package consultest
+package testsupport
+
+// This file runs a real Consul server for tests: the pinned binary that
+// `make consul` builds, on free loopback ports, with a data directory that
+// survives a restart.
 
 import (
 	"bytes"
@@ -22,8 +23,8 @@ import (
 	"github.com/pinlb/pinlb/internal/consulbin"
 )
 
-// Options adjust the server.
-type Options struct {
+// ConsulOptions adjust the server.
+type ConsulOptions struct {
 	// ACL enables ACLs with default policy deny; the management token is
 	// ManagementToken.
 	ACL bool
@@ -38,31 +39,31 @@ type Options struct {
 const ManagementToken = "11111111-2222-3333-4444-555555555555"
 
 // Server is a running Consul server.
-type Server struct {
+type Consul struct {
 	t       testing.TB
 	bin     string
 	dir     string
 	config  string
 	HTTP    string // host:port of the HTTP API
-	HTTPS   string // host:port of the HTTPS API, with Options.TLSDir
+	HTTPS   string // host:port of the HTTPS API, with ConsulOptions.TLSDir
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	log     *bytes.Buffer
-	options Options
+	options ConsulOptions
 }
 
 // Start starts a single-server Consul and waits until it has a leader. It
 // is stopped at the end of the test. Ports another process took between
 // the pick and Consul's bind are picked again.
-func Start(t testing.TB, opts Options) *Server {
+func StartConsul(t testing.TB, opts ConsulOptions) *Consul {
 	t.Helper()
 	bin, err := consulbin.Path()
 	if err != nil {
-		t.Fatal(err)
+		Missing(t, err.Error())
 	}
 	dir := t.TempDir()
-	s := &Server{t: t, bin: bin, dir: dir, config: filepath.Join(dir, "consul.json"), options: opts}
+	s := &Consul{t: t, bin: bin, dir: dir, config: filepath.Join(dir, "consul.json"), options: opts}
 	t.Cleanup(s.Stop)
 	for attempt := 1; ; attempt++ {
 		s.writeConfig(freePorts(t, 6))
@@ -78,7 +79,7 @@ func Start(t testing.TB, opts Options) *Server {
 
 // writeConfig writes the server's configuration on the given ports: HTTP,
 // Serf LAN and WAN, server RPC, DNS and (with TLSDir) HTTPS.
-func (s *Server) writeConfig(ports []int) {
+func (s *Consul) writeConfig(ports []int) {
 	s.t.Helper()
 	opts := s.options
 	if opts.HTTPAddr != "" {
@@ -130,7 +131,7 @@ func (s *Server) writeConfig(ports []int) {
 	}
 }
 
-func (s *Server) start() {
+func (s *Consul) start() {
 	s.t.Helper()
 	if err := s.launch(); err != nil {
 		s.t.Fatal(err)
@@ -138,7 +139,7 @@ func (s *Server) start() {
 }
 
 // launch starts the process and waits for its leader.
-func (s *Server) launch() error {
+func (s *Consul) launch() error {
 	s.mu.Lock()
 	s.log = &bytes.Buffer{}
 	cmd := exec.Command(s.bin, "agent", "-config-file="+s.config)
@@ -154,7 +155,7 @@ func (s *Server) launch() error {
 }
 
 // Token is the management token with ACLs, else empty.
-func (s *Server) Token() string {
+func (s *Consul) Token() string {
 	if s.options.ACL {
 		return ManagementToken
 	}
@@ -162,7 +163,7 @@ func (s *Server) Token() string {
 }
 
 // Client returns an API client with the management token (if any).
-func (s *Server) Client() *api.Client {
+func (s *Consul) Client() *api.Client {
 	s.t.Helper()
 	cfg := api.DefaultNonPooledConfig()
 	cfg.Address, cfg.Token = s.HTTP, s.Token()
@@ -175,14 +176,14 @@ func (s *Server) Client() *api.Client {
 
 // WaitForLeader waits until the server answers with a leader and has
 // registered its own node.
-func (s *Server) WaitForLeader() {
+func (s *Consul) WaitForLeader() {
 	s.t.Helper()
 	if err := s.waitForLeader(); err != nil {
 		s.t.Fatal(err)
 	}
 }
 
-func (s *Server) waitForLeader() error {
+func (s *Consul) waitForLeader() error {
 	c := s.Client()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -205,7 +206,7 @@ func (s *Server) waitForLeader() error {
 }
 
 // Stop stops the server gracefully. The data directory stays, for Restart.
-func (s *Server) Stop() {
+func (s *Consul) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	select {
@@ -223,7 +224,7 @@ func (s *Server) Stop() {
 }
 
 // Restart stops the server and starts it again on the same ports and data.
-func (s *Server) Restart() {
+func (s *Consul) Restart() {
 	s.t.Helper()
 	s.Stop()
 	s.start()
@@ -232,7 +233,7 @@ func (s *Server) Restart() {
 // Wipe kills the server and starts it again on the same ports with an
 // empty data directory: a Consul that lost its data, as a dev agent, a
 // lost disk or a rebuilt cluster do. Its index starts over, lower.
-func (s *Server) Wipe() {
+func (s *Consul) Wipe() {
 	s.t.Helper()
 	s.Kill()
 	if err := os.RemoveAll(filepath.Join(s.dir, "data")); err != nil {
@@ -243,7 +244,7 @@ func (s *Server) Wipe() {
 
 // Kill stops the server with SIGKILL, as a crash does, and waits until it
 // is gone. The data directory stays, for Restart.
-func (s *Server) Kill() {
+func (s *Consul) Kill() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	select {
@@ -255,7 +256,7 @@ func (s *Server) Kill() {
 }
 
 // Snapshot saves the server's state; Restore puts a saved state back.
-func (s *Server) Snapshot() []byte {
+func (s *Consul) Snapshot() []byte {
 	s.t.Helper()
 	rc, _, err := s.Client().Snapshot().Save(nil)
 	if err != nil {
@@ -270,7 +271,7 @@ func (s *Server) Snapshot() []byte {
 }
 
 // Restore restores a snapshot taken with Snapshot.
-func (s *Server) Restore(snap []byte) {
+func (s *Consul) Restore(snap []byte) {
 	s.t.Helper()
 	if err := s.Client().Snapshot().Restore(nil, bytes.NewReader(snap)); err != nil {
 		s.t.Fatal(err)

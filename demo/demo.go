@@ -1,21 +1,14 @@
-// Package demo runs `make demo`: a real Consul dev agent, simulated Pinpoint
-// collectors each registered by `pinlb register`, `pinlb agent -dev`, and
-// simulated agents sending through it, with a live table of traffic per
-// collector and a scripted scale-out, crash and maintenance drain.
-package demo
+package main
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -265,79 +258,6 @@ func (d *demo) act(step int) error {
 	return nil
 }
 
-// draw prints the table: in place on a terminal, every 5s otherwise.
-func (d *demo) draw() {
-	if !d.o.Live && time.Since(d.lastDraw) < 5*time.Second {
-		return
-	}
-	d.lastDraw = time.Now()
-	health := map[string]string{}
-	if entries, _, err := d.client.Health().Service(pinpoint.Service, "", false, nil); err == nil {
-		for _, e := range entries {
-			health[e.Service.ID] = e.Checks.AggregatedStatus()
-		}
-	}
-	var b strings.Builder
-	if d.o.Live {
-		b.WriteString("\033[H\033[2J")
-	}
-	fmt.Fprintf(&b, "pinlb demo  t=%.0fs  agents -> pinlb 127.0.0.1:9991-9996 -> collectors   (Ctrl-C stops)\n\n", time.Since(d.start).Seconds())
-	fmt.Fprintf(&b, "%-12s %-12s %9s %10s %12s %10s\n", "collector", "consul", "tcp conns", "msgs/s", "datagrams/s", "messages")
-	elapsed := 5.0
-	if d.o.Live {
-		elapsed = 1
-	}
-	for _, m := range d.members {
-		s := m.sim.Stats()
-		msgs, dgrams := s.Messages.Load(), s.Datagrams.Load()
-		state := health[m.name]
-		if state == "" {
-			state = "deregistered"
-		}
-		if m.gone {
-			state += "*"
-		}
-		fmt.Fprintf(&b, "%-12s %-12s %9d %10.0f %12.0f %10d\n", m.name, state, s.ActiveConns.Load(),
-			float64(msgs-m.prevM)/elapsed, float64(dgrams-m.prevD)/elapsed, msgs)
-		m.prevM, m.prevD = msgs, dgrams
-	}
-	var up, reconnects int64
-	for _, a := range d.agents {
-		up += a.Stats().Connected.Load()
-		reconnects += a.Stats().Reconnects.Load()
-	}
-	fmt.Fprintf(&b, "\nagent streams up: %d/%d   reconnects: %d   (* = process stopped)\n", up, 4*len(d.agents), reconnects)
-	if d.o.Live {
-		b.WriteString("\n")
-		from := max(0, len(d.events)-8)
-		for _, e := range d.events[from:] {
-			b.WriteString(e + "\n")
-		}
-	}
-	fmt.Fprint(d.o.Out, b.String())
-}
-
-func (d *demo) summary() {
-	var msgs, cut, corrupt, dgrams int64
-	for _, m := range d.members {
-		s := m.sim.Stats()
-		msgs += s.Messages.Load()
-		cut += s.Cut.Load()
-		corrupt += s.Corrupt.Load()
-		dgrams += s.Datagrams.Load()
-	}
-	var sent, dsent int64
-	for _, a := range d.agents {
-		sent += a.Stats().Messages.Load()
-		dsent += a.Stats().Datagrams.Load()
-	}
-	fmt.Fprintf(d.o.Out, "\nsummary: %d of %d messages and %d of %d datagrams reached a collector; %d corrupt frames.\n",
-		msgs, sent, dgrams, dsent, corrupt)
-	fmt.Fprintf(d.o.Out, "%d frames were cut mid-way by a collector that crashed or stopped. Datagrams sent to a collector\n"+
-		"between its crash and Consul marking it critical (about one check interval) are lost with it.\n", cut)
-	fmt.Fprintf(d.o.Out, "Logs: %s\n", d.dir)
-}
-
 // apiPort is where pinlb agent -dev serves its API: the default.
 const apiPort = 9700
 
@@ -388,85 +308,4 @@ func (d *demo) stop() {
 	if d.consul != nil {
 		d.consul.stop(syscall.SIGINT)
 	}
-}
-
-// proc is a child process, in its own process group so that a terminal's
-// Ctrl-C reaches the demo, which stops the children in order.
-type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func (d *demo) run(name, bin string, args ...string) *proc {
-	log, _ := os.Create(filepath.Join(d.dir, name+".log"))
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr, cmd.Env = log, log, d.env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintf(log, "start: %v\n", err)
-		close(p.done)
-		return p
-	}
-	go func() {
-		cmd.Wait()
-		log.Close()
-		close(p.done)
-	}()
-	return p
-}
-
-// stop signals the process and waits up to 10s, then kills it.
-func (p *proc) stop(sig syscall.Signal) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func waitFor(ctx context.Context, limit time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if time.Now().After(deadline) {
-			return errors.New("timed out")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return nil
-}
-
-func portFree(p pinpoint.Port) error {
-	addr := "127.0.0.1:" + strconv.Itoa(p.Default)
-	if p.Protocol == "udp" {
-		c, err := net.ListenPacket("udp", addr)
-		if err != nil {
-			return fmt.Errorf("%s/udp is in use", addr)
-		}
-		return c.Close()
-	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("%s/tcp is in use", addr)
-	}
-	return l.Close()
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -1,7 +1,8 @@
-// Package testbackend starts real loopback servers for tests: TCP echo
-// servers and UDP receivers that count what they get and answer Pinpoint's
-// network-check probe, plus a bounded wait for conditions.
-package testbackend
+package testsupport
+
+// This file starts real loopback servers for tests: TCP echo servers and
+// UDP receivers that count what they get and answer Pinpoint's
+// network-check probe.
 
 import (
 	"bytes"
@@ -9,9 +10,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -228,86 +226,4 @@ func (u *UDP) Sources() map[netip.AddrPort]int {
 func (u *UDP) Close() {
 	u.conn.Close()
 	u.wg.Wait()
-}
-
-// WaitFor retries cond until it holds, failing the test after 10 seconds.
-func WaitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// FreePort returns a loopback address with a port that was free a moment
-// ago, for configuration files that must name a port.
-func FreePort(t testing.TB, network string) string {
-	t.Helper()
-	switch network {
-	case "udp":
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().String()
-	default:
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().String()
-	}
-}
-
-// LogBuffer collects log output from several goroutines, for assertions.
-type LogBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *LogBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *LogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// isolatedEnv marks the test process Isolate started.
-const isolatedEnv = "PINLB_TEST_NETNS"
-
-// Isolate runs the calling test in a network namespace of its own, where the
-// fixed ports it binds (a fixture's, Pinpoint's) cannot be held by tests
-// running in parallel: as root, it re-runs this one test under
-// `unshare --net` with loopback up, reports that run's output and outcome,
-// and returns false, so the caller returns at once. In that run, or when not
-// root, it returns true: run the test here.
-func Isolate(t *testing.T) bool {
-	t.Helper()
-	if os.Getenv(isolatedEnv) != "" || os.Geteuid() != 0 {
-		return true
-	}
-	unshare, err := exec.LookPath("unshare")
-	if err != nil {
-		t.Log("no unshare: running in the shared network namespace")
-		return true
-	}
-	cmd := exec.Command(unshare, "--net", "sh", "-c", `ip link set lo up && exec "$@"`, "sh",
-		os.Args[0], "-test.run=^"+regexp.QuoteMeta(t.Name())+"$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), isolatedEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	t.Logf("in a network namespace of its own:\n%s", out)
-	if err != nil {
-		t.Fatalf("the isolated run failed: %v", err)
-	}
-	return false
 }

@@ -1,0 +1,47 @@
+// Command demo runs `make demo`: a real Consul dev agent, simulated Pinpoint
+// collectors each registered by `pinlb register`, `pinlb agent -dev`, and
+// simulated agents sending through it, with a live table of traffic per
+// collector and a scripted scale-out, crash and maintenance drain. It is a
+// module of its own, so that its simulators stay out of the pinlb binary.
+//
+//	go run . -pinlb ../bin/pinlb [-duration 45s] [-agents 6]
+//
+// The Consul binary is $PINLB_CONSUL (`make demo` builds and sets it).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/mattn/go-isatty"
+	"github.com/pinlb/pinlb/internal/consulbin"
+)
+
+func main() {
+	pinlb := flag.String("pinlb", "bin/pinlb", "the pinlb binary, run for register, maint and agent")
+	duration := flag.Duration("duration", 0, "stop after this long and exit 0; 0 runs until Ctrl-C")
+	agents := flag.Int("agents", 6, "simulated Pinpoint agents")
+	flag.Parse()
+	consul, err := consulbin.Path()
+	if err != nil {
+		fail(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	err = Run(ctx, Options{
+		Pinlb: *pinlb, Consul: consul, Duration: *duration, Agents: *agents,
+		Out: os.Stdout, Live: isatty.IsTerminal(os.Stdout.Fd()),
+	})
+	if err != nil {
+		fail(err)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "Error:", err)
+	os.Exit(1)
+}
