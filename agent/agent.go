@@ -24,7 +24,7 @@ type Agent struct {
 	running   map[string]*listener // by socketKey
 	draining  map[proxy.Listener]struct{}
 	consul    consulConn
-	watches   map[discovery.Query]*watch
+	feeds     map[sourceKey]*feed
 	started   bool
 	stopped   bool
 	startedAt time.Time
@@ -54,7 +54,7 @@ func New(cfg *config.Config, logger hclog.Logger) *Agent {
 		cfg:      cfg,
 		running:  map[string]*listener{},
 		draining: map[proxy.Listener]struct{}{},
-		watches:  map[discovery.Query]*watch{},
+		feeds:    map[sourceKey]*feed{},
 		alog:     newAccessLog(logger.Named("access_log")),
 	}
 }
@@ -201,8 +201,7 @@ func (a *Agent) consulFor(cfg *config.Config) (consulConn, error) {
 // the watches of its services (a new Consul connection replaces them
 // all) or its servers.
 func (a *Agent) commit(cfg *config.Config, next map[string]*listener, conn consulConn) error {
-	subs := map[discovery.Query][]*listener{}
-	var static []*listener
+	subs := map[sourceKey][]*listener{}
 	for _, lc := range cfg.Listeners {
 		l := next[socketKey(lc)]
 		if err := l.pl.Update(proxyConfig(lc, a.recorder(cfg))); err != nil {
@@ -214,17 +213,10 @@ func (a *Agent) commit(cfg *config.Config, next map[string]*listener, conn consu
 		l.cfg = lc
 		l.logger = a.logger.Named("proxy").With("listener", lc.Name)
 		l.mu.Unlock()
-		if lc.Upstream.Service != "" {
-			q := query(lc.Upstream)
-			subs[q] = append(subs[q], l)
-		} else {
-			static = append(static, l)
-		}
+		key := sourceOf(lc.Upstream)
+		subs[key] = append(subs[key], l)
 	}
-	a.setWatches(conn, subs)
-	for _, l := range static {
-		l.setEndpoints(staticEndpoints(l.cfg.Upstream.Servers))
-	}
+	a.setFeeds(conn, subs)
 	for _, lc := range cfg.Listeners {
 		l := next[socketKey(lc)]
 		l.logger.Info("listener ready", "protocol", lc.Protocol, "address", l.pl.Addr(),
@@ -233,44 +225,37 @@ func (a *Agent) commit(cfg *config.Config, next map[string]*listener, conn consu
 	return nil
 }
 
-// setWatches makes subs the watches and their listeners. A new connection
-// replaces every watch; each new one starts from the last answer of the
-// one it replaces, and resynchronises with it.
-func (a *Agent) setWatches(conn consulConn, subs map[discovery.Query][]*listener) {
-	seeds := map[discovery.Query]*discovery.Snapshot{}
+// setFeeds makes subs the feeds and their listeners. A new Consul
+// connection replaces every watch; each new one starts from the last answer
+// of the one it replaces, and resynchronises with it.
+func (a *Agent) setFeeds(conn consulConn, subs map[sourceKey][]*listener) {
+	seeds := map[sourceKey]*discovery.Snapshot{}
 	if conn != a.consul {
-		for q, w := range a.watches {
-			seeds[q] = w.stop()
-			delete(a.watches, q)
+		for k, f := range a.feeds {
+			if k.consul() {
+				seeds[k] = f.stop()
+				delete(a.feeds, k)
+			}
 		}
 		if conn.client != nil {
 			a.logger.Info("consul client ready", "address", conn.client.Address(), "token", !conn.client.Anonymous())
 		}
 		a.consul = conn
 	}
-	for q, w := range a.watches {
-		if _, ok := subs[q]; !ok {
-			w.stop()
-			delete(a.watches, q)
+	for k, f := range a.feeds {
+		if _, ok := subs[k]; !ok {
+			f.stop()
+			delete(a.feeds, k)
 		}
 	}
-	for q, ls := range subs {
-		w, ok := a.watches[q]
+	for k, ls := range subs {
+		f, ok := a.feeds[k]
 		if !ok {
-			w = startWatch(a.consul, q, seeds[q], a.logger.Named("discovery"), a.tel)
-			a.watches[q] = w
+			f = startSource(k, a.consul, seeds[k], a.logger.Named("discovery"), a.tel)
+			a.feeds[k] = f
 		}
-		w.setSubs(ls)
+		f.setSubs(ls)
 	}
-}
-
-func usesConsul(cfg *config.Config) bool {
-	for _, l := range cfg.Listeners {
-		if l.Upstream.Service != "" {
-			return true
-		}
-	}
-	return false
 }
 
 // Shutdown stops the Consul watches, then every listener: they stop
@@ -293,13 +278,13 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 	for pl := range a.draining {
 		all = append(all, pl)
 	}
-	watches := a.watches
-	a.watches = map[discovery.Query]*watch{}
+	feeds := a.feeds
+	a.feeds = map[sourceKey]*feed{}
 	a.mu.Unlock()
 
-	for _, w := range watches {
-		w.stop()
-		<-w.done
+	for _, f := range feeds {
+		f.stop()
+		<-f.done
 	}
 	errs := make(chan error, len(all))
 	for _, pl := range all {

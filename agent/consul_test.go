@@ -198,8 +198,8 @@ func TestConsul_TokenWithoutRightsKeepsThePool(t *testing.T) {
 	testsupport.WaitFor(t, "the filtered answer to be seen", func() bool {
 		ag.mu.Lock()
 		defer ag.mu.Unlock()
-		for _, w := range ag.watches {
-			return w.w.Status().ACLFiltered
+		for _, f := range ag.feeds {
+			return f.src.Status().ACLFiltered
 		}
 		return false
 	})

@@ -3,8 +3,11 @@ package agent
 import (
 	"fmt"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/pinlb/pinlb/config"
@@ -90,21 +93,104 @@ func proxyConfig(l config.Listener, rec proxy.Recorder) proxy.Config {
 	}
 }
 
-// staticEndpoints turns validated "ip:port" strings into endpoints.
-func staticEndpoints(servers []string) []proxy.Endpoint {
-	eps := make([]proxy.Endpoint, 0, len(servers))
-	for _, s := range servers {
-		if ap, err := netip.ParseAddrPort(s); err == nil {
-			eps = append(eps, proxy.Endpoint{Addr: ap, Weight: 1})
-		}
-	}
-	return eps
-}
-
 func endpointList(eps []proxy.Endpoint) string {
 	s := make([]string, len(eps))
 	for i, ep := range eps {
 		s[i] = ep.Addr.String()
 	}
 	return strings.Join(s, ",")
+}
+
+// applySnapshot turns a snapshot into the listener's endpoints, and
+// remembers the instances it leaves out, and why, for the API.
+func (l *listener) applySnapshot(s discovery.Snapshot) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	up := l.cfg.Upstream
+	now := time.Now()
+	out := make(map[string]outMark)
+	// leaveOut remembers an instance not handed to the proxy; addr is as
+	// far as its address could be resolved.
+	leaveOut := func(inst discovery.Instance, addr, reason string) {
+		m := outMark{inst: inst, addr: addr, reason: reason, since: now}
+		if old, ok := l.out[inst.ID]; ok && old.reason == reason {
+			m.since = old.since
+		}
+		out[inst.ID] = m
+	}
+	eps := make([]proxy.Endpoint, 0, len(s.Instances))
+	l.instances = make(map[string]discovery.Instance, len(s.Instances))
+	for _, inst := range s.Instances {
+		l.instances[inst.ID] = inst
+		port := inst.Port
+		switch {
+		case up.PortMeta != "":
+			v, ok := inst.Meta[up.PortMeta]
+			p, err := strconv.Atoi(v)
+			if !ok || err != nil || p < 1 || p > 65535 {
+				if _, known := l.out[inst.ID]; !known {
+					l.logger.Warn("instance left out: no valid port in its meta", "instance", inst.ID,
+						"port_meta", up.PortMeta, "value", v)
+				}
+				leaveOut(inst, inst.Address, "no port in meta "+up.PortMeta)
+				continue
+			}
+			port = p
+		case up.Port != 0:
+			port = up.Port
+		}
+		ip, err := netip.ParseAddr(inst.Address)
+		if err != nil {
+			if _, known := l.out[inst.ID]; !known {
+				l.logger.Warn("instance left out: its address is not an IP address", "instance", inst.ID, "address", inst.Address)
+			}
+			leaveOut(inst, inst.Address, "address is not an IP")
+			continue
+		}
+		addr := netip.AddrPortFrom(ip.Unmap(), uint16(port))
+		if inst.Weight == 0 {
+			leaveOut(inst, addr.String(), "consul:"+inst.Health)
+			continue
+		}
+		eps = append(eps, proxy.Endpoint{
+			ID:       inst.ID,
+			Addr:     addr,
+			Weight:   inst.Weight,
+			Backup:   isBackup(inst, up),
+			Draining: inst.Health == discovery.Maintenance,
+		})
+	}
+	l.out = out
+	l.setEndpointsLocked(eps)
+}
+
+// isBackup reports whether the upstream's backup_tag or backup_meta
+// marks the instance.
+func isBackup(inst discovery.Instance, up config.Upstream) bool {
+	if up.BackupTag != "" && slices.Contains(inst.Tags, up.BackupTag) {
+		return true
+	}
+	if k, v, ok := strings.Cut(up.BackupMeta, "="); ok {
+		if got, has := inst.Meta[k]; has && got == v {
+			return true
+		}
+	}
+	return false
+}
+
+// setEndpointsLocked hands eps to the proxy when they differ from what it
+// has. l.mu is held.
+func (l *listener) setEndpointsLocked(eps []proxy.Endpoint) {
+	if l.endpoints != nil && slices.Equal(l.endpoints, eps) {
+		return
+	}
+	l.endpoints = eps
+	l.pl.SetEndpoints(eps)
+	draining := 0
+	for _, ep := range eps {
+		if ep.Draining {
+			draining++
+		}
+	}
+	l.logger.Info("pool updated", "endpoints", len(eps)-draining, "draining", draining, "backends", endpointList(eps))
 }

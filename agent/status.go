@@ -134,7 +134,7 @@ func (a *Agent) Status() Status {
 		Reloads:       a.reloads,
 		ReloadErrors:  a.reloadErrors,
 		LastReload:    a.lastReload,
-		Consul:        ConsulStatus{Used: a.consul.client != nil && len(a.watches) > 0, Reachable: true, Watches: []WatchStatus{}},
+		Consul:        ConsulStatus{Used: a.consul.client != nil && a.watching(), Reachable: true, Watches: []WatchStatus{}},
 	}
 	if s.ConfigFiles == nil {
 		s.ConfigFiles = []string{}
@@ -142,14 +142,17 @@ func (a *Agent) Status() Status {
 	if s.Consul.Used {
 		s.Consul.Address = a.consul.client.Address()
 	}
-	for q, w := range a.watches {
-		st := w.w.Status()
+	for k, f := range a.feeds {
+		if !k.consul() {
+			continue
+		}
+		q, st := k.query, f.src.Status()
 		s.Consul.Reachable = s.Consul.Reachable && st.Reachable
 		s.Consul.Stale = s.Consul.Stale || st.Stale
 		ws := WatchStatus{
 			Service: q.Service, Datacenter: q.Datacenter, Filter: q.Filter,
 			Reachable: st.Reachable, LastContact: st.LastContact, Since: st.Since, LastError: st.LastError,
-			Stale: st.Stale, ACLFiltered: st.ACLFiltered, ACLProblem: st.ACLProblem, Instances: w.instances(),
+			Stale: st.Stale, ACLFiltered: st.ACLFiltered, ACLProblem: st.ACLProblem, Instances: f.instances(),
 			HeldInstances: st.Held,
 		}
 		if st.Held > 0 {
@@ -160,6 +163,16 @@ func (a *Agent) Status() Status {
 	s.Consul.Reachable = s.Consul.Reachable && s.Consul.Used
 	slices.SortFunc(s.Consul.Watches, func(x, y WatchStatus) int { return cmp.Compare(x.Service+x.Filter, y.Service+y.Filter) })
 	return s
+}
+
+// watching reports whether a Consul watch runs. a.mu is held.
+func (a *Agent) watching() bool {
+	for k := range a.feeds {
+		if k.consul() {
+			return true
+		}
+	}
+	return false
 }
 
 // Listeners returns every running listener, sorted by name.

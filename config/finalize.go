@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
@@ -16,6 +17,9 @@ var (
 	udpModes  = []string{"packet", "session"}
 	logFormat = []string{"text", "json"}
 )
+
+// Balances lists the balance algorithms a listener may name, sorted.
+func Balances() []string { return slices.Sorted(slices.Values(balances)) }
 
 // finalize applies defaults to the merged user layer and validates it,
 // collecting every problem.

@@ -3,8 +3,10 @@ package proxy
 import (
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"sync/atomic"
 )
@@ -27,34 +29,39 @@ const (
 	LeastTime  = "least_time"
 )
 
-// checkBalance reports whether the algorithm is one this package knows.
-func checkBalance(name string) error {
-	switch name {
-	case RoundRobin, LeastConn, RandomTwo, Hash, LeastTime:
-		return nil
-	}
-	return fmt.Errorf("unknown balance algorithm %q", name)
+// balancers builds, for each algorithm, the balancer of one group of a
+// set: backends with these weights (all ≥ 1). Adding an algorithm is a row
+// here, and its name in config's list (a test in agent/ compares them).
+var balancers = map[string]func(backends []*backend, weights []int) Balancer{
+	RoundRobin: func(_ []*backend, weights []int) Balancer {
+		rr := newRoundRobin(weights)
+		// Start the rotation anywhere: a set is rebuilt on every pool
+		// change, and starting each at the first endpoint would send the
+		// few connections after each change to the first endpoints only.
+		rr.next.Store(rand.Uint64())
+		return rr
+	},
+	LeastConn: func([]*backend, []int) Balancer { return leastConn{} },
+	RandomTwo: func([]*backend, []int) Balancer { return randomTwo{} },
+	Hash:      func(backends []*backend, weights []int) Balancer { return newRing(backends, weights) },
+	LeastTime: func([]*backend, []int) Balancer { return leastTime{} },
 }
 
-// newBalancer builds the balancer for one group of a set: backends with
-// these weights (all ≥ 1). checkBalance has vetted name.
-func newBalancer(name string, backends []*backend, weights []int) Balancer {
-	switch name {
-	case LeastConn:
-		return leastConn{}
-	case RandomTwo:
-		return randomTwo{}
-	case Hash:
-		return newRing(backends, weights)
-	case LeastTime:
-		return leastTime{}
+// Balancers lists the balance algorithms, sorted.
+func Balancers() []string { return slices.Sorted(maps.Keys(balancers)) }
+
+// checkBalance reports whether the algorithm is one this package knows.
+func checkBalance(name string) error {
+	if _, ok := balancers[name]; !ok {
+		return fmt.Errorf("unknown balance algorithm %q", name)
 	}
-	rr := newRoundRobin(weights)
-	// Start the rotation anywhere: a set is rebuilt on every pool change,
-	// and starting each at the first endpoint would send the few
-	// connections after each change to the first endpoints only.
-	rr.next.Store(rand.Uint64())
-	return rr
+	return nil
+}
+
+// newBalancer builds the balancer for one group of a set. checkBalance
+// has vetted name.
+func newBalancer(name string, backends []*backend, weights []int) Balancer {
+	return balancers[name](backends, weights)
 }
 
 // maxSchedule caps the length of a round-robin schedule. Weights whose sum

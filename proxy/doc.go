@@ -12,7 +12,8 @@
 // out with one sendmmsg(2). No allocation and no lock per datagram.
 //
 // The package knows nothing of HCL or Consul: callers hand it a Config and
-// []Endpoint. It runs on Linux only (splice, recvmmsg and sendmmsg,
-// SO_REUSEPORT groups, TCP_INFO and SO_MEMINFO): elsewhere the build stops
-// at unsupported.go, with an error that says so.
+// []Endpoint. Its data path is Linux's (splice, recvmmsg and sendmmsg,
+// SO_REUSEPORT groups, TCP_INFO and SO_MEMINFO). Elsewhere the package
+// builds, so that pinlb's other commands work from any machine, but Listen
+// fails with an error that says so (unsupported.go).
 package proxy
