@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/pinlb/pinlb/config"
 	"github.com/pinlb/pinlb/discovery"
 	"github.com/pinlb/pinlb/proxy"
@@ -37,19 +38,35 @@ type Agent struct {
 	self    *selfReg                   // nil unless register_self
 	endOps  sync.Once
 
-	// reload loads the configuration again and applies it (SIGHUP and
-	// POST /v1/reload); reloadMu keeps two from overlapping.
-	reload       func() error
+	opts Options
+	// reloadMu keeps two reloads from overlapping.
 	reloadMu     sync.Mutex
 	reloads      uint64
 	reloadErrors uint64
 	lastReload   *ReloadEvent
 }
 
+// Options are what an agent is built with besides its first configuration.
+type Options struct {
+	Logger hclog.Logger
+	// Load reads the configuration again for ReloadConfig, the one reload
+	// path of SIGHUP and POST /v1/reload. Without it there is nothing to
+	// reload.
+	Load func() (*config.Config, hcl.Diagnostics)
+	// SetLogging, if set, applies the log_level and log_json of every
+	// configuration a reload applies.
+	SetLogging func(level string, json bool)
+}
+
 // New returns an agent for cfg. It does no I/O; Start binds the listeners
 // and starts watching Consul.
-func New(cfg *config.Config, logger hclog.Logger) *Agent {
+func New(cfg *config.Config, opts Options) *Agent {
+	logger := opts.Logger
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
 	return &Agent{
+		opts:     opts,
 		logger:   logger,
 		cfg:      cfg,
 		running:  map[string]*listener{},

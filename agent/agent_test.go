@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/pinlb/pinlb/config"
 	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
@@ -37,7 +38,7 @@ func start(t *testing.T, ls ...config.Listener) *Agent {
 // startConfig runs an agent for cfg, logging to log, until the test ends.
 func startConfig(t *testing.T, cfg *config.Config, log io.Writer) *Agent {
 	t.Helper()
-	a := New(cfg, hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: log}))
+	a := New(cfg, Options{Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: log})})
 	must.NoError(t, a.Start(context.Background()))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -132,7 +133,7 @@ func TestReload_APIThatCannotMoveLeaksNoListener(t *testing.T) {
 	a := testsupport.StartTCP(t)
 	keep, gone := tcpListener("keep", testsupport.FreePort(t, "tcp"), a), tcpListener("gone", testsupport.FreePort(t, "tcp"), a)
 	cfg := &config.Config{ShutdownTimeout: time.Minute, API: config.API{Enabled: true, Address: "127.0.0.1:0"}, Listeners: []config.Listener{keep, gone}}
-	ag := New(cfg, hclog.New(&hclog.LoggerOptions{Output: testWriter{t}}))
+	ag := New(cfg, Options{Logger: hclog.New(&hclog.LoggerOptions{Output: testWriter{t}})})
 	must.NoError(t, ag.Start(context.Background()))
 	open := dial(t, ag.Addrs()["gone"])
 	roundTrip(t, open)
@@ -181,7 +182,7 @@ func TestReload_BindFailureKeepsRunningConfig(t *testing.T) {
 func TestStart_ErrorNamesTheListenerOnce(t *testing.T) {
 	l := tcpListener("x", "127.0.0.1:0", testsupport.StartTCP(t))
 	l.Balance = "fastest" // config would refuse it; proxy refuses it too
-	err := New(&config.Config{Listeners: []config.Listener{l}}, hclog.NewNullLogger()).Start(context.Background())
+	err := New(&config.Config{Listeners: []config.Listener{l}}, Options{}).Start(context.Background())
 	must.ErrorContains(t, err, "fastest")
 	must.Eq(t, 1, strings.Count(err.Error(), `listener "x"`), must.Sprint(err))
 }
@@ -195,11 +196,19 @@ func TestStart_PortTaken(t *testing.T) {
 
 	ag := New(&config.Config{Listeners: []config.Listener{
 		tcpListener("ok", free, a), tcpListener("clash", taken.Addr().String(), a),
-	}}, hclog.NewNullLogger())
+	}}, Options{})
 	err = ag.Start(context.Background())
 	must.ErrorContains(t, err, `listener "clash"`)
 	// What was bound before the failure was released.
 	ln, err := net.Listen("tcp", free)
 	must.NoError(t, err)
 	ln.Close()
+}
+
+// setLoad gives a running agent the loader of its reloads, as New would
+// have: under reloadMu, which every reload holds.
+func setLoad(ag *Agent, load func() (*config.Config, hcl.Diagnostics)) {
+	ag.reloadMu.Lock()
+	defer ag.reloadMu.Unlock()
+	ag.opts.Load = load
 }

@@ -2,16 +2,13 @@ package agent
 
 import (
 	"context"
-	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/pinlb/pinlb/config"
@@ -97,7 +94,7 @@ func (a *Agent) setAPI(cfg config.API) error {
 		a.api, old = nil, nil
 	}
 	if cfg.Enabled {
-		s, err := startAPI(cfg, a.handler())
+		s, err := startAPI(cfg, a.routes().handler())
 		if err != nil {
 			return err
 		}
@@ -152,103 +149,5 @@ func endpoint(method string, params []string, h http.HandlerFunc) http.HandlerFu
 			}
 		}
 		h(w, r)
-	}
-}
-
-// handler is the API: /v1/..., /ui/, and /debug/pprof/ when enabled.
-func (a *Agent) handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/v1/status", endpoint(http.MethodGet, nil, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, a.Status())
-	}))
-	mux.HandleFunc("/v1/listeners", endpoint(http.MethodGet, nil, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, a.Listeners())
-	}))
-	mux.HandleFunc("/v1/listeners/{name}", endpoint(http.MethodGet, nil, func(w http.ResponseWriter, r *http.Request) {
-		name := r.PathValue("name")
-		ls, ok := a.Listener(name)
-		if !ok {
-			writeError(w, http.StatusNotFound, "no listener named %q", name)
-			return
-		}
-		writeJSON(w, http.StatusOK, ls)
-	}))
-	mux.HandleFunc("/v1/metrics", endpoint(http.MethodGet, []string{"format"}, a.serveMetrics))
-	mux.HandleFunc("/v1/reload", endpoint(http.MethodPost, nil, func(w http.ResponseWriter, r *http.Request) {
-		a.logger.Info("reloading configuration", "requested_by", "api", "remote", r.RemoteAddr)
-		if err := a.ReloadConfig(); err != nil {
-			writeError(w, http.StatusBadRequest, "%s", err)
-			return
-		}
-		writeJSON(w, http.StatusOK, a.Status())
-	}))
-	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no API endpoint %s; see /v1/status, /v1/listeners, /v1/metrics, /v1/reload", r.URL.Path)
-	})
-	mux.HandleFunc("/debug/pprof/", a.pprof(pprof.Index))
-	mux.HandleFunc("/debug/pprof/cmdline", a.pprof(pprof.Cmdline))
-	mux.HandleFunc("/debug/pprof/profile", a.pprof(pprof.Profile))
-	mux.HandleFunc("/debug/pprof/symbol", a.pprof(pprof.Symbol))
-	mux.HandleFunc("/debug/pprof/trace", a.pprof(pprof.Trace))
-	mux.Handle("/ui/", uiHandler())
-	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/ui/", http.StatusFound)
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "nothing at %s; the API is under /v1/ and the dashboard at /ui/", r.URL.Path)
-	})
-	return a.authorize(mux)
-}
-
-// pprof serves h only when api { enable_pprof = true }.
-func (a *Agent) pprof(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if !a.apiCfg.Load().EnablePprof {
-			writeError(w, http.StatusNotFound, "profiling is off; set api { enable_pprof = true }")
-			return
-		}
-		h(w, r)
-	}
-}
-
-// authorize checks the API token, when one is set, on everything but the
-// dashboard's static files (the page asks for the token and sends it).
-func (a *Agent) authorize(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token := a.apiCfg.Load().Token
-		if token == "" || strings.HasPrefix(r.URL.Path, "/ui/") || r.URL.Path == "/" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok {
-			got = r.Header.Get("X-Pinlb-Token")
-		}
-		if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-			writeError(w, http.StatusUnauthorized, "missing or wrong API token: send Authorization: Bearer TOKEN (pinlb commands read $PINLB_HTTP_TOKEN)")
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func (a *Agent) serveMetrics(w http.ResponseWriter, r *http.Request) {
-	tel := a.tel
-	switch f := r.URL.Query().Get("format"); f {
-	case "", "prometheus":
-		if tel.prom == nil {
-			writeError(w, http.StatusNotFound, "prometheus output is off (telemetry { prometheus_retention_time = \"0\" }); use ?format=json")
-			return
-		}
-		tel.prom.ServeHTTP(w, r)
-	case "json":
-		summary, err := tel.inm.DisplayMetrics(w, r)
-		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, "%s", err)
-			return
-		}
-		writeJSON(w, http.StatusOK, summary)
-	default:
-		writeError(w, http.StatusBadRequest, "unknown format %q; use prometheus (the default) or json", f)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/pinlb/pinlb/config"
 	"github.com/shoenig/test/must"
 )
@@ -15,7 +16,7 @@ import (
 func TestAPI_RefusesCrossSiteAndForeignHosts(t *testing.T) {
 	ag := startConfig(t, &config.Config{API: config.API{Enabled: true, Address: "127.0.0.1:0"}}, testWriter{t})
 	var reloads atomic.Int64
-	ag.SetReloader(func() error { reloads.Add(1); return nil })
+	setLoad(ag, func() (*config.Config, hcl.Diagnostics) { reloads.Add(1); return ag.Config(), nil })
 	base := "http://" + ag.APIAddr().String()
 
 	for _, tc := range []struct {

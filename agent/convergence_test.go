@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
-	"github.com/hashicorp/go-hclog"
 	"github.com/pinlb/pinlb/config"
 	"github.com/pinlb/pinlb/internal/testsupport"
 )
@@ -71,7 +70,7 @@ func benchConvergence(b *testing.B, write writeFunc) {
 		ConnectTimeout: time.Second, IdleTimeout: time.Minute,
 		Upstream: config.Upstream{Service: "collector"},
 	}
-	ag := New(&config.Config{Consul: config.Consul{Address: srv.HTTP}, Listeners: []config.Listener{l}}, hclog.NewNullLogger())
+	ag := New(&config.Config{Consul: config.Consul{Address: srv.HTTP}, Listeners: []config.Listener{l}}, Options{})
 	if err := ag.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/pinlb/pinlb/config"
 	"github.com/pinlb/pinlb/internal/testsupport"
 )
@@ -24,13 +24,13 @@ func FuzzAPI(f *testing.F) {
 			Name: "grpc", Protocol: "tcp", Address: "127.0.0.1:0", Balance: config.DefaultBalance,
 			ConnectTimeout: config.DefaultConnectTimeout, Upstream: config.Upstream{Servers: []string{a.Addr.String()}},
 		}},
-	}, hclog.NewNullLogger())
+	}, Options{})
 	if err := ag.Start(context.Background()); err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { ag.Shutdown(context.Background()) })
-	ag.SetReloader(func() error { return nil })
-	h := guard(ag.handler(), ag.APIAddr())
+	setLoad(ag, func() (*config.Config, hcl.Diagnostics) { return ag.Config(), nil })
+	h := guard(ag.routes().handler(), ag.APIAddr())
 
 	for _, seed := range [][4]string{
 		{"GET", "/v1/status", "127.0.0.1:9700", ""},

@@ -5,31 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/pinlb/pinlb/config"
 )
 
-// SetReloader gives the agent the function that loads the configuration
-// again and applies it with Reload, for ReloadConfig. Call it before Start.
-func (a *Agent) SetReloader(reload func() error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.reload = reload
-}
-
-// ReloadConfig reloads the configuration with the reloader, as SIGHUP and
-// POST /v1/reload do, and counts the outcome.
+// ReloadConfig loads the configuration again and applies it, as SIGHUP and
+// POST /v1/reload do, logs and counts the outcome. On error the running
+// configuration stays.
 func (a *Agent) ReloadConfig() error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
-	a.mu.Lock()
-	reload := a.reload
-	a.mu.Unlock()
-	if reload == nil {
-		return errors.New("this agent has no configuration to reload")
-	}
-	err := reload()
+	err := a.reloadOnce()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.reloads++
@@ -39,6 +27,27 @@ func (a *Agent) ReloadConfig() error {
 		a.lastReload.Error = err.Error()
 	}
 	return err
+}
+
+func (a *Agent) reloadOnce() error {
+	if a.opts.Load == nil {
+		return errors.New("this agent has no configuration to reload")
+	}
+	cfg, diags := a.opts.Load()
+	for _, line := range strings.Split(strings.TrimRight(config.FormatDiagnostics(diags), "\n"), "\n") {
+		if line != "" {
+			a.logger.Error("configuration problem", "diagnostic", line)
+		}
+	}
+	if diags.HasErrors() {
+		a.logger.Error("reload failed: configuration is invalid; the running configuration stays")
+		return fmt.Errorf("configuration is invalid; the running configuration stays:\n%s", strings.TrimSpace(config.FormatDiagnostics(diags)))
+	}
+	if err := a.Reload(cfg); err != nil {
+		a.logger.Error("reload failed; the running configuration stays", "error", err)
+		return err
+	}
+	return nil
 }
 
 // Reload moves the agent to cfg. A listener whose protocol and address are
@@ -66,6 +75,9 @@ func (a *Agent) Reload(cfg *config.Config) error {
 	// The listeners are committed: what follows cannot undo them, so the
 	// removed ones drain whatever else fails, where Shutdown finds them.
 	a.cfg = cfg
+	if a.opts.SetLogging != nil {
+		a.opts.SetLogging(cfg.LogLevel, cfg.LogJSON)
+	}
 	for _, l := range removed {
 		a.drain(l, cfg.ShutdownTimeout)
 	}

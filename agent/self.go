@@ -56,7 +56,7 @@ func (a *Agent) setSelf(cfg *config.Config) error {
 		}
 		err := discovery.KeepRegistered(ctx, discovery.RegisterInput{
 			Client:       client,
-			Registration: func() discovery.Registration { return a.selfRegistration(s.cfg, id) },
+			Registration: func() discovery.Registration { return selfRegistration(a, s.cfg, id) },
 			Interval:     s.cfg.TTL / 3,
 			Logger:       logger,
 		})
@@ -75,8 +75,8 @@ func (s *selfReg) stop() {
 
 // selfRegistration is pinlb's instance: its listeners' ports in meta, and a
 // TTL check per listener that is critical while it has no active endpoint.
-func (a *Agent) selfRegistration(cfg config.RegisterSelf, id string) discovery.Registration {
-	ls := a.Listeners()
+func selfRegistration(v view, cfg config.RegisterSelf, id string) discovery.Registration {
+	ls := v.Listeners()
 	reg := discovery.Registration{
 		ID: id, Service: cfg.Service, Address: cfg.Address, Tags: cfg.Tags,
 		Meta: map[string]string{"version": version.Version},
@@ -87,16 +87,16 @@ func (a *Agent) selfRegistration(cfg config.RegisterSelf, id string) discovery.R
 		reg.Checks = append(reg.Checks, discovery.Check{
 			ID: "pinlb:" + id + ":" + l.Name, Name: "pinlb listener " + l.Name, TTL: cfg.TTL,
 			Notes: fmt.Sprintf("critical while %s %s has no active endpoint", l.Protocol, l.Address),
-			Run:   a.listenerCheck(l.Name),
+			Run:   listenerCheck(v, l.Name),
 		})
 	}
 	return reg
 }
 
 // listenerCheck passes while the listener has an active endpoint.
-func (a *Agent) listenerCheck(name string) func() error {
+func listenerCheck(v view, name string) func() error {
 	return func() error {
-		cur, ok := a.Listener(name)
+		cur, ok := v.Listener(name)
 		switch {
 		case !ok:
 			return errors.New("listener removed")

@@ -87,7 +87,7 @@ func newTelemetry(cfg config.Telemetry) (*telemetry, error) {
 func (t *telemetry) stop() { t.m.Shutdown() }
 
 // run samples the agent every sampleInterval until ctx is done.
-func (t *telemetry) run(ctx context.Context, a *Agent) {
+func (t *telemetry) run(ctx context.Context, a view) {
 	tick := time.NewTicker(sampleInterval)
 	defer tick.Stop()
 	for {
@@ -132,7 +132,7 @@ func seriesID(key []string, labels []metrics.Label) string {
 }
 
 // sample reads every listener, endpoint and watch into the sinks.
-func (t *telemetry) sample(a *Agent) {
+func (t *telemetry) sample(a view) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.seen = map[string]bool{}

@@ -7,6 +7,17 @@ import (
 	"github.com/pinlb/pinlb/proxy"
 )
 
+// view is what the API, telemetry and register_self read of the agent:
+// they hold this, never the *Agent.
+type view interface {
+	Status() Status
+	Listeners() []ListenerStatus
+	Listener(name string) (ListenerStatus, bool)
+	accessLogDropped() uint64
+}
+
+var _ view = (*Agent)(nil)
+
 // Config returns the configuration the agent runs.
 func (a *Agent) Config() *config.Config {
 	a.mu.Lock()

@@ -61,10 +61,11 @@ Options:
 
   -log-level=<level>
      One of trace, debug, info, warn, error. Overrides log_level in the
-     configuration, also across reloads. Default: info.
+     configuration, also across reloads. Default: log_level, else info.
 
   -log-json
-     Log as JSON lines. Overrides log_json in the configuration.
+     Log as JSON lines, whatever log_json says, also across reloads.
+     Without it, log_json decides, and a reload that changes it applies.
 
   -dev
      Run the built-in Pinpoint configuration: listeners for the collector
@@ -114,18 +115,18 @@ func (c *AgentCommand) Run(args []string) int {
 		c.Ui.Error("Error: configuration is invalid; nothing was started")
 		return exitError
 	}
-	logger := hclog.New(&hclog.LoggerOptions{
-		Name:       "pinlb",
-		Level:      f.level(cfg),
-		JSONFormat: f.logJSON || cfg.LogJSON,
-		Output:     &cli.UiWriter{Ui: c.Ui},
-	})
+	logger, logs := newLogger(&cli.UiWriter{Ui: c.Ui}, hclog.LevelFromString(cfg.LogLevel), cfg.LogJSON)
 	// Subscribe before starting, so no signal is missed in between.
 	sigs, stop := c.subscribe()
 	defer stop()
 
-	a := agent.New(cfg, logger.Named("agent"))
-	a.SetReloader(f.reloader(a, logger))
+	a := agent.New(cfg, agent.Options{
+		Logger: logger.Named("agent"),
+		Load:   f.load,
+		SetLogging: func(level string, json bool) {
+			logs.set(hclog.LevelFromString(level), json)
+		},
+	})
 	if err := a.Start(context.Background()); err != nil {
 		c.Ui.Error(fmt.Sprintf("Error starting agent: %s", err))
 		a.Shutdown(context.Background())
@@ -138,43 +139,25 @@ func (c *AgentCommand) Run(args []string) int {
 	return c.serve(a, logger, sigs)
 }
 
-// load reads the configuration the flags name.
+// load reads the configuration the flags name; -log-level and -log-json
+// override what it says.
 func (f *agentFlags) load() (*config.Config, hcl.Diagnostics) {
+	var (
+		cfg   *config.Config
+		diags hcl.Diagnostics
+	)
 	if f.dev {
-		return config.LoadOver([]config.Source{config.Dev()}, f.paths)
+		cfg, diags = config.LoadOver([]config.Source{config.Dev()}, f.paths)
+	} else {
+		cfg, diags = config.Load(f.paths)
 	}
-	return config.Load(f.paths)
-}
-
-// level is -log-level, else the configuration's log_level.
-func (f *agentFlags) level(cfg *config.Config) hclog.Level {
-	if f.logLevel != "" {
-		return hclog.LevelFromString(f.logLevel)
+	if cfg != nil {
+		if f.logLevel != "" {
+			cfg.LogLevel = f.logLevel
+		}
+		cfg.LogJSON = cfg.LogJSON || f.logJSON
 	}
-	return hclog.LevelFromString(cfg.LogLevel)
-}
-
-// reloader loads the files again and applies them to a: SIGHUP and
-// POST /v1/reload both come here.
-func (f *agentFlags) reloader(a *agent.Agent, logger hclog.Logger) func() error {
-	return func() error {
-		next, diags := f.load()
-		for _, line := range strings.Split(strings.TrimRight(config.FormatDiagnostics(diags), "\n"), "\n") {
-			if line != "" {
-				logger.Error("configuration problem", "diagnostic", line)
-			}
-		}
-		if diags.HasErrors() {
-			logger.Error("reload failed: configuration is invalid; the running configuration stays")
-			return fmt.Errorf("configuration is invalid; the running configuration stays:\n%s", strings.TrimSpace(config.FormatDiagnostics(diags)))
-		}
-		if err := a.Reload(next); err != nil {
-			logger.Error("reload failed; the running configuration stays", "error", err)
-			return err
-		}
-		logger.SetLevel(f.level(next))
-		return nil
-	}
+	return cfg, diags
 }
 
 // serve answers signals until one stops the agent.

@@ -12,7 +12,6 @@ import (
 
 	"github.com/hashicorp/cli"
 	"github.com/hashicorp/consul/api"
-	"github.com/hashicorp/go-hclog"
 	"github.com/pinlb/pinlb/agent"
 	"github.com/pinlb/pinlb/config"
 	"github.com/pinlb/pinlb/internal/pinpoint"
@@ -170,7 +169,7 @@ listener "grpc-agent" {
   }
 }`, srv.HTTP, testsupport.FreePort(t, "tcp")))}})
 	must.False(t, diags.HasErrors(), must.Sprint(config.FormatDiagnostics(diags)))
-	ag := agent.New(cfg, hclog.NewNullLogger())
+	ag := agent.New(cfg, agent.Options{})
 	must.NoError(t, ag.Start(context.Background()))
 	defer ag.Shutdown(context.Background())
 	testsupport.WaitFor(t, "both collectors in the pool", func() bool { return len(ag.Endpoints("grpc-agent")) == 2 })
