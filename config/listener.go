@@ -18,14 +18,14 @@ func (v *validator) listener(lb *listenerBlock) Listener {
 		Balance:        DefaultBalance,
 		ConnectTimeout: v.duration(lb.ConnectTimeout, lb.ConnectTimeoutRange, DefaultConnectTimeout, false),
 		IdleTimeout:    v.duration(lb.IdleTimeout, lb.IdleTimeoutRange, DefaultIdleTimeout, true),
-		MaxConnections: DefaultMaxConnections,
+		MaxConnections: v.count(lb.MaxConnections, lb.MaxConnectionsRange, "max_connections", DefaultMaxConnections, "no limit"),
 		DrainTimeout:   v.duration(lb.DrainTimeout, lb.DrainTimeoutRange, DefaultDrainTimeout, true),
 		OnUnhealthy:    DefaultOnUnhealthy,
-		Tries:          v.count(lb.Tries, lb.TriesRange, "tries", DefaultTries),
+		Tries:          v.count(lb.Tries, lb.TriesRange, "tries", DefaultTries, "one try per endpoint"),
 		NextTimeout:    v.duration(lb.NextTimeout, lb.NextTimeoutRange, DefaultNextTimeout, true),
-		MaxFails:       v.count(lb.MaxFails, lb.MaxFailsRange, "max_fails", DefaultMaxFails),
+		MaxFails:       v.count(lb.MaxFails, lb.MaxFailsRange, "max_fails", DefaultMaxFails, "no passive health"),
 		FailTimeout:    v.duration(lb.FailTimeout, lb.FailTimeoutRange, DefaultFailTimeout, false),
-		MaxConns:       v.count(lb.MaxConns, lb.MaxConnsRange, "max_conns", DefaultMaxConns),
+		MaxConns:       v.count(lb.MaxConns, lb.MaxConnsRange, "max_conns", DefaultMaxConns, "no limit"),
 		SlowStart:      v.duration(lb.SlowStart, lb.SlowStartRange, DefaultSlowStart, true),
 	}
 	if lb.OnUnhealthy != nil {
@@ -50,13 +50,6 @@ func (v *validator) listener(lb *listenerBlock) Listener {
 	if lb.Balance != nil {
 		l.Balance = *lb.Balance
 		v.oneOf(l.Balance, lb.BalanceRange, "balance", balances)
-	}
-	if lb.MaxConnections != nil {
-		l.MaxConnections = *lb.MaxConnections
-		if l.MaxConnections < 0 {
-			v.errorf(lb.MaxConnectionsRange, "Invalid max_connections",
-				"%d is negative; use 0 for no limit", l.MaxConnections)
-		}
 	}
 
 	if u := lb.Upstream; u == nil {
@@ -208,18 +201,12 @@ func (v *validator) udp(u *udpBlock) UDP {
 	out := UDP{
 		Mode:           DefaultUDPMode,
 		SessionTimeout: v.duration(u.SessionTimeout, u.SessionTimeoutRange, DefaultSessionTimeout, false),
-		Responses:      DefaultResponses,
+		Responses:      v.count(u.Responses, u.ResponsesRange, "responses", DefaultResponses, "no limit"),
 		MaxSessions:    DefaultMaxSessions,
 	}
 	if u.Mode != nil {
 		out.Mode = *u.Mode
 		v.oneOf(out.Mode, u.ModeRange, "UDP mode", udpModes)
-	}
-	if u.Responses != nil {
-		out.Responses = *u.Responses
-		if out.Responses < 0 {
-			v.errorf(u.ResponsesRange, "Invalid responses", "%d is negative; use 0 for no limit", out.Responses)
-		}
 	}
 	if u.MaxSessions != nil {
 		out.MaxSessions = *u.MaxSessions

@@ -11,13 +11,14 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
-// count reads an optional non-negative number.
-func (v *validator) count(n *int, r hcl.Range, what string, def int) int {
+// count is a non-negative count attribute, def when unset; zero says
+// what 0 means, for the hint.
+func (v *validator) count(n *int, r hcl.Range, what string, def int, zero string) int {
 	if n == nil {
 		return def
 	}
 	if *n < 0 {
-		v.errorf(r, "Invalid "+what, "%d is negative; use 0 to turn it off", *n)
+		v.errorf(r, "Invalid "+what, "%d is negative; use 0 for %s", *n, zero)
 	}
 	return *n
 }
