@@ -1,11 +1,15 @@
 package agent
 
 import (
+	"context"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/pinlb/pinlb/config"
+	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/pinlb/pinlb/proxy"
 	"github.com/shoenig/test/must"
 )
@@ -77,4 +81,34 @@ func zeroFields(v reflect.Value, path string) []string {
 		out = append(out, zeroFields(v.Field(i), path+"."+v.Type().Field(i).Name)...)
 	}
 	return out
+}
+
+// Every combination of balance, protocol, UDP mode and on_unhealthy that
+// config accepts, proxy runs: config's checks and proxy's agree.
+func TestSettings_WhatConfigAcceptsProxyRuns(t *testing.T) {
+	type combo struct{ protocol, extra string }
+	var combos []combo
+	for _, policy := range []string{"drain", "close"} {
+		combos = append(combos, combo{"tcp", fmt.Sprintf("on_unhealthy = %q", policy)})
+	}
+	for _, mode := range []string{"packet", "session"} {
+		combos = append(combos, combo{"udp", fmt.Sprintf("udp { mode = %q }", mode)})
+	}
+	accepted := 0
+	for _, balance := range config.Balances() {
+		for _, c := range combos {
+			text := fmt.Sprintf("listener \"x\" {\n protocol = %q\n address = %q\n balance = %q\n %s\n upstream { servers = [\"127.0.0.1:1\"] }\n}\n",
+				c.protocol, testsupport.FreePort(t, c.protocol), balance, c.extra)
+			cfg, diags := config.Parse([]config.Source{{Name: "x.hcl", Data: []byte(text)}})
+			if diags.HasErrors() {
+				continue // refused with file:line:col, before the proxy sees it
+			}
+			accepted++
+			pl, err := proxy.Listen(proxyConfig(cfg.Listeners[0], nil), hclog.NewNullLogger())
+			must.NoError(t, err, must.Sprintf("config accepts, proxy refuses:\n%s", text))
+			must.NoError(t, pl.Shutdown(context.Background()))
+		}
+	}
+	must.Greater(t, len(config.Balances())*2, accepted)        // some were tried...
+	must.Less(t, len(config.Balances())*len(combos), accepted) // ...and config refuses some
 }
