@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -159,7 +160,7 @@ func (a *Agent) apply(cfg *config.Config) ([]*listener, error) {
 		return nil, err
 	}
 	// Every socket and client is in hand: commit.
-	if err := a.commit(cfg, next, conn); err != nil {
+	if err := a.commit(cfg, next, bound, conn); err != nil {
 		return nil, err
 	}
 	var removed []*listener
@@ -214,17 +215,19 @@ func (a *Agent) consulFor(cfg *config.Config) (consulConn, error) {
 	return conn, nil
 }
 
-// commit configures every listener of cfg and points it at its backends:
-// the watches of its services (a new Consul connection replaces them
-// all) or its servers.
-func (a *Agent) commit(cfg *config.Config, next map[string]*listener, conn consulConn) error {
+// commit gives every kept listener of cfg its new settings (those just
+// bound have them) and points every one at its backends: the feed of its
+// service (a new Consul connection replaces them all) or of its servers.
+func (a *Agent) commit(cfg *config.Config, next map[string]*listener, bound []*listener, conn consulConn) error {
 	subs := map[sourceKey][]*listener{}
 	for _, lc := range cfg.Listeners {
 		l := next[socketKey(lc)]
-		if err := l.pl.Update(proxyConfig(lc, a.recorder(cfg))); err != nil {
-			// config validates every value proxy checks, so this is a bug;
-			// the error names the listener.
-			return err
+		if !slices.Contains(bound, l) {
+			if err := l.pl.Update(proxyConfig(lc, a.recorder(cfg))); err != nil {
+				// config validates every value proxy checks, so this is a
+				// bug; the error names the listener.
+				return err
+			}
 		}
 		l.mu.Lock()
 		l.cfg = lc

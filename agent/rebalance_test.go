@@ -51,7 +51,7 @@ func TestConsul_ScaleOutRebalances(t *testing.T) {
 		}
 		return out
 	}
-	waitUpTo(t, 10*time.Second, "400 streams on 2 collectors", func() bool {
+	testsupport.WaitUpTo(t, 10*time.Second, "400 streams on 2 collectors", func() bool {
 		a := active()
 		return a[0]+a[1] == streams // concurrent connects may land 201/199
 	})
@@ -59,7 +59,7 @@ func TestConsul_ScaleOutRebalances(t *testing.T) {
 	register(cols[2])
 	register(cols[3])
 	start := time.Now()
-	waitUpTo(t, 30*time.Second, "the load to even out within 30s", func() bool {
+	testsupport.WaitUpTo(t, 30*time.Second, "the load to even out within 30s", func() bool {
 		a := active()
 		lo, hi, total := a[0], a[0], int64(0)
 		for _, n := range a {
@@ -76,7 +76,7 @@ func TestConsul_ScaleOutRebalances(t *testing.T) {
 	}
 	// Every move pinlb counts is a client that reconnects: the last ones
 	// may still be on their way.
-	waitUpTo(t, 10*time.Second, "every move's reconnect", func() bool {
+	testsupport.WaitUpTo(t, 10*time.Second, "every move's reconnect", func() bool {
 		moved = 0
 		for i := range s.Reconnects {
 			moved += int(s.Reconnects[i].Load())
@@ -94,7 +94,7 @@ func TestConsul_ScaleOutRebalances(t *testing.T) {
 	for i, col := range cols {
 		before[i] = col.Stats().Messages.Load()
 	}
-	waitUpTo(t, 10*time.Second, "messages at every collector", func() bool {
+	testsupport.WaitUpTo(t, 10*time.Second, "messages at every collector", func() bool {
 		for i, col := range cols {
 			if col.Stats().Messages.Load() <= before[i] {
 				return false
@@ -106,14 +106,3 @@ func TestConsul_ScaleOutRebalances(t *testing.T) {
 		took.Round(time.Millisecond), active(), moved, ag.Stats()["grpc"].RebalanceBusy)
 }
 
-// waitUpTo retries cond until it holds, failing after limit.
-func waitUpTo(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

@@ -11,10 +11,16 @@ import (
 // WaitFor retries cond until it holds, failing the test after 10 seconds.
 func WaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	WaitUpTo(t, 10*time.Second, what, cond)
+}
+
+// WaitUpTo retries cond until it holds, failing the test after limit.
+func WaitUpTo(t testing.TB, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
