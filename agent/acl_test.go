@@ -94,7 +94,7 @@ listener "grpc" {
   address = %q
   upstream { service = "collector" }
 }
-`, c.srv.HTTP, tokenFile, testsupport.FreePort(t, "tcp"))), 0o600))
+`, c.srv.HTTP, tokenFile, testsupport.FreePort(t))), 0o600))
 	load := func() *config.Config {
 		cfg, diags := config.Load([]string{cfgFile})
 		must.False(t, diags.HasErrors(), must.Sprint(config.FormatDiagnostics(diags)))

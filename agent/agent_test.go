@@ -67,7 +67,7 @@ func roundTrip(t *testing.T, c net.Conn) {
 
 func TestReload_KeepsConnectionsAndSwapsBackends(t *testing.T) {
 	a, b, c := testsupport.StartTCP(t), testsupport.StartTCP(t), testsupport.StartTCP(t)
-	keepAddr, changeAddr := testsupport.FreePort(t, "tcp"), testsupport.FreePort(t, "tcp")
+	keepAddr, changeAddr := testsupport.FreePort(t), testsupport.FreePort(t)
 	ag := start(t, tcpListener("change", changeAddr, b), tcpListener("keep", keepAddr, a))
 	addrs := ag.Addrs()
 
@@ -92,7 +92,7 @@ func TestReload_KeepsConnectionsAndSwapsBackends(t *testing.T) {
 
 func TestReload_RemovedListenerDrains(t *testing.T) {
 	a := testsupport.StartTCP(t)
-	keepAddr, goneAddr := testsupport.FreePort(t, "tcp"), testsupport.FreePort(t, "tcp")
+	keepAddr, goneAddr := testsupport.FreePort(t), testsupport.FreePort(t)
 	ag := start(t, tcpListener("keep", keepAddr, a), tcpListener("gone", goneAddr, a))
 	open := dial(t, ag.Addrs()["gone"])
 	roundTrip(t, open)
@@ -114,7 +114,7 @@ func TestReload_RemovedListenerDrains(t *testing.T) {
 // the listener's drain_timeout), not for ever.
 func TestReload_RemovedListenerDrainsUntilDeadline(t *testing.T) {
 	a := testsupport.StartTCP(t)
-	keep, gone := tcpListener("keep", testsupport.FreePort(t, "tcp"), a), tcpListener("gone", testsupport.FreePort(t, "tcp"), a)
+	keep, gone := tcpListener("keep", testsupport.FreePort(t), a), tcpListener("gone", testsupport.FreePort(t), a)
 	ag := start(t, keep, gone)
 	open := dial(t, ag.Addrs()["gone"])
 	roundTrip(t, open)
@@ -131,7 +131,7 @@ func TestReload_RemovedListenerDrainsUntilDeadline(t *testing.T) {
 // drain where Shutdown finds them, and their ports come free.
 func TestReload_APIThatCannotMoveLeaksNoListener(t *testing.T) {
 	a := testsupport.StartTCP(t)
-	keep, gone := tcpListener("keep", testsupport.FreePort(t, "tcp"), a), tcpListener("gone", testsupport.FreePort(t, "tcp"), a)
+	keep, gone := tcpListener("keep", testsupport.FreePort(t), a), tcpListener("gone", testsupport.FreePort(t), a)
 	cfg := &config.Config{ShutdownTimeout: time.Minute, API: config.API{Enabled: true, Address: "127.0.0.1:0"}, Listeners: []config.Listener{keep, gone}}
 	ag := New(cfg, Options{Logger: hclog.New(&hclog.LoggerOptions{Output: testWriter{t}})})
 	must.NoError(t, ag.Start(context.Background()))
@@ -159,7 +159,7 @@ func TestReload_APIThatCannotMoveLeaksNoListener(t *testing.T) {
 
 func TestReload_BindFailureKeepsRunningConfig(t *testing.T) {
 	a, b := testsupport.StartTCP(t), testsupport.StartTCP(t)
-	addr := testsupport.FreePort(t, "tcp")
+	addr := testsupport.FreePort(t)
 	ag := start(t, tcpListener("x", addr, a))
 
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
@@ -191,7 +191,7 @@ func TestStart_PortTaken(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	must.NoError(t, err)
 	defer taken.Close()
-	free := testsupport.FreePort(t, "tcp")
+	free := testsupport.FreePort(t)
 	a := testsupport.StartTCP(t)
 
 	ag := New(&config.Config{Listeners: []config.Listener{

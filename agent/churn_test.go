@@ -51,7 +51,7 @@ func TestConsul_ChurnKeepsConnectionsAndStopsDatagrams(t *testing.T) {
 
 	tcpL := consulListener(t, "grpc", config.Upstream{})
 	udpL := consulListener(t, "span", config.Upstream{PortMeta: "port_span"})
-	udpL.Protocol, udpL.Address = "udp", testsupport.FreePort(t, "udp")
+	udpL.Protocol, udpL.Address = "udp", testsupport.FreePort(t)
 	udpL.UDP = config.UDP{Mode: "packet", SessionTimeout: time.Minute, MaxSessions: 10}
 	ag := startWithConsul(t, srv, "", tcpL, udpL)
 	waitEndpoints(t, ag, "grpc", stable[0].tcp.Addr.Port(), stable[1].tcp.Addr.Port())

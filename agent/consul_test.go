@@ -34,7 +34,7 @@ func setCheck(t *testing.T, c *api.Client, id, status string) {
 func consulListener(t *testing.T, name string, up config.Upstream) config.Listener {
 	up.Service = "collector"
 	return config.Listener{
-		Name: name, Protocol: "tcp", Address: testsupport.FreePort(t, "tcp"), Balance: config.DefaultBalance,
+		Name: name, Protocol: "tcp", Address: testsupport.FreePort(t), Balance: config.DefaultBalance,
 		ConnectTimeout: time.Second, IdleTimeout: time.Minute, Upstream: up,
 	}
 }
@@ -214,7 +214,7 @@ func TestConsul_UDPFollowsPool(t *testing.T) {
 	c := srv.Client()
 	u1, u2 := testsupport.StartUDP(t), testsupport.StartUDP(t)
 	l := consulListener(t, "span", config.Upstream{PortMeta: "port_span"})
-	l.Protocol, l.Address = "udp", testsupport.FreePort(t, "udp")
+	l.Protocol, l.Address = "udp", testsupport.FreePort(t)
 	l.UDP = config.UDP{Mode: "session", SessionTimeout: time.Minute, MaxSessions: 10}
 	collector(t, c, "u1", u1.Addr.Port())
 	ag := startWithConsul(t, srv, "", l)

@@ -66,7 +66,7 @@ func benchConvergence(b *testing.B, write writeFunc) {
 		b.Fatal(err)
 	}
 	l := config.Listener{
-		Name: "grpc", Protocol: "tcp", Address: testsupport.FreePort(b, "tcp"), Balance: config.DefaultBalance,
+		Name: "grpc", Protocol: "tcp", Address: testsupport.FreePort(b), Balance: config.DefaultBalance,
 		ConnectTimeout: time.Second, IdleTimeout: time.Minute,
 		Upstream: config.Upstream{Service: "collector"},
 	}

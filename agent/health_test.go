@@ -20,7 +20,7 @@ import (
 // and returns its address.
 func deadCollector(t *testing.T, c *api.Client, id string) netip.AddrPort {
 	t.Helper()
-	addr := netip.MustParseAddrPort(testsupport.FreePort(t, "tcp"))
+	addr := netip.MustParseAddrPort(testsupport.FreePort(t))
 	collector(t, c, id, addr.Port())
 	return addr
 }

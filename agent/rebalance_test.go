@@ -105,4 +105,3 @@ func TestConsul_ScaleOutRebalances(t *testing.T) {
 	t.Logf("balanced %v after the scale-out: %v connections per collector, %d moves (%d put off while busy), 0 cut, 0 failed",
 		took.Round(time.Millisecond), active(), moved, ag.Stats()["grpc"].RebalanceBusy)
 }
-

@@ -98,7 +98,7 @@ func TestSettings_WhatConfigAcceptsProxyRuns(t *testing.T) {
 	for _, balance := range config.Balances() {
 		for _, c := range combos {
 			text := fmt.Sprintf("listener \"x\" {\n protocol = %q\n address = %q\n balance = %q\n %s\n upstream { servers = [\"127.0.0.1:1\"] }\n}\n",
-				c.protocol, testsupport.FreePort(t, c.protocol), balance, c.extra)
+				c.protocol, testsupport.FreePort(t), balance, c.extra)
 			cfg, diags := config.Parse([]config.Source{{Name: "x.hcl", Data: []byte(text)}})
 			if diags.HasErrors() {
 				continue // refused with file:line:col, before the proxy sees it

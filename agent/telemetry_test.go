@@ -22,7 +22,7 @@ import (
 func startWithAPI(t *testing.T, srv *testsupport.Consul, tcpName string) *Agent {
 	t.Helper()
 	span := consulListener(t, "span", config.Upstream{})
-	span.Protocol, span.Address = "udp", testsupport.FreePort(t, "udp")
+	span.Protocol, span.Address = "udp", testsupport.FreePort(t)
 	span.UDP = config.UDP{Mode: "packet", SessionTimeout: time.Minute, MaxSessions: 10}
 	return startConfig(t, &config.Config{
 		Consul:    config.Consul{Address: srv.HTTP, StaleTTL: time.Minute},

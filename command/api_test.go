@@ -105,7 +105,7 @@ func TestAPI_CommandsAgainstARunningAgent(t *testing.T) {
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "access.log")
 	cfgPath := filepath.Join(dir, "pinlb.hcl")
-	tcpAddr, udpAddr := testsupport.FreePort(t, "tcp"), testsupport.FreePort(t, "udp")
+	tcpAddr, udpAddr := testsupport.FreePort(t), testsupport.FreePort(t)
 	must.NoError(t, os.WriteFile(cfgPath, []byte(apiConfig(srv.HTTP, logPath, tcpAddr, udpAddr, "")), 0o600))
 	r := runAgent(t, "-config-file="+cfgPath)
 	base := "http://" + r.agent.APIAddr().String()
@@ -305,7 +305,7 @@ api {
     key_file       = %q
     client_ca_file = %q
   }
-}`, testsupport.FreePort(t, "tcp"), testsupport.StartTCP(t).Addr.String(), filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem"), caFile)
+}`, testsupport.FreePort(t), testsupport.StartTCP(t).Addr.String(), filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem"), caFile)
 	path := filepath.Join(dir, "pinlb.hcl")
 	must.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
 	r := runAgent(t, "-config-file="+path)

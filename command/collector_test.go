@@ -167,7 +167,7 @@ listener "grpc-agent" {
     service   = "pinpoint-collector"
     port_meta = "port_grpc_agent"
   }
-}`, srv.HTTP, testsupport.FreePort(t, "tcp")))}})
+}`, srv.HTTP, testsupport.FreePort(t)))}})
 	must.False(t, diags.HasErrors(), must.Sprint(config.FormatDiagnostics(diags)))
 	ag := agent.New(cfg, agent.Options{})
 	must.NoError(t, ag.Start(context.Background()))

@@ -158,7 +158,7 @@ func echoOnce(t *testing.T, addr string) net.Conn {
 
 func TestAgentCommand_ReloadAndShutdown(t *testing.T) {
 	a, b := testsupport.StartTCP(t), testsupport.StartTCP(t)
-	listen := testsupport.FreePort(t, "tcp")
+	listen := testsupport.FreePort(t)
 	path := filepath.Join(t.TempDir(), "pinlb.hcl")
 	must.NoError(t, os.WriteFile(path, []byte(echoConfig(listen, a)), 0o644))
 
@@ -201,7 +201,7 @@ func TestAgentCommand_ReloadAndShutdown(t *testing.T) {
 // agent down, slow it or bloat what it reports, by SIGHUP or by the API.
 func TestAgentCommand_ReloadSurvivesHostileFiles(t *testing.T) {
 	a := testsupport.StartTCP(t)
-	listen := testsupport.FreePort(t, "tcp")
+	listen := testsupport.FreePort(t)
 	path := filepath.Join(t.TempDir(), "pinlb.hcl")
 	good := echoConfig(listen, a)
 	must.NoError(t, os.WriteFile(path, []byte(good), 0o644))
@@ -231,7 +231,7 @@ func TestAgentCommand_ReloadSurvivesHostileFiles(t *testing.T) {
 
 func TestAgentCommand_SecondSignalForcesExit(t *testing.T) {
 	a := testsupport.StartTCP(t)
-	listen := testsupport.FreePort(t, "tcp")
+	listen := testsupport.FreePort(t)
 	path := filepath.Join(t.TempDir(), "pinlb.hcl")
 	must.NoError(t, os.WriteFile(path, []byte(echoConfig(listen, a)), 0o644))
 	r := runAgent(t, "-config-file", path)
@@ -320,7 +320,7 @@ func TestAgentCommand_DevWaitsForConsul(t *testing.T) {
 	if !testsupport.Isolate(t) {
 		return
 	}
-	consulAddr := testsupport.FreePort(t, "tcp")
+	consulAddr := testsupport.FreePort(t)
 	t.Setenv("CONSUL_HTTP_ADDR", consulAddr)
 	r := runAgent(t, "-dev")
 	testsupport.WaitFor(t, "the agent to find consul missing", func() bool {

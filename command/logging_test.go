@@ -16,7 +16,7 @@ import (
 // file.
 func TestAgentCommand_ReloadAppliesLogSettings(t *testing.T) {
 	a := testsupport.StartTCP(t)
-	listen := testsupport.FreePort(t, "tcp")
+	listen := testsupport.FreePort(t)
 	path := filepath.Join(t.TempDir(), "pinlb.hcl")
 	must.NoError(t, os.WriteFile(path, []byte(echoConfig(listen, a)), 0o644))
 	r := runAgent(t, "-config-file="+path)
@@ -50,7 +50,7 @@ func TestAgentCommand_ReloadAppliesLogSettings(t *testing.T) {
 // -log-level wins over log_level, across reloads.
 func TestAgentCommand_LogLevelFlagWins(t *testing.T) {
 	a := testsupport.StartTCP(t)
-	listen := testsupport.FreePort(t, "tcp")
+	listen := testsupport.FreePort(t)
 	path := filepath.Join(t.TempDir(), "pinlb.hcl")
 	must.NoError(t, os.WriteFile(path, []byte("log_level = \"error\"\n"+echoConfig(listen, a)), 0o644))
 	r := runAgent(t, "-config-file="+path, "-log-level=info")

@@ -17,7 +17,7 @@ import (
 // API, swapping its backends: not one connection may fail.
 func reloadStorm(t *testing.T) {
 	a, b := testsupport.StartTCP(t), testsupport.StartTCP(t)
-	listen := testsupport.FreePort(t, "tcp")
+	listen := testsupport.FreePort(t)
 	p := startPinlb(t, staticListener("grpc", listen, "", addrs(a)...), 0)
 	l := startLoad(listen, 8, time.Millisecond)
 	reloads := scale(30, 100)
@@ -55,7 +55,7 @@ func reloadStorm(t *testing.T) {
 // running configuration, and the agent serves throughout.
 func badConfigs(t *testing.T) {
 	a := testsupport.StartTCP(t)
-	listen := testsupport.FreePort(t, "tcp")
+	listen := testsupport.FreePort(t)
 	good := staticListener("grpc", listen, "", addrs(a)...)
 	p := startPinlb(t, good, 0)
 	dir := t.TempDir()

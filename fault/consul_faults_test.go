@@ -104,7 +104,7 @@ func waitActive(t *testing.T, p *proc, n int) {
 // pool, and starts clients and a watch on the pool.
 func underLoad(t *testing.T) (*testsupport.Consul, *proc, *load, *poolWatch) {
 	srv, _ := consulCluster(t, testsupport.ConsulOptions{})
-	listen := testsupport.FreePort(t, "tcp")
+	listen := testsupport.FreePort(t)
 	p := startPinlb(t, consulListener(srv, listen, ""), 0)
 	waitActive(t, p, 2)
 	return srv, p, startLoad(listen, 4, 2*time.Millisecond), watchPool(p, "grpc")
@@ -170,7 +170,7 @@ func aclMatrix(t *testing.T) {
 	}
 	reader, _, _ := admin.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: policy.ID}}}, nil)
 	powerless, _, _ := admin.ACL().TokenCreate(&api.ACLToken{}, nil)
-	listen := testsupport.FreePort(t, "tcp")
+	listen := testsupport.FreePort(t)
 	p := startPinlb(t, consulListener(srv, listen, ""), 0)
 	watch := func() (filtered bool, reachable bool) {
 		s, _ := p.status()

@@ -114,7 +114,7 @@ type proc struct {
 // added), under prlimit when nofile > 0, and waits for its API.
 func startPinlb(t *testing.T, body string, nofile int) *proc {
 	t.Helper()
-	p := &proc{t: t, api: testsupport.FreePort(t, "tcp"), cfg: filepath.Join(t.TempDir(), "pinlb.hcl"),
+	p := &proc{t: t, api: testsupport.FreePort(t), cfg: filepath.Join(t.TempDir(), "pinlb.hcl"),
 		out: &testsupport.LogBuffer{}, exited: make(chan struct{})}
 	p.write(body)
 	args := []string{pinlbBin, "agent", "-config-file=" + p.cfg}

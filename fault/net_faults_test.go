@@ -19,7 +19,7 @@ import (
 // one client at a time waits on the black hole.
 func collectorFaults(t *testing.T) {
 	a, b, c := testsupport.StartTCP(t), testsupport.StartTCP(t), testsupport.StartTCP(t)
-	listen := testsupport.FreePort(t, "tcp")
+	listen := testsupport.FreePort(t)
 	p := startPinlb(t, staticListener("grpc", listen, `connect_timeout = "1s"
   fail_timeout    = "2s"`, addrs(a, b, c)...), 0)
 	l := startLoad(listen, 8, 5*time.Millisecond)
@@ -54,7 +54,7 @@ func collectorFaults(t *testing.T) {
 // closed by idle_timeout, and pinlb's descriptors come back.
 func hostileClients(t *testing.T) {
 	a := testsupport.StartTCP(t)
-	listen := testsupport.FreePort(t, "tcp")
+	listen := testsupport.FreePort(t)
 	p := startPinlb(t, staticListener("grpc", listen, `idle_timeout = "1s"`, addrs(a)...), 0)
 	baseline := p.fds()
 	l := startLoad(listen, 2, 5*time.Millisecond)
@@ -109,7 +109,7 @@ func hostileClients(t *testing.T) {
 // leaves every new connection succeeds.
 func fdExhaustion(t *testing.T) {
 	a, b := testsupport.StartTCP(t), testsupport.StartTCP(t)
-	listen := testsupport.FreePort(t, "tcp")
+	listen := testsupport.FreePort(t)
 	p := startPinlb(t, staticListener("grpc", listen, "", addrs(a, b)...), 256)
 	crowd := scale(400, 1000)
 	var conns []net.Conn
@@ -142,7 +142,7 @@ func fdExhaustion(t *testing.T) {
 // descriptors and goroutines come back to where they were.
 func churn(t *testing.T) {
 	a := testsupport.StartTCP(t)
-	listen := testsupport.FreePort(t, "tcp")
+	listen := testsupport.FreePort(t)
 	p := startPinlb(t, staticListener("grpc", listen, "", addrs(a)...), 0)
 	fds0, g0 := p.fds(), p.goroutines()
 	total := scale(10_000, 100_000)
@@ -178,7 +178,7 @@ func churn(t *testing.T) {
 // pinlb exits 0 once they are done.
 func shutdownUnderLoad(t *testing.T) {
 	a := testsupport.StartTCP(t)
-	listen := testsupport.FreePort(t, "tcp")
+	listen := testsupport.FreePort(t)
 	p := startPinlb(t, staticListener("grpc", listen, "", addrs(a)...), 0)
 	n := scale(20, 200)
 	conns := make([]net.Conn, n)

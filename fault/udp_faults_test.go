@@ -25,7 +25,7 @@ func udpFlood(t *testing.T) {
 	for _, mode := range []string{"packet", "session"} {
 		t.Run(mode, func(t *testing.T) {
 			a, b := testsupport.StartUDP(t), testsupport.StartUDP(t)
-			listen := testsupport.FreePort(t, "udp")
+			listen := testsupport.FreePort(t)
 			p := startPinlb(t, fmt.Sprintf(`listener "span" {
   protocol = "udp"
   address  = %q

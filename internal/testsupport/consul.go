@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -276,32 +275,4 @@ func (s *Consul) Restore(snap []byte) {
 	if err := s.Client().Snapshot().Restore(nil, bytes.NewReader(snap)); err != nil {
 		s.t.Fatal(err)
 	}
-}
-
-// freePorts picks n ports free for both TCP and UDP (Serf and DNS use
-// both), below the kernel's ephemeral range (32768 and up), where the
-// sockets other tests bind to port 0 never land.
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ports []int
-	seen := map[int]bool{}
-	for len(ports) < n {
-		p := 10000 + rand.IntN(22000)
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			continue
-		}
-		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
-		ln.Close()
-		if err != nil {
-			continue
-		}
-		pc.Close()
-		ports = append(ports, p)
-	}
-	return ports
 }

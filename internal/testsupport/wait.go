@@ -1,6 +1,8 @@
 package testsupport
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
@@ -26,26 +28,46 @@ func WaitUpTo(t testing.TB, limit time.Duration, what string, cond func() bool) 
 	}
 }
 
-// FreePort returns a loopback address with a port that was free a moment
-// ago, for configuration files that must name a port.
-func FreePort(t testing.TB, network string) string {
+// FreePort returns a loopback address whose port was free for both TCP
+// and UDP a moment ago, for configuration files and servers that must name
+// a port. It is below the kernel's ephemeral range (32768 and up), where the
+// sockets other tests bind to port 0 never land.
+func FreePort(t testing.TB) string {
 	t.Helper()
-	switch network {
-	case "udp":
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	return fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])
+}
+
+// freePorts picks n distinct ports as FreePort does.
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ports []int
+	seen := map[int]bool{}
+	for tries := 0; len(ports) < n; tries++ {
+		if tries == 10000 {
+			t.Fatalf("no free loopback port below 32768 after %d tries", tries)
 		}
-		defer c.Close()
-		return c.LocalAddr().String()
-	default:
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+		p := 10000 + rand.IntN(22000)
+		if !seen[p] && portFree(p) {
+			ports = append(ports, p)
 		}
-		defer l.Close()
-		return l.Addr().String()
+		seen[p] = true
 	}
+	return ports
+}
+
+// portFree reports whether p can be bound on loopback for TCP and UDP.
+func portFree(p int) bool {
+	addr := fmt.Sprintf("127.0.0.1:%d", p)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	defer ln.Close()
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return false
+	}
+	return pc.Close() == nil
 }
 
 // LogBuffer collects log output from several goroutines, for assertions.
