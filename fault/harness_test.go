@@ -119,6 +119,9 @@ func startPinlb(t *testing.T, body string, nofile int) *proc {
 	p.write(body)
 	args := []string{pinlbBin, "agent", "-config-file=" + p.cfg}
 	if nofile > 0 {
+		if _, err := exec.LookPath("prlimit"); err != nil {
+			testsupport.Missing(t, "prlimit(1), from util-linux, to cap pinlb's descriptors")
+		}
 		args = append([]string{"prlimit", fmt.Sprintf("--nofile=%d", nofile), "--"}, args...)
 	}
 	p.cmd = exec.Command(args[0], args[1:]...)
