@@ -43,16 +43,25 @@ func boundaryViolations(pkgs []pkg) []string {
 			if r.direct {
 				deps = p.Imports
 			}
-			for _, d := range deps {
-				for _, bad := range r.forbidden {
-					if d == bad || strings.HasPrefix(d, bad+"/") {
-						out = append(out, fmt.Sprintf("boundary: %s imports %s%s", rel(p.ImportPath), d, r.how()))
-					}
+			for _, bad := range r.forbidden {
+				if d, ok := firstUnder(deps, bad); ok {
+					out = append(out, fmt.Sprintf("boundary: %s imports %s%s", rel(p.ImportPath), d, r.how()))
 				}
 			}
 		}
 	}
 	return out
+}
+
+// firstUnder is the first of paths at or under prefix: one line per
+// forbidden room is enough to point at the cause.
+func firstUnder(paths []string, prefix string) (string, bool) {
+	for _, d := range paths {
+		if d == prefix || strings.HasPrefix(d, prefix+"/") {
+			return d, true
+		}
+	}
+	return "", false
 }
 
 func (r rule) covers(path string) bool {
