@@ -158,6 +158,9 @@ func (l *accessLog) write(r *proxy.Record) {
 			BytesIn: r.BytesIn, BytesOut: r.BytesOut, DatagramsIn: r.DatagramsIn, DatagramsOut: r.DatagramsOut,
 			Duration: r.Duration.Seconds(),
 		}
+		if r.ProxyClient.IsValid() {
+			line.ProxyClient, line.ProxyServer = r.ProxyClient.String(), r.ProxyServer.String()
+		}
 		b, _ := json.Marshal(line)
 		l.w.Write(append(b, '\n'))
 		return
@@ -170,6 +173,12 @@ func (l *accessLog) write(r *proxy.Record) {
 	b = r.Client.AppendTo(b)
 	b = append(b, " local="...)
 	b = r.Local.AppendTo(b)
+	if r.ProxyClient.IsValid() {
+		b = append(b, " proxy_protocol_addr="...)
+		b = r.ProxyClient.AppendTo(b)
+		b = append(b, " proxy_protocol_server_addr="...)
+		b = r.ProxyServer.AppendTo(b)
+	}
 	b = append(b, " upstream="+upstream+" status="+r.Status+" bytes_in="...)
 	b = strconv.AppendUint(b, r.BytesIn, 10)
 	b = append(b, " bytes_out="...)
@@ -192,6 +201,8 @@ type accessLine struct {
 	Protocol     string  `json:"protocol"`
 	Client       string  `json:"client"`
 	Local        string  `json:"local"`
+	ProxyClient  string  `json:"proxy_protocol_addr,omitempty"`
+	ProxyServer  string  `json:"proxy_protocol_server_addr,omitempty"`
 	Upstream     string  `json:"upstream"`
 	Status       string  `json:"status"`
 	BytesIn      uint64  `json:"bytes_in"`

@@ -76,6 +76,12 @@ func proxyConfig(l config.Listener, rec proxy.Recorder) proxy.Config {
 		FailTimeout:    l.FailTimeout,
 		MaxConns:       l.MaxConns,
 		SlowStart:      l.SlowStart,
+		ProxyProtocol: proxy.ProxyProtocolConfig{
+			Accept:  l.ProxyProtocol.Accept,
+			Trusted: l.ProxyProtocol.Trusted,
+			Timeout: l.ProxyProtocol.Timeout,
+		},
+		SendProxyProtocol: l.Upstream.ProxyProtocol,
 		Rebalance: proxy.RebalanceConfig{
 			Enabled:     l.Rebalance.Enabled,
 			Skew:        l.Rebalance.Skew,

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/pinlb/pinlb/config"
 	"github.com/pinlb/pinlb/discovery"
 	"github.com/pinlb/pinlb/proxy"
 	"github.com/pinlb/pinlb/version"
@@ -71,9 +72,34 @@ type ListenerStatus struct {
 	Address   string           `json:"address"` // as bound
 	Balance   string           `json:"balance"`
 	Upstream  string           `json:"upstream"`
+	Edge      EdgeStatus       `json:"edge"`
 	Pool      PoolCounts       `json:"pool"`
 	Counters  proxy.Stats      `json:"counters"`
 	Endpoints []EndpointStatus `json:"endpoints"`
+}
+
+// EdgeStatus is what a listener accepts from the network in front and
+// sends its backends besides the bytes.
+type EdgeStatus struct {
+	// AcceptProxy: connections from Trusted peers must start with a
+	// PROXY header, read within ProxyTimeout.
+	AcceptProxy  bool     `json:"accept_proxy_protocol"`
+	Trusted      []string `json:"proxy_protocol_trusted"`
+	ProxyTimeout string   `json:"proxy_protocol_timeout,omitempty"`
+	// SendProxy is the PROXY version sent to backends, "" for none.
+	SendProxy string `json:"send_proxy_protocol"`
+}
+
+// edgeStatus reports l's edge settings.
+func edgeStatus(l config.Listener) EdgeStatus {
+	e := EdgeStatus{AcceptProxy: l.ProxyProtocol.Accept, Trusted: []string{}, SendProxy: l.Upstream.ProxyProtocol}
+	for _, p := range l.ProxyProtocol.Trusted {
+		e.Trusted = append(e.Trusted, p.String())
+	}
+	if e.AcceptProxy {
+		e.ProxyTimeout = l.ProxyProtocol.Timeout.String()
+	}
+	return e
 }
 
 // PoolCounts counts a listener's endpoints by state.
@@ -217,6 +243,7 @@ func (l *listener) status() ListenerStatus {
 		Address:   l.pl.Addr().String(),
 		Balance:   l.cfg.Balance,
 		Upstream:  upstreamString(l.cfg.Upstream),
+		Edge:      edgeStatus(l.cfg),
 		Counters:  counters,
 		Endpoints: make([]EndpointStatus, 0, len(eps)+len(l.out)),
 	}

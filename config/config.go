@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // Config is the finalized, validated configuration handed to the rest of
 // pinlb. It holds plain values: every default has been applied.
@@ -109,6 +112,7 @@ type Listener struct {
 	MaxConns       int           // per endpoint; 0 means no limit
 	SlowStart      time.Duration // 0 disables
 	Rebalance      Rebalance     // TCP only
+	ProxyProtocol  ProxyProtocol // TCP only
 	Upstream       Upstream
 	UDP            UDP // meaningful only when Protocol is "udp"
 }
@@ -131,6 +135,19 @@ type Upstream struct {
 	// among their tags, or whose meta has BackupMeta's key=value.
 	BackupTag  string
 	BackupMeta string
+	// ProxyProtocol, "v1" or "v2", starts every backend connection with a
+	// PROXY header carrying the client's address; "" sends none.
+	ProxyProtocol string
+}
+
+// ProxyProtocol holds the proxy_protocol {} block: PROXY headers accepted
+// from the balancers in front.
+type ProxyProtocol struct {
+	Accept bool
+	// Trusted peers must start their connections with a header; others'
+	// connections are taken as they come. Required with Accept.
+	Trusted []netip.Prefix
+	Timeout time.Duration // to read the header
 }
 
 // Rebalance holds the rebalance {} block of a TCP listener.

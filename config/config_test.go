@@ -49,6 +49,7 @@ func TestLoad_Defaults(t *testing.T) {
 		OnUnhealthy:    DefaultOnUnhealthy,
 		MaxFails:       DefaultMaxFails,
 		FailTimeout:    DefaultFailTimeout,
+		ProxyProtocol:  ProxyProtocol{Timeout: DefaultProxyProtocolTimeout},
 		Upstream:       Upstream{Servers: []string{"10.0.0.1:9991"}},
 		UDP: UDP{
 			Mode:           DefaultUDPMode,

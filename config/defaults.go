@@ -54,6 +54,9 @@ const (
 	// DefaultMaxConns: no per-endpoint connection limit (0).
 	DefaultMaxConns = 0
 
+	// DefaultProxyProtocolTimeout bounds the reading of a PROXY header.
+	DefaultProxyProtocolTimeout = 5 * time.Second
+
 	// DefaultSlowStart: no ramp-up for new endpoints (0).
 	DefaultSlowStart = 0
 

@@ -66,6 +66,10 @@ func (v *validator) listener(lb *listenerBlock) Listener {
 		}
 		l.Rebalance = v.rebalance(r)
 	}
+	l.ProxyProtocol = ProxyProtocol{Timeout: DefaultProxyProtocolTimeout}
+	if b := lb.ProxyProtocol; b != nil {
+		l.ProxyProtocol = v.proxyProtocol(b)
+	}
 	l.UDP = UDP{
 		Mode:           DefaultUDPMode,
 		SessionTimeout: DefaultSessionTimeout,
@@ -85,13 +89,14 @@ func (v *validator) listener(lb *listenerBlock) Listener {
 
 func (v *validator) upstream(u *upstreamBlock) Upstream {
 	out := Upstream{
-		Servers:    u.Servers,
-		Service:    deref(u.Service),
-		Datacenter: deref(u.Datacenter),
-		Filter:     deref(u.Filter),
-		PortMeta:   deref(u.PortMeta),
-		BackupTag:  deref(u.BackupTag),
-		BackupMeta: deref(u.BackupMeta),
+		Servers:       u.Servers,
+		Service:       deref(u.Service),
+		Datacenter:    deref(u.Datacenter),
+		Filter:        deref(u.Filter),
+		PortMeta:      deref(u.PortMeta),
+		BackupTag:     deref(u.BackupTag),
+		BackupMeta:    deref(u.BackupMeta),
+		ProxyProtocol: v.sendProxyProtocol(u.ProxyProtocol, u.ProxyProtocolRange),
 	}
 	if u.BackupMeta != nil {
 		if k, _, ok := strings.Cut(out.BackupMeta, "="); !ok || k == "" {

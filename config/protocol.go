@@ -28,6 +28,18 @@ var tcpOnly = []struct {
 		"passive health counts failed connects, and UDP has none; Consul's checks gate UDP endpoints"},
 	{"fail_timeout", func(b *listenerBlock) (bool, hcl.Range) { return b.FailTimeout != nil, b.FailTimeoutRange },
 		"passive health counts failed connects, and UDP has none; Consul's checks gate UDP endpoints"},
+	{"proxy_protocol", func(b *listenerBlock) (bool, hcl.Range) {
+		if b.ProxyProtocol == nil {
+			return false, hcl.Range{}
+		}
+		return true, b.ProxyProtocol.DefRange
+	}, "pinlb reads PROXY headers on TCP listeners only (a header per datagram is not supported)"},
+	{"upstream proxy_protocol", func(b *listenerBlock) (bool, hcl.Range) {
+		if b.Upstream == nil || b.Upstream.ProxyProtocol == nil {
+			return false, hcl.Range{}
+		}
+		return true, b.Upstream.ProxyProtocolRange
+	}, "pinlb sends PROXY headers on TCP connections only (a header per datagram is not supported)"},
 }
 
 // protocolRules reports the settings of a listener that its protocol or

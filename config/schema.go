@@ -130,7 +130,8 @@ type listenerBlock struct {
 	SlowStart           *string   `hcl:"slow_start,optional"`
 	SlowStartRange      hcl.Range `hcl:"slow_start,attr_value_range"`
 
-	Rebalance *rebalanceBlock `hcl:"rebalance,block"`
+	Rebalance     *rebalanceBlock     `hcl:"rebalance,block"`
+	ProxyProtocol *proxyProtocolBlock `hcl:"proxy_protocol,block"`
 
 	Upstream *upstreamBlock `hcl:"upstream,block"`
 	UDP      *udpBlock      `hcl:"udp,block"`
@@ -158,6 +159,18 @@ type upstreamBlock struct {
 	BackupTagRange      hcl.Range `hcl:"backup_tag,attr_value_range"`
 	BackupMeta          *string   `hcl:"backup_meta,optional"`
 	BackupMetaRange     hcl.Range `hcl:"backup_meta,attr_value_range"`
+	ProxyProtocol       *string   `hcl:"proxy_protocol,optional"`
+	ProxyProtocolRange  hcl.Range `hcl:"proxy_protocol,attr_value_range"`
+}
+
+type proxyProtocolBlock struct {
+	DefRange     hcl.Range `hcl:",def_range"`
+	Accept       *bool     `hcl:"accept,optional"`
+	AcceptRange  hcl.Range `hcl:"accept,attr_value_range"`
+	Trusted      []string  `hcl:"trusted,optional"`
+	TrustedRange hcl.Range `hcl:"trusted,attr_value_range"`
+	Timeout      *string   `hcl:"timeout,optional"`
+	TimeoutRange hcl.Range `hcl:"timeout,attr_value_range"`
 }
 
 type rebalanceBlock struct {

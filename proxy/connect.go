@@ -4,6 +4,7 @@ package proxy
 
 import (
 	"net"
+	"net/netip"
 	"time"
 )
 
@@ -23,11 +24,11 @@ const (
 // A failure of pinlb's own (no file descriptor, buffer or local port) ends
 // the tries: it is not the endpoint's fault, so it counts against no
 // endpoint, and the next one would fail the same way.
-func (l *tcpListener) connect(client *net.TCPConn, cfg *Config) (*net.TCPConn, *backend, string) {
+func (l *tcpListener) connect(client netip.AddrPort, cfg *Config) (*net.TCPConn, *backend, string) {
 	set := l.pool.load()
 	start := time.Now()
 	p := &pick{
-		client: client.RemoteAddr().(*net.TCPAddr).AddrPort(), now: start.UnixNano(),
+		client: client, now: start.UnixNano(),
 		maxConns: int64(cfg.MaxConns), slowStart: cfg.SlowStart,
 	}
 	tries := cfg.Tries
@@ -78,7 +79,7 @@ func (l *tcpListener) connect(client *net.TCPConn, cfg *Config) (*net.TCPConn, *
 		if last == nil {
 			msg = "no endpoint available; closing client"
 		}
-		l.logger.Warn(msg, "client", client.RemoteAddr(), "tried", len(p.tried),
+		l.logger.Warn(msg, "client", client, "tried", len(p.tried),
 			"endpoints", len(set.backends), "suppressed", s)
 	}
 	if last == nil {
@@ -127,11 +128,11 @@ func (l *tcpListener) connectFailed(b *backend, err error, cfg *Config, single b
 
 // localFailure counts a connect that failed for want of pinlb's own
 // resources, against no endpoint.
-func (l *tcpListener) localFailure(client *net.TCPConn, b *backend, err error) {
+func (l *tcpListener) localFailure(client netip.AddrPort, b *backend, err error) {
 	l.stats.localErrors.Add(1)
 	if s, ok := l.localLog.allow(); ok {
 		l.logger.Error("cannot connect: pinlb is out of file descriptors, buffers or local ports; closing the client, the endpoint is not at fault",
-			"client", client.RemoteAddr(), "endpoint", b.addr, "error", err, "suppressed", s,
+			"client", client, "endpoint", b.addr, "error", err, "suppressed", s,
 			"hint", "raise the open-file limit (ulimit -n, LimitNOFILE) or lower max_connections")
 	}
 }

@@ -3,14 +3,17 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/pinlb/pinlb/internal/testsupport"
+	"github.com/pires/go-proxyproto"
 )
 
 // FuzzUDPDatagram sends arbitrary datagrams through a packet-mode
@@ -66,6 +69,36 @@ func FuzzUDPDatagram(f *testing.F) {
 		n, err := c.Read(reply)
 		if err != nil || !bytes.Equal(reply[:n], want) {
 			t.Fatalf("reply %q, %v; want %q", reply[:n], err, want)
+		}
+	})
+}
+
+// FuzzProxyHeader: whatever a trusted peer sends, decoding a PROXY header
+// ends (no panic, no hang on bytes in hand), takes no byte past the header,
+// and an accepted PROXY command carries addresses of one family.
+func FuzzProxyHeader(f *testing.F) {
+	f.Add([]byte("PROXY TCP4 192.0.2.1 198.51.100.7 5000 9991\r\nrest"))
+	f.Add([]byte("PROXY TCP6 2001:db8::1 2001:db8::7 5000 9991\r\n"))
+	f.Add([]byte("PROXY UNKNOWN\r\n"))
+	h := proxyproto.HeaderProxyFromAddrs(2, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5000}, &net.TCPAddr{IP: net.IPv4(198, 51, 100, 7), Port: 9991})
+	v2, _ := h.Format()
+	f.Add(append(v2, "rest"...))
+	f.Add(v2[:20])
+	f.Fuzz(func(t *testing.T, data []byte) {
+		br := bufio.NewReaderSize(bytes.NewReader(data), 512)
+		h, err := decodeHeader(br)
+		if err != nil {
+			return
+		}
+		rest, _ := io.ReadAll(br)
+		if !bytes.HasSuffix(data, rest) || len(rest) == len(data) {
+			t.Fatalf("consumed %d of %d bytes", len(data)-len(rest), len(data))
+		}
+		if h.Command.IsProxy() && h.SourceAddr != nil && h.DestinationAddr != nil {
+			src, dst := addrPort(h.SourceAddr), addrPort(h.DestinationAddr)
+			if src.IsValid() != dst.IsValid() {
+				t.Fatalf("one address of %v, %v", h.SourceAddr, h.DestinationAddr)
+			}
 		}
 	})
 }

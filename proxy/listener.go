@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -57,12 +58,37 @@ type Config struct {
 	// endpoints (maintenance) always drain.
 	OnUnhealthy string
 	Rebalance   RebalanceConfig
+	// ProxyProtocol is what the listener accepts of the PROXY protocol.
+	ProxyProtocol ProxyProtocolConfig
+	// SendProxyProtocol, ProxyV1 or ProxyV2, starts every backend
+	// connection with a PROXY header carrying the client's address; ""
+	// sends none.
+	SendProxyProtocol string
 
 	// UDP.
 	UDP UDPConfig
 
 	// Recorder, if set, hears of every finished connection and session.
 	Recorder Recorder
+}
+
+// PROXY protocol versions a listener sends.
+const (
+	ProxyV1 = "v1"
+	ProxyV2 = "v2"
+)
+
+// ProxyProtocolConfig says which peers may put a PROXY protocol header
+// (v1 or v2, told apart by its first bytes) before a connection's data.
+type ProxyProtocolConfig struct {
+	Accept bool
+	// Trusted are the peers (the balancers in front) whose connections
+	// must start with a header. A connection from any other peer is taken
+	// as it comes: its address is the socket's, and its bytes go to the
+	// backend unread, so no client can claim another's address.
+	Trusted []netip.Prefix
+	// Timeout bounds the reading of the header.
+	Timeout time.Duration
 }
 
 // UDPConfig holds the UDP settings of a listener.
@@ -127,23 +153,24 @@ type Listener interface {
 
 // Stats are a listener's counters since it started.
 type Stats struct {
-	Accepted        uint64 `json:"accepted"`         // TCP connections accepted
-	AcceptErrors    uint64 `json:"accept_errors"`    // failed accepts (EMFILE and the like), each followed by a back-off
-	Active          int64  `json:"active"`           // open TCP connections
-	Rejected        uint64 `json:"rejected"`         // TCP connections closed at once by max_connections
-	ConnectFailures uint64 `json:"connect_failures"` // failed connects to a backend (each try counts)
-	NoBackend       uint64 `json:"no_backend"`       // connections closed because no backend could be reached
-	LocalErrors     uint64 `json:"local_errors"`     // connections closed because pinlb ran out of file descriptors, buffers or ports to connect with
-	IdleClosed      uint64 `json:"idle_closed"`      // connections closed by the idle timeout
-	DrainClosed     uint64 `json:"drain_closed"`     // connections closed by the drain timeout of their endpoint
-	UnhealthyClosed uint64 `json:"unhealthy_closed"` // connections closed at once when their endpoint left (on_unhealthy = close)
-	PassiveOut      uint64 `json:"passive_out"`      // times an endpoint was taken out by max_fails
-	RebalanceMoves  uint64 `json:"rebalance_moves"`  // quiet connections closed to move them to a less loaded endpoint
-	RebalanceBusy   uint64 `json:"rebalance_busy"`   // moves put off because the connection was not quiet
-	RebalanceForced uint64 `json:"rebalance_forced"` // busy connections closed after max_wait
-	LifetimeClosed  uint64 `json:"lifetime_closed"`  // connections closed at max_lifetime
-	BytesIn         uint64 `json:"bytes_in"`         // client to backend; for TCP, open connections included
-	BytesOut        uint64 `json:"bytes_out"`        // backend to client; for TCP, open connections included
+	Accepted          uint64 `json:"accepted"`            // TCP connections accepted
+	AcceptErrors      uint64 `json:"accept_errors"`       // failed accepts (EMFILE and the like), each followed by a back-off
+	Active            int64  `json:"active"`              // open TCP connections
+	Rejected          uint64 `json:"rejected"`            // TCP connections closed at once by max_connections
+	ConnectFailures   uint64 `json:"connect_failures"`    // failed connects to a backend (each try counts)
+	NoBackend         uint64 `json:"no_backend"`          // connections closed because no backend could be reached
+	LocalErrors       uint64 `json:"local_errors"`        // connections closed because pinlb ran out of file descriptors, buffers or ports to connect with
+	ProxyHeaderErrors uint64 `json:"proxy_header_errors"` // connections from a trusted peer closed without a valid PROXY header within its timeout
+	IdleClosed        uint64 `json:"idle_closed"`         // connections closed by the idle timeout
+	DrainClosed       uint64 `json:"drain_closed"`        // connections closed by the drain timeout of their endpoint
+	UnhealthyClosed   uint64 `json:"unhealthy_closed"`    // connections closed at once when their endpoint left (on_unhealthy = close)
+	PassiveOut        uint64 `json:"passive_out"`         // times an endpoint was taken out by max_fails
+	RebalanceMoves    uint64 `json:"rebalance_moves"`     // quiet connections closed to move them to a less loaded endpoint
+	RebalanceBusy     uint64 `json:"rebalance_busy"`      // moves put off because the connection was not quiet
+	RebalanceForced   uint64 `json:"rebalance_forced"`    // busy connections closed after max_wait
+	LifetimeClosed    uint64 `json:"lifetime_closed"`     // connections closed at max_lifetime
+	BytesIn           uint64 `json:"bytes_in"`            // client to backend; for TCP, open connections included
+	BytesOut          uint64 `json:"bytes_out"`           // backend to client; for TCP, open connections included
 
 	DatagramsIn  uint64            `json:"datagrams_in"`      // from clients
 	DatagramsOut uint64            `json:"datagrams_out"`     // to backends
@@ -196,6 +223,11 @@ func check(cfg Config) error {
 	case "", DrainConnections, CloseConnections:
 	default:
 		return fmt.Errorf("listener %q: unknown unhealthy policy %q", cfg.Name, cfg.OnUnhealthy)
+	}
+	switch cfg.SendProxyProtocol {
+	case "", ProxyV1, ProxyV2:
+	default:
+		return fmt.Errorf("listener %q: unknown PROXY protocol version %q", cfg.Name, cfg.SendProxyProtocol)
 	}
 	if cfg.Protocol == UDP && cfg.UDP.Mode != PacketMode && cfg.UDP.Mode != SessionMode {
 		return fmt.Errorf("listener %q: unknown UDP mode %q", cfg.Name, cfg.UDP.Mode)

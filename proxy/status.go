@@ -46,16 +46,20 @@ type EndpointStatus struct {
 type Record struct {
 	Listener string
 	Protocol string
-	Client   netip.AddrPort
+	Client   netip.AddrPort // the socket's peer
 	Local    netip.AddrPort // the listener's address the client reached
-	Upstream netip.AddrPort // the backend; zero when none was reached, or per datagram in packet mode
-	Start    time.Time
-	Duration time.Duration
-	BytesIn  uint64 // client to backend
-	BytesOut uint64 // backend to client
+	// From an accepted PROXY header: the client and the address it reached
+	// behind the balancer in front; zero without one.
+	ProxyClient, ProxyServer netip.AddrPort
+	Upstream                 netip.AddrPort // the backend; zero when none was reached, or per datagram in packet mode
+	Start                    time.Time
+	Duration                 time.Duration
+	BytesIn                  uint64 // client to backend
+	BytesOut                 uint64 // backend to client
 	// UDP: datagrams from the client, and replies to it.
 	DatagramsIn, DatagramsOut uint64
 	// Status says how it ended: ok, connect_failed, no_backend, rejected,
+	// proxy_header_invalid, proxy_header_timeout,
 	// idle_timeout, drain_timeout, unhealthy, rebalance, max_lifetime or
 	// shutdown for TCP; ok (session timeout), responses or shutdown for
 	// UDP.

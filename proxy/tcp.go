@@ -40,13 +40,13 @@ type tcpListener struct {
 	endOnce   sync.Once      // stops the watchdog
 	watchDone chan struct{}
 
-	stats                                            tcpStats
-	acceptLog, limitLog, dialLog, emptyLog, localLog rateLog
+	stats                                                      tcpStats
+	acceptLog, limitLog, dialLog, emptyLog, localLog, proxyLog rateLog
 }
 
 type tcpStats struct {
 	accepted, acceptErrors, rejected, connectFailures, noBackend atomic.Uint64
-	localErrors                                                  atomic.Uint64
+	localErrors, proxyHeaderErrors                               atomic.Uint64
 	idleClosed, drainClosed, unhealthyClosed, passiveOut         atomic.Uint64
 	rebalanceMoves, rebalanceBusy, rebalanceForced, lifetime     atomic.Uint64
 	active                                                       atomic.Int64
@@ -129,23 +129,24 @@ func (l *tcpListener) statsWith(live map[*backend][2]uint64) Stats {
 		liveIn, liveOut = liveIn+v[0], liveOut+v[1]
 	}
 	return Stats{
-		Accepted:        s.accepted.Load(),
-		AcceptErrors:    s.acceptErrors.Load(),
-		Active:          s.active.Load(),
-		Rejected:        s.rejected.Load(),
-		ConnectFailures: s.connectFailures.Load(),
-		NoBackend:       s.noBackend.Load(),
-		LocalErrors:     s.localErrors.Load(),
-		IdleClosed:      s.idleClosed.Load(),
-		DrainClosed:     s.drainClosed.Load(),
-		UnhealthyClosed: s.unhealthyClosed.Load(),
-		PassiveOut:      s.passiveOut.Load(),
-		RebalanceMoves:  s.rebalanceMoves.Load(),
-		RebalanceBusy:   s.rebalanceBusy.Load(),
-		RebalanceForced: s.rebalanceForced.Load(),
-		LifetimeClosed:  s.lifetime.Load(),
-		BytesIn:         s.bytesIn.Load() + liveIn,
-		BytesOut:        s.bytesOut.Load() + liveOut,
+		Accepted:          s.accepted.Load(),
+		AcceptErrors:      s.acceptErrors.Load(),
+		Active:            s.active.Load(),
+		Rejected:          s.rejected.Load(),
+		ConnectFailures:   s.connectFailures.Load(),
+		NoBackend:         s.noBackend.Load(),
+		LocalErrors:       s.localErrors.Load(),
+		ProxyHeaderErrors: s.proxyHeaderErrors.Load(),
+		IdleClosed:        s.idleClosed.Load(),
+		DrainClosed:       s.drainClosed.Load(),
+		UnhealthyClosed:   s.unhealthyClosed.Load(),
+		PassiveOut:        s.passiveOut.Load(),
+		RebalanceMoves:    s.rebalanceMoves.Load(),
+		RebalanceBusy:     s.rebalanceBusy.Load(),
+		RebalanceForced:   s.rebalanceForced.Load(),
+		LifetimeClosed:    s.lifetime.Load(),
+		BytesIn:           s.bytesIn.Load() + liveIn,
+		BytesOut:          s.bytesOut.Load() + liveOut,
 	}
 }
 
@@ -197,7 +198,7 @@ func (l *tcpListener) serve() {
 				l.logger.Warn("max_connections reached; closing new connection",
 					"client", client.RemoteAddr(), "max_connections", cfg.MaxConnections, "suppressed", n)
 			}
-			l.record(cfg, client, netip.AddrPort{}, time.Now(), 0, 0, "rejected")
+			l.record(cfg, socketPeers(client), netip.AddrPort{}, time.Now(), 0, 0, "rejected")
 			client.Close()
 			continue
 		}

@@ -54,22 +54,26 @@ func (c *tcpConn) abort(r closeReason) {
 }
 
 // record hands a finished connection to the recorder, if there is one.
-func (l *tcpListener) record(cfg *Config, client *net.TCPConn, upstream netip.AddrPort, start time.Time, in, out int64, status string) {
+func (l *tcpListener) record(cfg *Config, p peers, upstream netip.AddrPort, start time.Time, in, out int64, status string) {
 	if cfg.Recorder == nil {
 		return
 	}
-	cfg.Recorder.Record(&Record{
+	r := &Record{
 		Listener: cfg.Name,
 		Protocol: TCP,
-		Client:   client.RemoteAddr().(*net.TCPAddr).AddrPort(),
-		Local:    client.LocalAddr().(*net.TCPAddr).AddrPort(),
+		Client:   p.peer,
+		Local:    p.local,
 		Upstream: upstream,
 		Start:    start,
 		Duration: time.Since(start),
 		BytesIn:  uint64(in),
 		BytesOut: uint64(out),
 		Status:   status,
-	})
+	}
+	if p.proxied {
+		r.ProxyClient, r.ProxyServer = p.client, p.server
+	}
+	cfg.Recorder.Record(r)
 }
 
 func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
@@ -77,13 +81,20 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 	defer l.stats.active.Add(-1)
 	start := time.Now()
 
-	upstream, b, status := l.connect(client, cfg)
+	p, status, err := readPeers(client, &cfg.ProxyProtocol)
+	if err != nil {
+		l.proxyHeaderFailed(p, err)
+		l.record(cfg, p, netip.AddrPort{}, start, 0, 0, status)
+		client.Close()
+		return
+	}
+	upstream, b, status := l.connect(p.client, cfg)
 	if upstream == nil {
 		addr := netip.AddrPort{}
 		if b != nil {
 			addr = b.addr
 		}
-		l.record(cfg, client, addr, start, 0, 0, status)
+		l.record(cfg, p, addr, start, 0, 0, status)
 		client.Close()
 		return
 	}
@@ -96,11 +107,19 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 		b.active.Add(-1)
 		return
 	}
-	var firstByte func()
-	if cfg.Balance == LeastTime {
-		firstByte = func() { b.observe(time.Since(start)) }
+	early, err := sendFirst(upstream, cfg.SendProxyProtocol, p)
+	var in, out int64
+	if err == nil {
+		var firstByte func()
+		if cfg.Balance == LeastTime {
+			firstByte = func() { b.observe(time.Since(start)) }
+		}
+		in, out, err = splice(client, upstream, firstByte)
+	} else {
+		client.Close()
+		upstream.Close()
 	}
-	in, out, err := splice(client, upstream, firstByte)
+	in += early
 	b.active.Add(-1)
 	l.untrack(c)
 	l.stats.bytesIn.Add(uint64(in))
@@ -109,7 +128,7 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 	b.bytesOut.Add(uint64(out))
 
 	reason := closeReason(c.reason.Load())
-	l.record(cfg, client, b.addr, start, in, out, reason.String())
+	l.record(cfg, p, b.addr, start, in, out, reason.String())
 	switch reason {
 	case closedIdle:
 		l.stats.idleClosed.Add(1)
@@ -118,12 +137,44 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 	case closedUnhealthy:
 		l.stats.unhealthyClosed.Add(1)
 	}
-	args := []any{"client", client.RemoteAddr(), "endpoint", b.addr,
+	args := []any{"client", p.client, "endpoint", b.addr,
 		"bytes_in", in, "bytes_out", out, "duration", time.Since(start), "status", reason}
 	if err != nil {
 		args = append(args, "error", err)
 	}
 	l.logger.Debug("connection closed", args...)
+}
+
+// sendFirst writes what goes to the backend before the splice: the PROXY
+// header when the upstream asks for one, then the client's bytes that the
+// header's reader took. It returns how many of the client's bytes it sent.
+func sendFirst(upstream *net.TCPConn, version string, p peers) (int64, error) {
+	if version == "" && len(p.early) == 0 {
+		return 0, nil
+	}
+	var b []byte
+	if version != "" {
+		h, err := proxyHeader(version, p)
+		if err != nil {
+			return 0, err
+		}
+		b = h
+	}
+	b = append(b, p.early...)
+	if _, err := upstream.Write(b); err != nil {
+		return 0, err
+	}
+	return int64(len(p.early)), nil
+}
+
+// proxyHeaderFailed counts and logs, rate-limited, a connection whose
+// PROXY header could not be read.
+func (l *tcpListener) proxyHeaderFailed(p peers, err error) {
+	l.stats.proxyHeaderErrors.Add(1)
+	if n, ok := l.proxyLog.allow(); ok {
+		l.logger.Warn("closing a connection from a trusted peer without a valid PROXY header",
+			"peer", p.peer, "error", err, "suppressed", n)
+	}
 }
 
 // splice copies both ways until both directions end. A clean EOF on one side

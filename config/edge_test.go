@@ -1,0 +1,87 @@
+package config
+
+import (
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoenig/test/must"
+)
+
+func TestLoad_ProxyProtocol(t *testing.T) {
+	dir := write(t, map[string]string{"a.hcl": `
+listener "grpc" {
+  address = "0.0.0.0:9991"
+  proxy_protocol {
+    accept  = true
+    trusted = ["10.0.0.0/8", "192.0.2.7", "::ffff:198.51.100.0/120", "2001:db8::/32"]
+    timeout = "2s"
+  }
+  upstream {
+    servers        = ["10.0.0.1:9991"]
+    proxy_protocol = "v2"
+  }
+}
+listener "plain" {
+  address = "0.0.0.0:9992"
+  upstream { servers = ["10.0.0.1:9992"] }
+}
+`})
+	cfg, diags := Load([]string{dir})
+	must.False(t, diags.HasErrors(), must.Sprint(FormatDiagnostics(diags)))
+	grpc, plain := cfg.Listeners[0], cfg.Listeners[1]
+	must.Eq(t, ProxyProtocol{
+		Accept: true,
+		Trusted: []netip.Prefix{
+			netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"),
+			netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8::/32"),
+		},
+		Timeout: 2 * time.Second,
+	}, grpc.ProxyProtocol)
+	must.Eq(t, "v2", grpc.Upstream.ProxyProtocol)
+	must.Eq(t, ProxyProtocol{Timeout: DefaultProxyProtocolTimeout}, plain.ProxyProtocol)
+	must.Eq(t, "", plain.Upstream.ProxyProtocol)
+}
+
+func TestLoad_ProxyProtocolErrors(t *testing.T) {
+	for _, tc := range []struct{ name, hcl, want string }{
+		{"accept without trusted", `listener "x" {
+  address = ":1"
+  proxy_protocol { accept = true }
+  upstream { servers = ["1.2.3.4:5"] }
+}`, `a.hcl:3:3: Missing trusted; accept = true needs the peers that may send a PROXY header`},
+		{"bad trusted", `listener "x" {
+  address = ":1"
+  proxy_protocol {
+    accept  = true
+    trusted = ["10.0.0.0/33"]
+  }
+  upstream { servers = ["1.2.3.4:5"] }
+}`, `a.hcl:5:15: Invalid trusted; "10.0.0.0/33" is not an address or a CIDR block`},
+		{"bad version", `listener "x" {
+  address = ":1"
+  upstream {
+    servers        = ["1.2.3.4:5"]
+    proxy_protocol = "v3"
+  }
+}`, `a.hcl:5:22: Invalid PROXY protocol version; "v3" is not a PROXY protocol version; use one of: v1, v2`},
+		{"UDP", `listener "x" {
+  protocol = "udp"
+  address  = ":1"
+  proxy_protocol {}
+  upstream {
+    servers        = ["1.2.3.4:5"]
+    proxy_protocol = "v1"
+  }
+}`, `a.hcl:4:3: Unexpected proxy_protocol; listener "x" has protocol "udp"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := write(t, map[string]string{"a.hcl": tc.hcl})
+			_, diags := Load([]string{filepath.Join(dir, "a.hcl")})
+			got := strings.ReplaceAll(FormatDiagnostics(diags), dir+"/", "")
+			must.StrContains(t, got, tc.want)
+		})
+	}
+}

@@ -1,0 +1,167 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/pires/go-proxyproto"
+)
+
+// How a connection whose PROXY header could not be read ended, for the
+// access log and the counters.
+const (
+	statusProxyInvalid = "proxy_header_invalid" // none, malformed or truncated
+	statusProxyTimeout = "proxy_header_timeout" // not whole within the timeout
+)
+
+// peers are the two ends of a connection: the socket's, and the client's
+// and the server's as pinlb reports and forwards them: those of an
+// accepted PROXY header, else the socket's.
+type peers struct {
+	peer, local    netip.AddrPort
+	client, server netip.AddrPort
+	// proxied: client and server came from a header.
+	proxied bool
+	// early is what the reader took past the header: the client's first
+	// bytes, to send to the backend before the splice.
+	early []byte
+}
+
+// trusted reports whether addr may (and must) send a header.
+func (c *ProxyProtocolConfig) trusted(addr netip.Addr) bool {
+	for _, p := range c.Trusted {
+		if p.Contains(addr.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// socketPeers are the socket's own ends.
+func socketPeers(c *net.TCPConn) peers {
+	peer, local := addrPort(c.RemoteAddr()), addrPort(c.LocalAddr())
+	return peers{peer: peer, local: local, client: peer, server: local}
+}
+
+// readPeers reads the connection's PROXY header when its peer is trusted,
+// within cfg.Timeout. A v2 LOCAL header (a balancer's own health check) or
+// a v1 UNKNOWN one keeps the socket's addresses; TLVs are skipped.
+// Addresses are unmapped (::ffff:10.0.0.1 is 10.0.0.1). On error the
+// status says why.
+func readPeers(c *net.TCPConn, cfg *ProxyProtocolConfig) (peers, string, error) {
+	p := socketPeers(c)
+	if !cfg.Accept || !cfg.trusted(p.client.Addr()) {
+		return p, "", nil
+	}
+	c.SetReadDeadline(time.Now().Add(cfg.Timeout))
+	defer c.SetReadDeadline(time.Time{})
+	// A small buffer: what it reads past the header is sent on first.
+	br := bufio.NewReaderSize(c, 512)
+	h, err := decodeHeader(br)
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return p, statusProxyTimeout, fmt.Errorf("no whole PROXY header within %v", cfg.Timeout)
+	case err != nil:
+		return p, statusProxyInvalid, fmt.Errorf("PROXY header: %w", err)
+	}
+	if n := br.Buffered(); n > 0 {
+		p.early, _ = br.Peek(n)
+	}
+	if h.Command.IsProxy() && h.SourceAddr != nil && h.DestinationAddr != nil {
+		src, dst := addrPort(h.SourceAddr), addrPort(h.DestinationAddr)
+		if src.IsValid() && dst.IsValid() {
+			p.client, p.server, p.proxied = src, dst, true
+		}
+	}
+	return p, "", nil
+}
+
+// Bounds of a header: a v1 line is at most 107 bytes with its CRLF; a v2
+// header is its 16 fixed bytes and the length they give.
+const (
+	maxV1Header = 107
+	v2Fixed     = 16
+)
+
+var v2Signature = []byte("\r\n\r\n\x00\r\nQUIT\n")
+
+// frameHeader takes the bytes of the header that starts br, whole, and
+// nothing after it: a v1 line up to its CRLF, or a v2 header as long as it
+// says. It waits for segments until the deadline; what does not start like
+// a header is an error.
+func frameHeader(br *bufio.Reader) ([]byte, error) {
+	first, err := br.Peek(1)
+	if err != nil {
+		return nil, err
+	}
+	switch first[0] {
+	case 'P':
+		for n := 1; ; n++ {
+			b, err := br.Peek(n)
+			if err != nil {
+				return nil, err
+			}
+			if bytes.HasSuffix(b, []byte("\r\n")) {
+				return br.ReadSlice('\n')
+			}
+			if n == maxV1Header {
+				return nil, fmt.Errorf("no CRLF in the first %d bytes of a v1 header", maxV1Header)
+			}
+		}
+	case v2Signature[0]:
+		fixed, err := br.Peek(v2Fixed)
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(fixed[:len(v2Signature)], v2Signature) {
+			return nil, proxyproto.ErrNoProxyProtocol
+		}
+		raw := make([]byte, v2Fixed+int(binary.BigEndian.Uint16(fixed[14:])))
+		_, err = io.ReadFull(br, raw)
+		return raw, err
+	}
+	return nil, proxyproto.ErrNoProxyProtocol
+}
+
+// decodeHeader reads the header that starts br, and nothing after it.
+func decodeHeader(br *bufio.Reader) (*proxyproto.Header, error) {
+	raw, err := frameHeader(br)
+	if err != nil {
+		return nil, err
+	}
+	// The parser gets the whole header at once: it refuses a v1 line it
+	// cannot read in one go, and a header split across segments is legal
+	// (the timeout bounds a slow one).
+	return proxyproto.Read(bufio.NewReader(bytes.NewReader(raw)))
+}
+
+// addrPort is a TCP or UDP address as an unmapped netip.AddrPort; zero for
+// any other kind.
+func addrPort(a net.Addr) netip.AddrPort {
+	var ap netip.AddrPort
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ap = a.AddrPort()
+	case *net.UDPAddr:
+		ap = a.AddrPort()
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// proxyHeader is the header that starts a backend connection for p, in
+// version v ("v1" or "v2").
+func proxyHeader(v string, p peers) ([]byte, error) {
+	version := byte(2)
+	if v == ProxyV1 {
+		version = 1
+	}
+	return proxyproto.HeaderProxyFromAddrs(version, net.TCPAddrFromAddrPort(p.client), net.TCPAddrFromAddrPort(p.server)).Format()
+}
