@@ -16,6 +16,7 @@ func TestFault(t *testing.T) {
 		{"acl matrix", aclMatrix},
 		{"collector killed and black-holed", collectorFaults},
 		{"garbage, RST and slowloris clients", hostileClients},
+		{"malformed and slow PROXY headers", proxyHeaders},
 		{"udp flood", udpFlood},
 		{"fd exhaustion", fdExhaustion},
 		{"connection churn", churn},
