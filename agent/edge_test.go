@@ -108,7 +108,8 @@ listener "grpc-agent" {
 
 	ls, ok := ag.Listener("grpc-agent")
 	must.True(t, ok)
-	must.Eq(t, EdgeStatus{AcceptProxy: true, Trusted: []string{"127.0.0.0/8", "::1/128"}, ProxyTimeout: "1s", SendProxy: "v1"}, ls.Edge)
+	must.Eq(t, EdgeStatus{AcceptProxy: true, Trusted: []string{"127.0.0.0/8", "::1/128"}, ProxyTimeout: "1s", SendProxy: "v1",
+		Allow: []string{}, Deny: []string{}}, ls.Edge)
 	testsupport.WaitFor(t, "the refused connection to be counted", func() bool {
 		ls, _ := ag.Listener("grpc-agent")
 		return ls.Counters.ProxyHeaderErrors == 1

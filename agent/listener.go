@@ -82,6 +82,7 @@ func proxyConfig(l config.Listener, rec proxy.Recorder) proxy.Config {
 			Timeout: l.ProxyProtocol.Timeout,
 		},
 		SendProxyProtocol: l.Upstream.ProxyProtocol,
+		Access:            proxy.AccessConfig{Allow: l.Access.Allow, Deny: l.Access.Deny},
 		Rebalance: proxy.RebalanceConfig{
 			Enabled:     l.Rebalance.Enabled,
 			Skew:        l.Rebalance.Skew,

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"cmp"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -88,18 +89,29 @@ type EdgeStatus struct {
 	ProxyTimeout string   `json:"proxy_protocol_timeout,omitempty"`
 	// SendProxy is the PROXY version sent to backends, "" for none.
 	SendProxy string `json:"send_proxy_protocol"`
+	// Allow and Deny are the client blocks served and refused.
+	Allow []string `json:"allow"`
+	Deny  []string `json:"deny"`
 }
 
 // edgeStatus reports l's edge settings.
 func edgeStatus(l config.Listener) EdgeStatus {
-	e := EdgeStatus{AcceptProxy: l.ProxyProtocol.Accept, Trusted: []string{}, SendProxy: l.Upstream.ProxyProtocol}
-	for _, p := range l.ProxyProtocol.Trusted {
-		e.Trusted = append(e.Trusted, p.String())
+	e := EdgeStatus{
+		AcceptProxy: l.ProxyProtocol.Accept, Trusted: prefixStrings(l.ProxyProtocol.Trusted),
+		SendProxy: l.Upstream.ProxyProtocol, Allow: prefixStrings(l.Access.Allow), Deny: prefixStrings(l.Access.Deny),
 	}
 	if e.AcceptProxy {
 		e.ProxyTimeout = l.ProxyProtocol.Timeout.String()
 	}
 	return e
+}
+
+func prefixStrings(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
 }
 
 // PoolCounts counts a listener's endpoints by state.

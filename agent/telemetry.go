@@ -177,6 +177,7 @@ func (t *telemetry) sampleListener(ls ListenerStatus) {
 		t.counter(key("connections", "failed", "total"), c.NoBackend, with("reason", "no_backend")...)
 		t.counter(key("connections", "failed", "total"), c.LocalErrors, with("reason", "local_error")...)
 		t.counter(key("connections", "failed", "total"), c.ProxyHeaderErrors, with("reason", "proxy_header")...)
+		t.counter(key("connections", "failed", "total"), c.Denied, with("reason", "denied")...)
 		t.counter(key("connect_failures", "total"), c.ConnectFailures, lb...)
 		t.counter(key("accept_errors", "total"), c.AcceptErrors, lb...)
 		for reason, n := range map[string]uint64{

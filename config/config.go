@@ -113,6 +113,7 @@ type Listener struct {
 	SlowStart      time.Duration // 0 disables
 	Rebalance      Rebalance     // TCP only
 	ProxyProtocol  ProxyProtocol // TCP only
+	Access         Access        // the listener's allow and deny, else the top level's
 	Upstream       Upstream
 	UDP            UDP // meaningful only when Protocol is "udp"
 }
@@ -138,6 +139,13 @@ type Upstream struct {
 	// ProxyProtocol, "v1" or "v2", starts every backend connection with a
 	// PROXY header carrying the client's address; "" sends none.
 	ProxyProtocol string
+}
+
+// Access says which client addresses a listener serves: none in Deny, and,
+// when Allow is set, only those in it.
+type Access struct {
+	Allow []netip.Prefix
+	Deny  []netip.Prefix
 }
 
 // ProxyProtocol holds the proxy_protocol {} block: PROXY headers accepted

@@ -12,6 +12,34 @@ import (
 
 var proxyVersions = []string{"v1", "v2"}
 
+// accessList is one allow or deny list, set at the top level, on a
+// listener, or on neither.
+type accessList struct {
+	top, own *[]string
+	topR, r  hcl.Range
+	what     string
+}
+
+// resolve is the listener's list when it sets one, else the top level's.
+func (v *validator) resolve(a accessList) []netip.Prefix {
+	switch {
+	case a.own != nil:
+		return v.prefixes(*a.own, a.r, a.what)
+	case a.top != nil:
+		return v.prefixes(*a.top, a.topR, a.what)
+	}
+	return nil
+}
+
+// access is a listener's allow and deny: each its own when it sets it,
+// else the top level's.
+func (v *validator) access(fc *fileConfig, lb *listenerBlock) Access {
+	return Access{
+		Allow: v.resolve(accessList{fc.Allow, lb.Allow, fc.AllowRange, lb.AllowRange, "allow"}),
+		Deny:  v.resolve(accessList{fc.Deny, lb.Deny, fc.DenyRange, lb.DenyRange, "deny"}),
+	}
+}
+
 // proxyProtocol validates a proxy_protocol {} block.
 func (v *validator) proxyProtocol(b *proxyProtocolBlock) ProxyProtocol {
 	out := ProxyProtocol{

@@ -85,3 +85,44 @@ func TestLoad_ProxyProtocolErrors(t *testing.T) {
 		})
 	}
 }
+
+// allow and deny: a listener's own list wins over the top level's, each
+// list on its own.
+func TestLoad_AllowDeny(t *testing.T) {
+	dir := write(t, map[string]string{"a.hcl": `
+allow = ["10.0.0.0/8", "2001:db8::/32"]
+deny  = ["10.9.0.0/16"]
+listener "inherits" {
+  address = ":1"
+  upstream { servers = ["10.0.0.1:1"] }
+}
+listener "own-allow" {
+  address = ":2"
+  allow   = ["192.168.0.0/16"]
+  upstream { servers = ["10.0.0.1:1"] }
+}
+listener "opens-up" {
+  address = ":3"
+  allow   = []
+  deny    = ["::ffff:10.8.0.0/112"]
+  upstream { servers = ["10.0.0.1:1"] }
+}
+`, "b.hcl": `deny = ["10.9.0.0/16", "10.10.0.1"]`})
+	cfg, diags := Load([]string{dir})
+	must.False(t, diags.HasErrors(), must.Sprint(FormatDiagnostics(diags)))
+	p := netip.MustParsePrefix
+	byName := map[string]Access{}
+	for _, l := range cfg.Listeners {
+		byName[l.Name] = l.Access
+	}
+	topDeny := []netip.Prefix{p("10.9.0.0/16"), p("10.10.0.1/32")} // b.hcl's, merged over a.hcl's
+	must.Eq(t, Access{Allow: []netip.Prefix{p("10.0.0.0/8"), p("2001:db8::/32")}, Deny: topDeny}, byName["inherits"])
+	must.Eq(t, Access{Allow: []netip.Prefix{p("192.168.0.0/16")}, Deny: topDeny}, byName["own-allow"])
+	must.Eq(t, Access{Deny: []netip.Prefix{p("10.8.0.0/16")}}, byName["opens-up"])
+
+	dir = write(t, map[string]string{"a.hcl": `deny = ["10.0.0.300/8"]
+` + minimal})
+	_, diags = Load([]string{filepath.Join(dir, "a.hcl")})
+	must.StrContains(t, strings.ReplaceAll(FormatDiagnostics(diags), dir+"/", ""),
+		`a.hcl:1:8: Invalid deny; "10.0.0.300/8" is not an address or a CIDR block`)
+}

@@ -63,6 +63,7 @@ func finalize(fc *fileConfig) (*Config, hcl.Diagnostics) {
 	seenAddr := map[string]*listenerBlock{}
 	for _, lb := range fc.Listeners {
 		l := v.listener(lb)
+		l.Access = v.access(fc, lb)
 		if first, ok := seenName[l.Name]; ok {
 			v.errorf(lb.NameRange, "Duplicate listener",
 				"listener %q is already defined at %s; listener names must be unique across all files",

@@ -12,6 +12,10 @@ type fileConfig struct {
 	LogJSON              *bool     `hcl:"log_json,optional"`
 	ShutdownTimeout      *string   `hcl:"shutdown_timeout,optional"`
 	ShutdownTimeoutRange hcl.Range `hcl:"shutdown_timeout,attr_value_range"`
+	Allow                *[]string `hcl:"allow,optional"`
+	AllowRange           hcl.Range `hcl:"allow,attr_value_range"`
+	Deny                 *[]string `hcl:"deny,optional"`
+	DenyRange            hcl.Range `hcl:"deny,attr_value_range"`
 
 	Consul       *consulBlock       `hcl:"consul,block"`
 	API          *apiBlock          `hcl:"api,block"`
@@ -129,6 +133,10 @@ type listenerBlock struct {
 	MaxConnsRange       hcl.Range `hcl:"max_conns,attr_value_range"`
 	SlowStart           *string   `hcl:"slow_start,optional"`
 	SlowStartRange      hcl.Range `hcl:"slow_start,attr_value_range"`
+	Allow               *[]string `hcl:"allow,optional"`
+	AllowRange          hcl.Range `hcl:"allow,attr_value_range"`
+	Deny                *[]string `hcl:"deny,optional"`
+	DenyRange           hcl.Range `hcl:"deny,attr_value_range"`
 
 	Rebalance     *rebalanceBlock     `hcl:"rebalance,block"`
 	ProxyProtocol *proxyProtocolBlock `hcl:"proxy_protocol,block"`

@@ -79,3 +79,58 @@ func proxyHeaders(t *testing.T) {
 	testsupport.WaitFor(t, "pinlb's descriptors to come back", func() bool { fds = p.fds(); return fds <= baseline+4 })
 	figure(t, "open fds before, after", fmt.Sprintf("%d, %d", baseline, fds), true)
 }
+
+// deniedSources: clients from a denied address (127.0.0.2) open TCP
+// connections and send datagrams beside allowed ones (127.0.0.1). None of
+// theirs reaches a backend, each is counted, the allowed ones never fail.
+func deniedSources(t *testing.T) {
+	a := testsupport.StartTCP(t)
+	u := testsupport.StartUDP(t)
+	listen, span := testsupport.FreePort(t), testsupport.FreePort(t)
+	p := startPinlb(t, `deny = ["127.0.0.2"]
+`+staticListener("grpc", listen, `allow = ["127.0.0.0/8"]`, addrs(a)...)+fmt.Sprintf(`listener "span" {
+  protocol = "udp"
+  address  = %q
+  upstream { servers = [%q] }
+}
+`, span, u.Addr), 0)
+	l := startLoad(listen, 2, 5*time.Millisecond)
+	denied := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}
+	n := scale(100, 1000)
+	refused := 0
+	for range n {
+		c, err := denied.Dial("tcp", listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.Write([]byte("ping"))
+		if _, err := c.Read(make([]byte, 1)); err != nil {
+			refused++
+		}
+		c.Close()
+	}
+	dst := net.UDPAddrFromAddrPort(netipAddrPort(t, span))
+	for _, ip := range []net.IP{net.IPv4(127, 0, 0, 2), net.IPv4(127, 0, 0, 1)} {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range n {
+			c.WriteToUDP([]byte("span"), dst)
+		}
+		c.Close()
+	}
+	var dropped uint64
+	testsupport.WaitFor(t, "every datagram delivered or dropped", func() bool {
+		dropped = p.listener("span").Counters.Dropped["denied"]
+		return dropped+uint64(u.Datagrams.Load()) >= uint64(2*n)
+	})
+	ok, failed, _ := l.stop()
+	st := p.listener("grpc").Counters
+	figure(t, "allowed connections ok", ok, ok > 0)
+	figure(t, "allowed connections failed", failed, failed == 0)
+	figure(t, "denied connections closed", fmt.Sprintf("%d/%d", refused, n), refused == n)
+	figure(t, "denied (counter)", st.Denied, st.Denied == uint64(n))
+	figure(t, "datagrams denied, delivered", fmt.Sprintf("%d, %d", dropped, u.Datagrams.Load()), dropped == uint64(n) && u.Datagrams.Load() == int64(n))
+}

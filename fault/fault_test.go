@@ -17,6 +17,7 @@ func TestFault(t *testing.T) {
 		{"collector killed and black-holed", collectorFaults},
 		{"garbage, RST and slowloris clients", hostileClients},
 		{"malformed and slow PROXY headers", proxyHeaders},
+		{"denied sources", deniedSources},
 		{"udp flood", udpFlood},
 		{"fd exhaustion", fdExhaustion},
 		{"connection churn", churn},

@@ -58,6 +58,10 @@ type Config struct {
 	// endpoints (maintenance) always drain.
 	OnUnhealthy string
 	Rebalance   RebalanceConfig
+	// Access says which clients the listener serves, by their real address
+	// (an accepted PROXY header's): TCP connections and UDP datagrams
+	// from others are refused before any backend is dialled.
+	Access AccessConfig
 	// ProxyProtocol is what the listener accepts of the PROXY protocol.
 	ProxyProtocol ProxyProtocolConfig
 	// SendProxyProtocol, ProxyV1 or ProxyV2, starts every backend
@@ -161,6 +165,7 @@ type Stats struct {
 	NoBackend         uint64 `json:"no_backend"`          // connections closed because no backend could be reached
 	LocalErrors       uint64 `json:"local_errors"`        // connections closed because pinlb ran out of file descriptors, buffers or ports to connect with
 	ProxyHeaderErrors uint64 `json:"proxy_header_errors"` // connections from a trusted peer closed without a valid PROXY header within its timeout
+	Denied            uint64 `json:"denied"`              // TCP connections refused by allow or deny (UDP: Dropped["denied"])
 	IdleClosed        uint64 `json:"idle_closed"`         // connections closed by the idle timeout
 	DrainClosed       uint64 `json:"drain_closed"`        // connections closed by the drain timeout of their endpoint
 	UnhealthyClosed   uint64 `json:"unhealthy_closed"`    // connections closed at once when their endpoint left (on_unhealthy = close)

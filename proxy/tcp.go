@@ -46,7 +46,7 @@ type tcpListener struct {
 
 type tcpStats struct {
 	accepted, acceptErrors, rejected, connectFailures, noBackend atomic.Uint64
-	localErrors, proxyHeaderErrors                               atomic.Uint64
+	localErrors, proxyHeaderErrors, denied                       atomic.Uint64
 	idleClosed, drainClosed, unhealthyClosed, passiveOut         atomic.Uint64
 	rebalanceMoves, rebalanceBusy, rebalanceForced, lifetime     atomic.Uint64
 	active                                                       atomic.Int64
@@ -137,6 +137,7 @@ func (l *tcpListener) statsWith(live map[*backend][2]uint64) Stats {
 		NoBackend:         s.noBackend.Load(),
 		LocalErrors:       s.localErrors.Load(),
 		ProxyHeaderErrors: s.proxyHeaderErrors.Load(),
+		Denied:            s.denied.Load(),
 		IdleClosed:        s.idleClosed.Load(),
 		DrainClosed:       s.drainClosed.Load(),
 		UnhealthyClosed:   s.unhealthyClosed.Load(),

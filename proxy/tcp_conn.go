@@ -88,6 +88,12 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 		client.Close()
 		return
 	}
+	if !cfg.Access.allows(p.client.Addr()) {
+		l.stats.denied.Add(1)
+		l.record(cfg, p, netip.AddrPort{}, start, 0, 0, statusDenied)
+		client.Close()
+		return
+	}
 	upstream, b, status := l.connect(p.client, cfg)
 	if upstream == nil {
 		addr := netip.AddrPort{}

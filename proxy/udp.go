@@ -30,12 +30,13 @@ const (
 	dropSendError
 	dropReplyUnknownSource
 	dropReplySendError
+	dropDenied
 	numDropReasons
 )
 
 var dropNames = [numDropReasons]string{
 	"no_backend", "session_limit", "socket_error", "send_error",
-	"reply_unknown_source", "reply_send_error",
+	"reply_unknown_source", "reply_send_error", statusDenied,
 }
 
 // dropReceiveBuffer is the reason for the datagrams the kernel dropped

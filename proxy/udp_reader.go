@@ -91,6 +91,12 @@ func (r *udpReader) choose(client netip.AddrPort, now int64) (*flow, *backend) {
 	}
 	f := r.flows[client]
 	if f == nil || f.dead.Load() {
+		// Checked once per flow: a denied source never gets one, and
+		// each of its datagrams is checked again and dropped.
+		if !cfg.Access.allows(client.Addr()) {
+			l.drop(dropDenied, client, nil)
+			return nil, nil
+		}
 		if f = r.newFlow(client, cfg); f == nil {
 			return nil, nil
 		}
