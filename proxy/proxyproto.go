@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -55,14 +56,17 @@ func socketPeers(c *net.TCPConn) peers {
 // within cfg.Timeout. A v2 LOCAL header (a balancer's own health check) or
 // a v1 UNKNOWN one keeps the socket's addresses; TLVs are skipped.
 // Addresses are unmapped (::ffff:10.0.0.1 is 10.0.0.1). On error the
-// status says why.
-func readPeers(c *net.TCPConn, cfg *ProxyProtocolConfig) (peers, string, error) {
+// status says why. The read ends early when stop is done: a shutdown that
+// closes what is still open must not wait for a slow header.
+func readPeers(stop context.Context, c *net.TCPConn, cfg *ProxyProtocolConfig) (peers, string, error) {
 	p := socketPeers(c)
 	if !cfg.Accept || !cfg.trusted(p.client.Addr()) {
 		return p, "", nil
 	}
 	c.SetReadDeadline(time.Now().Add(cfg.Timeout))
 	defer c.SetReadDeadline(time.Time{})
+	cut := context.AfterFunc(stop, func() { c.SetReadDeadline(time.Unix(1, 0)) })
+	defer cut()
 	// A small buffer: what it reads past the header is sent on first.
 	br := bufio.NewReaderSize(c, 512)
 	h, err := decodeHeader(br)

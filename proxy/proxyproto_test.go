@@ -5,6 +5,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"io"
 	"net"
@@ -194,4 +195,22 @@ func TestProxyProtocol_SentToTheBackend(t *testing.T) {
 			must.Eq(t, "agent bytes", string(rest))
 		}
 	}
+}
+
+// A shutdown past its deadline does not wait for a trusted peer that
+// stalls inside its header.
+func TestProxyProtocol_ShutdownCutsASlowHeader(t *testing.T) {
+	b, _ := firstBytes(t)
+	cfg := acceptingConfig(nil)
+	cfg.ProxyProtocol.Timeout = time.Minute
+	l := startTCP(t, cfg, b.Addr)
+	c := dial(t, l)
+	_, err := c.Write([]byte("PROXY TCP4 "))
+	must.NoError(t, err)
+	testsupport.WaitFor(t, "the connection to be taken", func() bool { return l.Stats().Active == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	begin := time.Now()
+	must.Error(t, l.Shutdown(ctx))
+	must.Less(t, 10*time.Second, time.Since(begin)) // not the header's minute
 }

@@ -81,7 +81,7 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 	defer l.stats.active.Add(-1)
 	start := time.Now()
 
-	p, status, err := readPeers(client, &cfg.ProxyProtocol)
+	p, status, err := readPeers(l.dialCtx, client, &cfg.ProxyProtocol)
 	if err != nil {
 		l.proxyHeaderFailed(p, err)
 		l.record(cfg, p, netip.AddrPort{}, start, 0, 0, status)
