@@ -29,11 +29,12 @@ type accessLog struct {
 	dropped atomic.Uint64
 	dropLog rateLimit
 
-	mu     sync.Mutex // guards what follows, and the writes
-	cfg    config.AccessLog
-	file   *os.File // nil for standard output
-	w      *bufio.Writer
-	closed bool
+	mu       sync.Mutex // guards what follows, and the writes
+	cfg      config.AccessLog
+	template []logPiece // cfg.Template compiled; nil for text and json
+	file     *os.File   // nil for standard output
+	w        *bufio.Writer
+	closed   bool
 
 	done chan struct{}
 }
@@ -61,7 +62,7 @@ func (l *accessLog) Record(r *proxy.Record) {
 func (l *accessLog) configure(cfg config.AccessLog) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if cfg == l.cfg && (l.w != nil || cfg.Path == "") {
+	if cfg.Path == l.cfg.Path && cfg.Format == l.cfg.Format && (l.w != nil || cfg.Path == "") {
 		return nil
 	}
 	f, err := openLogFile(cfg.Path)
@@ -72,7 +73,7 @@ func (l *accessLog) configure(cfg config.AccessLog) error {
 	if cfg.Path == "" {
 		l.w = nil // off
 	}
-	l.cfg = cfg
+	l.cfg, l.template = cfg, compileTemplate(cfg.Template)
 	return nil
 }
 
@@ -151,6 +152,10 @@ func (l *accessLog) write(r *proxy.Record) {
 		upstream = r.Upstream.String()
 	}
 	end := r.Start.Add(r.Duration).UTC()
+	if l.template != nil {
+		l.w.Write(writeTemplate(make([]byte, 0, 256), l.template, r, end))
+		return
+	}
 	if l.cfg.Format == "json" {
 		line := accessLine{
 			Time: end.Format(time.RFC3339Nano), Listener: r.Listener, Protocol: r.Protocol,

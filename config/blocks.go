@@ -114,7 +114,11 @@ func (v *validator) accessLog(l *accessLogBlock) AccessLog {
 	}
 	if l.Format != nil {
 		out.Format = *l.Format
-		v.oneOf(out.Format, l.FormatRange, "access log format", logFormat)
+		if strings.Contains(out.Format, "$") {
+			out.Template = v.logTemplate(out.Format, l.FormatRange)
+		} else {
+			v.oneOf(out.Format, l.FormatRange, "access log format", logFormat)
+		}
 	}
 	return out
 }

@@ -81,7 +81,9 @@ type Telemetry struct {
 // AccessLog holds the access_log {} block. An empty Path disables it.
 type AccessLog struct {
 	Path   string // a file, or "-" for standard output
-	Format string // "text" or "json"
+	Format string // "text", "json", or an nginx-style template with $variables
+	// Template is Format split into its pieces, when it is a template.
+	Template []LogSegment
 }
 
 // RegisterSelf holds the register_self {} block.
