@@ -83,6 +83,11 @@ func proxyConfig(l config.Listener, rec proxy.Recorder) proxy.Config {
 		},
 		SendProxyProtocol: l.Upstream.ProxyProtocol,
 		Access:            proxy.AccessConfig{Allow: l.Access.Allow, Deny: l.Access.Deny},
+		Limits: proxy.LimitsConfig{
+			MaxConnsPerSource: l.Limits.MaxConnsPerSource,
+			ConnRatePerSource: l.Limits.ConnRatePerSource,
+			MaxSources:        l.Limits.MaxSources,
+		},
 		Rebalance: proxy.RebalanceConfig{
 			Enabled:     l.Rebalance.Enabled,
 			Skew:        l.Rebalance.Skew,

@@ -104,7 +104,8 @@ func protocolName(p string) string {
 // nginxStatus is nginx's stream $status for how a connection ended: 200
 // for a session that ran, 400 for a client that broke the protocol (a bad
 // PROXY header), 403 for one access control refused, 500 for pinlb's own
-// failure, 502 for no reachable backend, 503 for a limit.
+// failure, 502 for no reachable backend, 503 for a limit (max_connections
+// or a per-source one).
 func nginxStatus(reason string) int {
 	switch reason {
 	case "proxy_header_invalid", "proxy_header_timeout":
@@ -115,7 +116,7 @@ func nginxStatus(reason string) int {
 		return 500
 	case "connect_failed", "no_backend":
 		return 502
-	case "rejected":
+	case "rejected", "limited":
 		return 503
 	}
 	return 200

@@ -178,6 +178,8 @@ func (t *telemetry) sampleListener(ls ListenerStatus) {
 		t.counter(key("connections", "failed", "total"), c.LocalErrors, with("reason", "local_error")...)
 		t.counter(key("connections", "failed", "total"), c.ProxyHeaderErrors, with("reason", "proxy_header")...)
 		t.counter(key("connections", "failed", "total"), c.Denied, with("reason", "denied")...)
+		t.counter(key("connections", "failed", "total"), c.Limited, with("reason", "limited")...)
+		t.gauge(key("sources"), float64(c.Sources), lb...)
 		t.counter(key("connect_failures", "total"), c.ConnectFailures, lb...)
 		t.counter(key("accept_errors", "total"), c.AcceptErrors, lb...)
 		for reason, n := range map[string]uint64{

@@ -116,6 +116,7 @@ type Listener struct {
 	Rebalance      Rebalance     // TCP only
 	ProxyProtocol  ProxyProtocol // TCP only
 	Access         Access        // the listener's allow and deny, else the top level's
+	Limits         Limits        // TCP only
 	Upstream       Upstream
 	UDP            UDP // meaningful only when Protocol is "udp"
 }
@@ -148,6 +149,13 @@ type Upstream struct {
 type Access struct {
 	Allow []netip.Prefix
 	Deny  []netip.Prefix
+}
+
+// Limits holds the limits {} block: what one client address may take.
+type Limits struct {
+	MaxConnsPerSource int     // 0 means no limit
+	ConnRatePerSource float64 // new connections a second; 0 means no limit
+	MaxSources        int     // client addresses tracked; the least recently seen is forgotten beyond
 }
 
 // ProxyProtocol holds the proxy_protocol {} block: PROXY headers accepted

@@ -50,6 +50,7 @@ func TestLoad_Defaults(t *testing.T) {
 		MaxFails:       DefaultMaxFails,
 		FailTimeout:    DefaultFailTimeout,
 		ProxyProtocol:  ProxyProtocol{Timeout: DefaultProxyProtocolTimeout},
+		Limits:         Limits{MaxSources: DefaultMaxSources},
 		Upstream:       Upstream{Servers: []string{"10.0.0.1:9991"}},
 		UDP: UDP{
 			Mode:           DefaultUDPMode,

@@ -54,6 +54,10 @@ const (
 	// DefaultMaxConns: no per-endpoint connection limit (0).
 	DefaultMaxConns = 0
 
+	// DefaultMaxSources bounds the table of client addresses a listener's
+	// per-source limits track: about 100 bytes each.
+	DefaultMaxSources = 65536
+
 	// DefaultProxyProtocolTimeout bounds the reading of a PROXY header.
 	DefaultProxyProtocolTimeout = 5 * time.Second
 

@@ -91,3 +91,24 @@ func (v *validator) sendProxyProtocol(s *string, r hcl.Range) string {
 	v.oneOf(*s, r, "PROXY protocol version", proxyVersions)
 	return *s
 }
+
+// limits validates a limits {} block.
+func (v *validator) limits(b *limitsBlock) Limits {
+	out := Limits{
+		MaxConnsPerSource: v.count(b.MaxConnsPerSource, b.MaxConnsPerSourceRange, "max_conns_per_source", 0, "no limit"),
+		MaxSources:        DefaultMaxSources,
+	}
+	if b.ConnRatePerSource != nil {
+		out.ConnRatePerSource = *b.ConnRatePerSource
+		if out.ConnRatePerSource < 0 {
+			v.errorf(b.ConnRatePerSourceRange, "Invalid conn_rate_per_source", "%g is negative; use 0 for no limit", out.ConnRatePerSource)
+		}
+	}
+	if b.MaxSources != nil {
+		out.MaxSources = *b.MaxSources
+		if out.MaxSources < 1 {
+			v.errorf(b.MaxSourcesRange, "Invalid max_sources", "%d is below 1: the limits need a table to count in", out.MaxSources)
+		}
+	}
+	return out
+}

@@ -126,3 +126,55 @@ listener "opens-up" {
 	must.StrContains(t, strings.ReplaceAll(FormatDiagnostics(diags), dir+"/", ""),
 		`a.hcl:1:8: Invalid deny; "10.0.0.300/8" is not an address or a CIDR block`)
 }
+
+func TestLoad_Limits(t *testing.T) {
+	dir := write(t, map[string]string{"a.hcl": `
+listener "grpc" {
+  address = ":1"
+  limits {
+    max_conns_per_source = 200
+    conn_rate_per_source = 50
+  }
+  upstream { servers = ["10.0.0.1:1"] }
+}
+listener "bad" {
+  address = ":2"
+  limits {
+    max_conns_per_source = -1
+    conn_rate_per_source = -0.5
+    max_sources          = 0
+  }
+  upstream { servers = ["10.0.0.1:1"] }
+}
+listener "span" {
+  protocol = "udp"
+  address  = ":3"
+  limits { max_conns_per_source = 1 }
+  upstream { servers = ["10.0.0.1:1"] }
+}
+`})
+	cfg, diags := Load([]string{filepath.Join(dir, "a.hcl")})
+	got := strings.ReplaceAll(FormatDiagnostics(diags), dir+"/", "")
+	for _, want := range []string{
+		`a.hcl:13:28: Invalid max_conns_per_source; -1 is negative; use 0 for no limit`,
+		`a.hcl:14:28: Invalid conn_rate_per_source; -0.5 is negative; use 0 for no limit`,
+		`a.hcl:15:28: Invalid max_sources; 0 is below 1`,
+		`a.hcl:22:3: Unexpected limits; listener "span" has protocol "udp"`,
+	} {
+		must.StrContains(t, got, want)
+	}
+	must.Nil(t, cfg)
+
+	dir = write(t, map[string]string{"a.hcl": `
+listener "grpc" {
+  address = ":1"
+  limits {
+    max_conns_per_source = 200
+    conn_rate_per_source = 50
+  }
+  upstream { servers = ["10.0.0.1:1"] }
+}`})
+	cfg, diags = Load([]string{dir})
+	must.False(t, diags.HasErrors(), must.Sprint(FormatDiagnostics(diags)))
+	must.Eq(t, Limits{MaxConnsPerSource: 200, ConnRatePerSource: 50, MaxSources: DefaultMaxSources}, cfg.Listeners[0].Limits)
+}

@@ -66,6 +66,10 @@ func (v *validator) listener(lb *listenerBlock) Listener {
 		}
 		l.Rebalance = v.rebalance(r)
 	}
+	l.Limits = Limits{MaxSources: DefaultMaxSources}
+	if b := lb.Limits; b != nil {
+		l.Limits = v.limits(b)
+	}
 	l.ProxyProtocol = ProxyProtocol{Timeout: DefaultProxyProtocolTimeout}
 	if b := lb.ProxyProtocol; b != nil {
 		l.ProxyProtocol = v.proxyProtocol(b)

@@ -34,6 +34,12 @@ var tcpOnly = []struct {
 		}
 		return true, b.ProxyProtocol.DefRange
 	}, "pinlb reads PROXY headers on TCP listeners only (a header per datagram is not supported)"},
+	{"limits", func(b *listenerBlock) (bool, hcl.Range) {
+		if b.Limits == nil {
+			return false, hcl.Range{}
+		}
+		return true, b.Limits.DefRange
+	}, "the per-source limits count TCP connections; a UDP listener's sessions are capped by udp { max_sessions }"},
 	{"upstream proxy_protocol", func(b *listenerBlock) (bool, hcl.Range) {
 		if b.Upstream == nil || b.Upstream.ProxyProtocol == nil {
 			return false, hcl.Range{}

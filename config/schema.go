@@ -140,6 +140,7 @@ type listenerBlock struct {
 
 	Rebalance     *rebalanceBlock     `hcl:"rebalance,block"`
 	ProxyProtocol *proxyProtocolBlock `hcl:"proxy_protocol,block"`
+	Limits        *limitsBlock        `hcl:"limits,block"`
 
 	Upstream *upstreamBlock `hcl:"upstream,block"`
 	UDP      *udpBlock      `hcl:"udp,block"`
@@ -169,6 +170,16 @@ type upstreamBlock struct {
 	BackupMetaRange     hcl.Range `hcl:"backup_meta,attr_value_range"`
 	ProxyProtocol       *string   `hcl:"proxy_protocol,optional"`
 	ProxyProtocolRange  hcl.Range `hcl:"proxy_protocol,attr_value_range"`
+}
+
+type limitsBlock struct {
+	DefRange               hcl.Range `hcl:",def_range"`
+	MaxConnsPerSource      *int      `hcl:"max_conns_per_source,optional"`
+	MaxConnsPerSourceRange hcl.Range `hcl:"max_conns_per_source,attr_value_range"`
+	ConnRatePerSource      *float64  `hcl:"conn_rate_per_source,optional"`
+	ConnRatePerSourceRange hcl.Range `hcl:"conn_rate_per_source,attr_value_range"`
+	MaxSources             *int      `hcl:"max_sources,optional"`
+	MaxSourcesRange        hcl.Range `hcl:"max_sources,attr_value_range"`
 }
 
 type proxyProtocolBlock struct {

@@ -134,3 +134,70 @@ func deniedSources(t *testing.T) {
 	figure(t, "denied (counter)", st.Denied, st.Denied == uint64(n))
 	figure(t, "datagrams denied, delivered", fmt.Sprintf("%d, %d", dropped, u.Datagrams.Load()), dropped == uint64(n) && u.Datagrams.Load() == int64(n))
 }
+
+// sourceFlood: connections from 100,000 client addresses (127.1.0.0 on),
+// one each, against per-source limits with a table of 10,000, while a
+// source over its rate is refused and well-behaved clients go on. The
+// table never holds more than max_sources, and pinlb's memory stays
+// bounded.
+func sourceFlood(t *testing.T) {
+	a := testsupport.StartTCP(t)
+	listen := testsupport.FreePort(t)
+	p := startPinlb(t, staticListener("grpc", listen, `limits {
+    max_conns_per_source = 50
+    conn_rate_per_source = 20
+    max_sources          = 10000
+  }`, addrs(a)...), 0)
+	rssBefore := p.rssKB()
+	l := startLoad(listen, 2, 200*time.Millisecond) // 10 a second: under its own rate
+	sources := scale(20_000, 100_000)
+	var refused atomic.Int64
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range 16 {
+		wg.Go(func() {
+			for i := range next {
+				ip := net.IPv4(127, byte(1+i>>16), byte(i>>8), byte(i))
+				d := net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 5 * time.Second}
+				c, err := d.Dial("tcp", listen)
+				if err != nil {
+					continue
+				}
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				c.Write([]byte("x"))
+				if _, err := c.Read(make([]byte, 1)); err != nil {
+					refused.Add(1)
+				}
+				c.Close()
+			}
+		})
+	}
+	for i := range sources {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	// One address over its rate: 200 connections at once, 20 a second allowed.
+	hot := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9)}, Timeout: 5 * time.Second}
+	hotOK := 0
+	for range 200 {
+		if c, err := hot.Dial("tcp", listen); err == nil {
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			c.Write([]byte("x"))
+			if _, err := c.Read(make([]byte, 1)); err == nil {
+				hotOK++
+			}
+			c.Close()
+		}
+	}
+	ok, failed, _ := l.stop()
+	st := p.listener("grpc").Counters
+	rssAfter := p.rssKB()
+	figure(t, "sources", sources, true)
+	figure(t, "flood connections refused", refused.Load(), refused.Load() == 0)
+	figure(t, "sources tracked (max 10000)", st.Sources, st.Sources <= 10000)
+	figure(t, "hot source served of 200 (rate 20/s)", hotOK, hotOK >= 20 && hotOK < 100)
+	figure(t, "limited", st.Limited, st.Limited >= uint64(200-hotOK))
+	figure(t, "well-behaved connections ok, failed", fmt.Sprintf("%d, %d", ok, failed), ok > 0 && failed == 0)
+	figure(t, "RSS before, after (MB)", fmt.Sprintf("%d, %d", rssBefore/1024, rssAfter/1024), rssAfter-rssBefore < 64*1024)
+}

@@ -18,6 +18,7 @@ func TestFault(t *testing.T) {
 		{"garbage, RST and slowloris clients", hostileClients},
 		{"malformed and slow PROXY headers", proxyHeaders},
 		{"denied sources", deniedSources},
+		{"a flood from many sources against the limits", sourceFlood},
 		{"udp flood", udpFlood},
 		{"fd exhaustion", fdExhaustion},
 		{"connection churn", churn},

@@ -62,6 +62,8 @@ type Config struct {
 	// (an accepted PROXY header's): TCP connections and UDP datagrams
 	// from others are refused before any backend is dialled.
 	Access AccessConfig
+	// Limits bound what one client address may take.
+	Limits LimitsConfig
 	// ProxyProtocol is what the listener accepts of the PROXY protocol.
 	ProxyProtocol ProxyProtocolConfig
 	// SendProxyProtocol, ProxyV1 or ProxyV2, starts every backend
@@ -166,6 +168,8 @@ type Stats struct {
 	LocalErrors       uint64 `json:"local_errors"`        // connections closed because pinlb ran out of file descriptors, buffers or ports to connect with
 	ProxyHeaderErrors uint64 `json:"proxy_header_errors"` // connections from a trusted peer closed without a valid PROXY header within its timeout
 	Denied            uint64 `json:"denied"`              // TCP connections refused by allow or deny (UDP: Dropped["denied"])
+	Limited           uint64 `json:"limited"`             // TCP connections refused by a per-source limit
+	Sources           int    `json:"sources"`             // client addresses the per-source limits track (at most limits { max_sources })
 	IdleClosed        uint64 `json:"idle_closed"`         // connections closed by the idle timeout
 	DrainClosed       uint64 `json:"drain_closed"`        // connections closed by the drain timeout of their endpoint
 	UnhealthyClosed   uint64 `json:"unhealthy_closed"`    // connections closed at once when their endpoint left (on_unhealthy = close)

@@ -40,13 +40,14 @@ type tcpListener struct {
 	endOnce   sync.Once      // stops the watchdog
 	watchDone chan struct{}
 
-	stats                                                      tcpStats
-	acceptLog, limitLog, dialLog, emptyLog, localLog, proxyLog rateLog
+	stats                                                                  tcpStats
+	acceptLog, limitLog, dialLog, emptyLog, localLog, proxyLog, limitedLog rateLog
+	sources                                                                *sources // per-source limits
 }
 
 type tcpStats struct {
 	accepted, acceptErrors, rejected, connectFailures, noBackend atomic.Uint64
-	localErrors, proxyHeaderErrors, denied                       atomic.Uint64
+	localErrors, proxyHeaderErrors, denied, limited              atomic.Uint64
 	idleClosed, drainClosed, unhealthyClosed, passiveOut         atomic.Uint64
 	rebalanceMoves, rebalanceBusy, rebalanceForced, lifetime     atomic.Uint64
 	active                                                       atomic.Int64
@@ -74,6 +75,7 @@ func listenTCP(cfg Config, logger hclog.Logger) (*tcpListener, error) {
 		pool:      newPool(cfg.Balance),
 		conns:     map[*tcpConn]struct{}{},
 		watchDone: make(chan struct{}),
+		sources:   newSources(),
 	}
 	l.dialCtx, l.cancelDial = context.WithCancel(context.Background())
 	l.cfg.Store(&cfg)
@@ -138,6 +140,8 @@ func (l *tcpListener) statsWith(live map[*backend][2]uint64) Stats {
 		LocalErrors:       s.localErrors.Load(),
 		ProxyHeaderErrors: s.proxyHeaderErrors.Load(),
 		Denied:            s.denied.Load(),
+		Limited:           s.limited.Load(),
+		Sources:           l.sources.len(),
 		IdleClosed:        s.idleClosed.Load(),
 		DrainClosed:       s.drainClosed.Load(),
 		UnhealthyClosed:   s.unhealthyClosed.Load(),

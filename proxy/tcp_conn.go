@@ -81,18 +81,13 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 	defer l.stats.active.Add(-1)
 	start := time.Now()
 
-	p, status, err := readPeers(l.dialCtx, client, &cfg.ProxyProtocol)
-	if err != nil {
-		l.proxyHeaderFailed(p, err)
-		l.record(cfg, p, netip.AddrPort{}, start, 0, 0, status)
+	p, src, ok := l.gate(client, cfg, start)
+	if !ok {
 		client.Close()
 		return
 	}
-	if !cfg.Access.allows(p.client.Addr()) {
-		l.stats.denied.Add(1)
-		l.record(cfg, p, netip.AddrPort{}, start, 0, 0, statusDenied)
-		client.Close()
-		return
+	if src != nil {
+		defer l.sources.release(src)
 	}
 	upstream, b, status := l.connect(p.client, cfg)
 	if upstream == nil {
@@ -149,6 +144,37 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 		args = append(args, "error", err)
 	}
 	l.logger.Debug("connection closed", args...)
+}
+
+// gate reads the PROXY header, then applies allow and deny and the
+// per-source limits, before any backend is dialled. A refused connection
+// is counted and recorded; the caller closes it. An admitted one holds src
+// (nil without limits) until it ends.
+func (l *tcpListener) gate(client *net.TCPConn, cfg *Config, start time.Time) (peers, *source, bool) {
+	p, status, err := readPeers(l.dialCtx, client, &cfg.ProxyProtocol)
+	if err != nil {
+		l.proxyHeaderFailed(p, err)
+		l.record(cfg, p, netip.AddrPort{}, start, 0, 0, status)
+		return p, nil, false
+	}
+	if !cfg.Access.allows(p.client.Addr()) {
+		l.stats.denied.Add(1)
+		l.record(cfg, p, netip.AddrPort{}, start, 0, 0, statusDenied)
+		return p, nil, false
+	}
+	if !cfg.Limits.on() {
+		return p, nil, true
+	}
+	src, limit := l.sources.admit(p.client.Addr().Unmap(), cfg.Limits, start)
+	if src == nil {
+		l.stats.limited.Add(1)
+		if n, ok := l.limitedLog.allow(); ok {
+			l.logger.Warn("closing a connection over a per-source limit", "client", p.client.Addr(), "limit", limit, "suppressed", n)
+		}
+		l.record(cfg, p, netip.AddrPort{}, start, 0, 0, statusLimited)
+		return p, nil, false
+	}
+	return p, src, true
 }
 
 // sendFirst writes what goes to the backend before the splice: the PROXY
