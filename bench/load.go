@@ -105,6 +105,24 @@ func reqResp(t *target, conns int, d time.Duration) (result, error) {
 // connRate has workers connect, send 128 bytes, read the echo and close,
 // for d: connections per second.
 func connRate(t *target, workers int, d time.Duration) (result, error) {
+	return connections(t.ports.echo, nil, workers, d)
+}
+
+// proxyV2 is a PROXY v2 header for 192.0.2.1:5000 → 198.51.100.7:9991, as
+// a balancer in front sends it: the signature, PROXY over TCP/IPv4, the 12
+// bytes of addresses and ports.
+var proxyV2 = append([]byte("\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c"),
+	192, 0, 2, 1, 198, 51, 100, 7, 0x13, 0x88, 0x27, 0x07)
+
+// proxiedConnRate is connRate with a PROXY v2 header before each
+// connection's request, to the proxy's listener that reads it.
+func proxiedConnRate(t *target, workers int, d time.Duration) (result, error) {
+	return connections(t.ports.proxy, proxyV2, workers, d)
+}
+
+// connections opens connections to addr, each sending header (if any) and
+// a 128-byte request and reading the echo, from workers goroutines for d.
+func connections(addr string, header []byte, workers int, d time.Duration) (result, error) {
 	var (
 		wg         sync.WaitGroup
 		done, errs atomic.Int64
@@ -115,9 +133,9 @@ func connRate(t *target, workers int, d time.Duration) (result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			msg, buf := make([]byte, 128), make([]byte, 128)
+			msg, buf := append(slices.Clone(header), make([]byte, 128)...), make([]byte, 128)
 			for time.Now().Before(stop) {
-				c, err := net.Dial("tcp", t.ports.echo)
+				c, err := net.Dial("tcp", addr)
 				if err != nil {
 					errs.Add(1)
 					time.Sleep(time.Millisecond)

@@ -23,6 +23,7 @@ const (
 // ports are where one target listens: what the load generators connect to.
 type ports struct {
 	echo  string // TCP: echoes what it reads
+	proxy string // TCP: to the echo server, taking a PROXY v2 header first; empty for direct
 	iperf string // TCP: to the iperf3 server
 	udp   string // UDP: to the two datagram sinks; empty when the target has no UDP
 }
@@ -112,6 +113,9 @@ func newPorts(withUDP bool) (ports, error) {
 	if p.iperf, err = freePort("tcp"); err != nil {
 		return p, err
 	}
+	if p.proxy, err = freePort("tcp"); err != nil {
+		return p, err
+	}
 	if withUDP {
 		p.udp, err = freePort("udp")
 	}
@@ -132,7 +136,7 @@ func start(name string, p ports, dir string, args ...string) (*target, error) {
 	}
 	t := &target{name: name, ports: p, cmd: cmd, dir: dir, args: args}
 	deadline := time.Now().Add(10 * time.Second)
-	for _, addr := range []string{p.echo, p.iperf} {
+	for _, addr := range []string{p.echo, p.iperf, p.proxy} {
 		for {
 			c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
 			if err == nil {
@@ -175,8 +179,9 @@ stream {
   server { listen %[7]s reuseport; proxy_pass echo; proxy_timeout 10m; }
   server { listen %[8]s reuseport; proxy_pass iperf; proxy_timeout 10m; }
   server { listen %[9]s udp reuseport; proxy_pass udp; proxy_responses 0; }
+  server { listen %[11]s reuseport proxy_protocol; proxy_pass echo; proxy_timeout 10m; }
 }
-`, dir, nginxModule, b.echo, b.iperf, b.udp[0], b.udp[1], p.echo, p.iperf, p.udp, fileLimit())
+`, dir, nginxModule, b.echo, b.iperf, b.udp[0], b.udp[1], p.echo, p.iperf, p.udp, fileLimit(), p.proxy)
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
@@ -203,7 +208,10 @@ listen echo
 listen iperf
   bind %s
   server s1 %s
-`, maxConns(), p.echo, b.echo, p.iperf, b.iperf)
+listen proxied
+  bind %s accept-proxy
+  server s1 %s
+`, maxConns(), p.echo, b.echo, p.iperf, b.iperf, p.proxy, b.echo)
 	path := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
@@ -236,7 +244,16 @@ listener "udp" {
   udp { mode = "packet" }
   upstream { servers = [%q, %q] }
 }
-`, p.echo, b.echo, p.iperf, b.iperf, p.udp, b.udp[0], b.udp[1])
+listener "proxied" {
+  address      = %q
+  idle_timeout = "0"
+  proxy_protocol {
+    accept  = true
+    trusted = ["127.0.0.1"]
+  }
+  upstream { servers = [%q] }
+}
+`, p.echo, b.echo, p.iperf, b.iperf, p.udp, b.udp[0], b.udp[1], p.proxy, b.echo)
 	path := filepath.Join(dir, "pinlb.hcl")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err

@@ -51,6 +51,9 @@ func cases(o options, b *backends) []benchCase {
 	cs = append(cs, benchCase{
 		Name: "tcp_conn_rate", Title: "TCP connections, 8 workers", Unit: "conn/s", Higher: true, targets: all,
 		run: func(_ context.Context, t *target) (result, error) { return connRate(t, 8, o.tcpTime) },
+	}, benchCase{
+		Name: "tcp_conn_rate_proxy_v2", Title: "  with a PROXY v2 header in", Unit: "conn/s", Higher: true, targets: proxies,
+		run: func(_ context.Context, t *target) (result, error) { return proxiedConnRate(t, 8, o.tcpTime) },
 	})
 	for _, size := range []int{512, 4096} {
 		for _, src := range []int{4, 64} {
