@@ -127,8 +127,8 @@ listener "opens-up" {
 		`a.hcl:1:8: Invalid deny; "10.0.0.300/8" is not an address or a CIDR block`)
 }
 
-func TestLoad_Limits(t *testing.T) {
-	dir := write(t, map[string]string{"a.hcl": `
+// limitedListener sets every limit but max_sources.
+const limitedListener = `
 listener "grpc" {
   address = ":1"
   limits {
@@ -137,7 +137,10 @@ listener "grpc" {
   }
   upstream { servers = ["10.0.0.1:1"] }
 }
-listener "bad" {
+`
+
+func TestLoad_Limits(t *testing.T) {
+	dir := write(t, map[string]string{"a.hcl": limitedListener + `listener "bad" {
   address = ":2"
   limits {
     max_conns_per_source = -1
@@ -165,15 +168,7 @@ listener "span" {
 	}
 	must.Nil(t, cfg)
 
-	dir = write(t, map[string]string{"a.hcl": `
-listener "grpc" {
-  address = ":1"
-  limits {
-    max_conns_per_source = 200
-    conn_rate_per_source = 50
-  }
-  upstream { servers = ["10.0.0.1:1"] }
-}`})
+	dir = write(t, map[string]string{"a.hcl": limitedListener})
 	cfg, diags = Load([]string{dir})
 	must.False(t, diags.HasErrors(), must.Sprint(FormatDiagnostics(diags)))
 	must.Eq(t, Limits{MaxConnsPerSource: 200, ConnRatePerSource: 50, MaxSources: DefaultMaxSources}, cfg.Listeners[0].Limits)
