@@ -11,6 +11,11 @@
 // a goroutine that owns its clients' flows; a flow's share of a batch goes
 // out with one sendmmsg(2). No allocation and no lock per datagram.
 //
+// Before a TCP connection is dialled, its gate reads an accepted PROXY
+// header (proxyproto.go), then applies allow and deny (access.go) and the
+// per-source limits (sources.go) to the client's real address; a UDP
+// source is checked once, when its flow is made.
+//
 // The package knows nothing of HCL or Consul: callers hand it a Config and
 // []Endpoint. Its data path is Linux's (splice, recvmmsg and sendmmsg,
 // SO_REUSEPORT groups, TCP_INFO and SO_MEMINFO). Elsewhere the package
