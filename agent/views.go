@@ -27,13 +27,7 @@ func (a *Agent) Config() *config.Config {
 
 // Addrs returns the bound address of every running listener, by name.
 func (a *Agent) Addrs() map[string]net.Addr {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	out := make(map[string]net.Addr, len(a.running))
-	for _, l := range a.running {
-		out[l.cfg.Name] = l.pl.Addr()
-	}
-	return out
+	return byName(a, func(l *listener) net.Addr { return l.pl.Addr() })
 }
 
 // Endpoints returns the named listener's endpoints now, draining ones
@@ -53,11 +47,16 @@ func (a *Agent) Endpoints(name string) []proxy.Endpoint {
 
 // Stats returns the counters of every running listener, by name.
 func (a *Agent) Stats() map[string]proxy.Stats {
+	return byName(a, func(l *listener) proxy.Stats { return l.pl.Stats() })
+}
+
+// byName reads of every running listener, by its name.
+func byName[T any](a *Agent, of func(*listener) T) map[string]T {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := make(map[string]proxy.Stats, len(a.running))
+	out := make(map[string]T, len(a.running))
 	for _, l := range a.running {
-		out[l.cfg.Name] = l.pl.Stats()
+		out[l.cfg.Name] = of(l)
 	}
 	return out
 }
