@@ -51,7 +51,7 @@ func StartTCPFunc(t testing.TB, addr string, serve func(*net.TCPConn)) *TCP {
 	t.Helper()
 	ln, err := bind(addr, func() (net.Listener, error) { return net.Listen("tcp", addr) })
 	if err != nil {
-		t.Fatalf("testbackend: listen: %v", err)
+		t.Fatalf("testsupport: listen: %v", err)
 	}
 	s := &TCP{Addr: ln.Addr().(*net.TCPAddr).AddrPort(), ln: ln, conns: map[net.Conn]struct{}{}}
 	s.wg.Add(1)
@@ -174,11 +174,11 @@ func StartUDPAt(t testing.TB, addr string) *UDP {
 	t.Helper()
 	ua, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
-		t.Fatalf("testbackend: %v", err)
+		t.Fatalf("testsupport: %v", err)
 	}
 	conn, err := bind(addr, func() (*net.UDPConn, error) { return net.ListenUDP("udp", ua) })
 	if err != nil {
-		t.Fatalf("testbackend: listen: %v", err)
+		t.Fatalf("testsupport: listen: %v", err)
 	}
 	u := &UDP{Addr: conn.LocalAddr().(*net.UDPAddr).AddrPort(), conn: conn, sources: map[netip.AddrPort]int{}}
 	u.wg.Add(1)
