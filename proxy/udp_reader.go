@@ -69,6 +69,10 @@ func (l *udpListener) received(p []byte) {
 }
 
 // sent counts a datagram that left for b through f.
+//
+// It is called before the send: a reply can end the session (its responses
+// limit) and record it as soon as the datagram is out, and the record must
+// count it. unsent takes back what a failed send counted.
 func (l *udpListener) sent(p []byte, f *flow, b *backend) {
 	n := uint64(len(p))
 	l.datagramsOut.Add(1)
@@ -76,6 +80,17 @@ func (l *udpListener) sent(p []byte, f *flow, b *backend) {
 	b.datagramsIn.Add(1)
 	b.bytesIn.Add(n)
 	f.datagramsIn.Add(1)
+	f.bytesIn.Add(n)
+}
+
+// unsent takes back what sent counted for a datagram that was not sent.
+func (l *udpListener) unsent(p []byte, f *flow, b *backend) {
+	n := -uint64(len(p))
+	l.datagramsOut.Add(^uint64(0))
+	l.bytesOut.Add(n)
+	b.datagramsIn.Add(^uint64(0))
+	b.bytesIn.Add(n)
+	f.datagramsIn.Add(^uint64(0))
 	f.bytesIn.Add(n)
 }
 
@@ -119,11 +134,12 @@ func (r *udpReader) route(p []byte, client netip.AddrPort, now int64) {
 		if f == nil {
 			return
 		}
+		l.sent(p, f, b)
 		_, err := f.sock.WriteToUDPAddrPort(p, b.addr)
 		if err == nil {
-			l.sent(p, f, b)
 			return
 		}
+		l.unsent(p, f, b)
 		if !f.dead.Load() {
 			l.drop(dropSendError, client, err)
 			return

@@ -71,12 +71,18 @@ func (r *udpReader) flush() {
 				s.m++
 			}
 		}
+		for k := range s.m { // counted before they leave: see sent
+			q := &s.q[s.idx[k]]
+			l.sent(q.p, f, q.b)
+		}
 		s.sendAll(f)
 		for k := range s.m {
 			q := &s.q[s.idx[k]]
+			if s.fail[k] == nil {
+				continue
+			}
+			l.unsent(q.p, f, q.b)
 			switch {
-			case s.fail[k] == nil:
-				l.sent(q.p, f, q.b)
 			case f.dead.Load():
 				r.route(q.p, q.client, time.Now().UnixNano())
 			default:
