@@ -97,6 +97,7 @@ listener "grpc-agent" {
     servers        = [%q]
     proxy_protocol = "v1"
   }
+  limits { max_conns_per_source = 9 }
 }`, listen, b.Addr))
 	c, err := net.Dial("tcp", listen)
 	must.NoError(t, err)
@@ -109,7 +110,7 @@ listener "grpc-agent" {
 	ls, ok := ag.Listener("grpc-agent")
 	must.True(t, ok)
 	must.Eq(t, EdgeStatus{AcceptProxy: true, Trusted: []string{"127.0.0.0/8", "::1/128"}, ProxyTimeout: "1s", SendProxy: "v1",
-		Allow: []string{}, Deny: []string{}}, ls.Edge)
+		Allow: []string{}, Deny: []string{}, MaxConnsPerSource: 9, MaxSources: config.DefaultMaxSources}, ls.Edge)
 	testsupport.WaitFor(t, "the refused connection to be counted", func() bool {
 		ls, _ := ag.Listener("grpc-agent")
 		return ls.Counters.ProxyHeaderErrors == 1

@@ -92,6 +92,10 @@ type EdgeStatus struct {
 	// Allow and Deny are the client blocks served and refused.
 	Allow []string `json:"allow"`
 	Deny  []string `json:"deny"`
+	// The per-source limits (limits {}); 0 means none.
+	MaxConnsPerSource int     `json:"max_conns_per_source"`
+	ConnRatePerSource float64 `json:"conn_rate_per_source"`
+	MaxSources        int     `json:"max_sources"`
 }
 
 // edgeStatus reports l's edge settings.
@@ -99,6 +103,7 @@ func edgeStatus(l config.Listener) EdgeStatus {
 	e := EdgeStatus{
 		AcceptProxy: l.ProxyProtocol.Accept, Trusted: prefixStrings(l.ProxyProtocol.Trusted),
 		SendProxy: l.Upstream.ProxyProtocol, Allow: prefixStrings(l.Access.Allow), Deny: prefixStrings(l.Access.Deny),
+		MaxConnsPerSource: l.Limits.MaxConnsPerSource, ConnRatePerSource: l.Limits.ConnRatePerSource, MaxSources: l.Limits.MaxSources,
 	}
 	if e.AcceptProxy {
 		e.ProxyTimeout = l.ProxyProtocol.Timeout.String()

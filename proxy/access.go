@@ -15,16 +15,13 @@ type AccessConfig struct {
 // allows reports whether the listener serves addr. The lists are short
 // and scanned in place: no lock, no allocation.
 func (a *AccessConfig) allows(addr netip.Addr) bool {
+	return !inAny(a.Deny, addr) && (len(a.Allow) == 0 || inAny(a.Allow, addr))
+}
+
+// inAny reports whether one of ps holds addr, unmapped.
+func inAny(ps []netip.Prefix, addr netip.Addr) bool {
 	addr = addr.Unmap()
-	for _, p := range a.Deny {
-		if p.Contains(addr) {
-			return false
-		}
-	}
-	if len(a.Allow) == 0 {
-		return true
-	}
-	for _, p := range a.Allow {
+	for _, p := range ps {
 		if p.Contains(addr) {
 			return true
 		}

@@ -37,14 +37,7 @@ type peers struct {
 }
 
 // trusted reports whether addr may (and must) send a header.
-func (c *ProxyProtocolConfig) trusted(addr netip.Addr) bool {
-	for _, p := range c.Trusted {
-		if p.Contains(addr.Unmap()) {
-			return true
-		}
-	}
-	return false
-}
+func (c *ProxyProtocolConfig) trusted(addr netip.Addr) bool { return inAny(c.Trusted, addr) }
 
 // socketPeers are the socket's own ends.
 func socketPeers(c *net.TCPConn) peers {
