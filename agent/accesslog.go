@@ -166,6 +166,7 @@ func (l *accessLog) write(r *proxy.Record) {
 		if r.ProxyClient.IsValid() {
 			line.ProxyClient, line.ProxyServer = r.ProxyClient.String(), r.ProxyServer.String()
 		}
+		line.SSLProtocol, line.SSLCipher, line.SSLClient = sslProtocol(r.TLS), sslCipher(r.TLS), sslClientSubject(r.TLS)
 		b, _ := json.Marshal(line)
 		l.w.Write(append(b, '\n'))
 		return
@@ -183,6 +184,9 @@ func (l *accessLog) write(r *proxy.Record) {
 		b = r.ProxyClient.AppendTo(b)
 		b = append(b, " proxy_protocol_server_addr="...)
 		b = r.ProxyServer.AppendTo(b)
+	}
+	if r.TLS != nil {
+		b = append(b, " ssl_protocol="+sslProtocol(r.TLS)+" ssl_cipher="+sslCipher(r.TLS)...)
 	}
 	b = append(b, " upstream="+upstream+" status="+r.Status+" bytes_in="...)
 	b = strconv.AppendUint(b, r.BytesIn, 10)
@@ -208,6 +212,9 @@ type accessLine struct {
 	Local        string  `json:"local"`
 	ProxyClient  string  `json:"proxy_protocol_addr,omitempty"`
 	ProxyServer  string  `json:"proxy_protocol_server_addr,omitempty"`
+	SSLProtocol  string  `json:"ssl_protocol,omitempty"`
+	SSLCipher    string  `json:"ssl_cipher,omitempty"`
+	SSLClient    string  `json:"ssl_client_s_dn,omitempty"`
 	Upstream     string  `json:"upstream"`
 	Status       string  `json:"status"`
 	BytesIn      uint64  `json:"bytes_in"`

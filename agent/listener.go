@@ -82,11 +82,13 @@ func proxyConfig(l config.Listener, rec proxy.Recorder) proxy.Config {
 			Timeout: l.ProxyProtocol.Timeout,
 		},
 		SendProxyProtocol: l.Upstream.ProxyProtocol,
+		TLS:               serverTLS(l.TLS),
 		Access:            proxy.AccessConfig{Allow: l.Access.Allow, Deny: l.Access.Deny},
 		Limits: proxy.LimitsConfig{
-			MaxConnsPerSource: l.Limits.MaxConnsPerSource,
-			ConnRatePerSource: l.Limits.ConnRatePerSource,
-			MaxSources:        l.Limits.MaxSources,
+			MaxConnsPerSource:     l.Limits.MaxConnsPerSource,
+			ConnRatePerSource:     l.Limits.ConnRatePerSource,
+			MaxSources:            l.Limits.MaxSources,
+			DatagramRatePerSource: l.Limits.DatagramRatePerSource,
 		},
 		Rebalance: proxy.RebalanceConfig{
 			Enabled:     l.Rebalance.Enabled,

@@ -76,7 +76,18 @@ var logVariables = map[string]func(b []byte, r *proxy.Record, end time.Time) []b
 	"session_time": func(b []byte, r *proxy.Record, _ time.Time) []byte {
 		return strconv.AppendFloat(b, r.Duration.Seconds(), 'f', 3, 64)
 	},
-	"listener": func(b []byte, r *proxy.Record, _ time.Time) []byte { return append(b, r.Listener...) },
+	"listener":        func(b []byte, r *proxy.Record, _ time.Time) []byte { return append(b, r.Listener...) },
+	"ssl_protocol":    func(b []byte, r *proxy.Record, _ time.Time) []byte { return orDash(b, sslProtocol(r.TLS)) },
+	"ssl_cipher":      func(b []byte, r *proxy.Record, _ time.Time) []byte { return orDash(b, sslCipher(r.TLS)) },
+	"ssl_client_s_dn": func(b []byte, r *proxy.Record, _ time.Time) []byte { return orDash(b, sslClientSubject(r.TLS)) },
+	"ssl_server_name": func(b []byte, r *proxy.Record, _ time.Time) []byte { return orDash(b, sslServerName(r.TLS)) },
+}
+
+func orDash(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, '-')
+	}
+	return append(b, s...)
 }
 
 func addr(b []byte, ap netip.AddrPort) []byte {
@@ -103,12 +114,12 @@ func protocolName(p string) string {
 
 // nginxStatus is nginx's stream $status for how a connection ended: 200
 // for a session that ran, 400 for a client that broke the protocol (a bad
-// PROXY header), 403 for one access control refused, 500 for pinlb's own
+// PROXY header, a failed TLS handshake), 403 for one access control refused, 500 for pinlb's own
 // failure, 502 for no reachable backend, 503 for a limit (max_connections
 // or a per-source one).
 func nginxStatus(reason string) int {
 	switch reason {
-	case "proxy_header_invalid", "proxy_header_timeout":
+	case "proxy_header_invalid", "proxy_header_timeout", "tls_handshake_failed":
 		return 400
 	case "denied":
 		return 403

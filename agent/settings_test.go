@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"reflect"
 	"testing"
@@ -26,6 +28,7 @@ func TestBalancers_ConfigAndProxyAgree(t *testing.T) {
 func TestProxyConfig_CopiesEverySetting(t *testing.T) {
 	var full config.Listener
 	fill(reflect.ValueOf(&full).Elem())
+	full.TLS.Certificate, full.TLS.ClientCAs = &tls.Certificate{}, x509.NewCertPool() // fill leaves pointers
 	rec := &accessLog{}
 	got := proxyConfig(full, rec)
 	for _, path := range zeroFields(reflect.ValueOf(got), "proxy.Config") {

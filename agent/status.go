@@ -96,6 +96,34 @@ type EdgeStatus struct {
 	MaxConnsPerSource int     `json:"max_conns_per_source"`
 	ConnRatePerSource float64 `json:"conn_rate_per_source"`
 	MaxSources        int     `json:"max_sources"`
+	// TLS is the listener's tls {}, when it terminates TLS.
+	TLS *TLSStatus `json:"tls,omitempty"`
+}
+
+// TLSStatus is what a TLS listener serves: the files, read at the last
+// load or reload, and the certificate they held.
+type TLSStatus struct {
+	CertFile         string    `json:"cert_file"`
+	ClientCAFile     string    `json:"client_ca_file"` // "" when client certificates are not asked for
+	MinVersion       string    `json:"min_version"`
+	ALPN             []string  `json:"alpn"`
+	HandshakeTimeout string    `json:"handshake_timeout"`
+	Subject          string    `json:"subject"`   // the certificate's, e.g. CN=collector.example
+	DNSNames         []string  `json:"dns_names"` // the names it is valid for
+	NotAfter         time.Time `json:"not_after"` // when it expires
+}
+
+// tlsStatus reports a listener's tls {}; nil for a plain one.
+func tlsStatus(t config.TLS) *TLSStatus {
+	if t.Certificate == nil {
+		return nil
+	}
+	leaf := t.Certificate.Leaf
+	return &TLSStatus{
+		CertFile: t.CertFile, ClientCAFile: t.ClientCAFile, MinVersion: t.MinVersion, ALPN: t.ALPN,
+		HandshakeTimeout: t.HandshakeTimeout.String(),
+		Subject:          leaf.Subject.String(), DNSNames: leaf.DNSNames, NotAfter: leaf.NotAfter,
+	}
 }
 
 // edgeStatus reports l's edge settings.
@@ -104,6 +132,7 @@ func edgeStatus(l config.Listener) EdgeStatus {
 		AcceptProxy: l.ProxyProtocol.Accept, Trusted: prefixStrings(l.ProxyProtocol.Trusted),
 		SendProxy: l.Upstream.ProxyProtocol, Allow: prefixStrings(l.Access.Allow), Deny: prefixStrings(l.Access.Deny),
 		MaxConnsPerSource: l.Limits.MaxConnsPerSource, ConnRatePerSource: l.Limits.ConnRatePerSource, MaxSources: l.Limits.MaxSources,
+		TLS: tlsStatus(l.TLS),
 	}
 	if e.AcceptProxy {
 		e.ProxyTimeout = l.ProxyProtocol.Timeout.String()

@@ -170,6 +170,7 @@ func (t *telemetry) sampleListener(ls ListenerStatus) {
 	t.gauge(key("endpoints"), float64(ls.Pool.Out), with("state", proxy.StateOut)...)
 	t.counter(key("bytes_in", "total"), c.BytesIn, lb...)
 	t.counter(key("bytes_out", "total"), c.BytesOut, lb...)
+	t.gauge(key("sources"), float64(c.Sources), lb...)
 	if ls.Protocol == proxy.TCP {
 		t.gauge(key("connections", "active"), float64(c.Active), lb...)
 		t.counter(key("connections", "total"), c.Accepted, lb...)
@@ -179,7 +180,10 @@ func (t *telemetry) sampleListener(ls ListenerStatus) {
 		t.counter(key("connections", "failed", "total"), c.ProxyHeaderErrors, with("reason", "proxy_header")...)
 		t.counter(key("connections", "failed", "total"), c.Denied, with("reason", "denied")...)
 		t.counter(key("connections", "failed", "total"), c.Limited, with("reason", "limited")...)
-		t.gauge(key("sources"), float64(c.Sources), lb...)
+		t.counter(key("connections", "failed", "total"), c.TLSHandshakeErrors, with("reason", "tls_handshake")...)
+		if tls := ls.Edge.TLS; tls != nil {
+			t.gauge(key("tls", "cert_expiry_timestamp_seconds"), float64(tls.NotAfter.Unix()), lb...)
+		}
 		t.counter(key("connect_failures", "total"), c.ConnectFailures, lb...)
 		t.counter(key("accept_errors", "total"), c.AcceptErrors, lb...)
 		for reason, n := range map[string]uint64{

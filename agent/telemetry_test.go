@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"net/http"
 	"os"
 	"regexp"
@@ -19,17 +21,21 @@ import (
 // startWithAPI runs an agent with the API on a free port, telemetry as by
 // default, a TCP listener named tcpName and a UDP one named "span", both on
 // Consul's "collector".
-func startWithAPI(t *testing.T, srv *testsupport.Consul, tcpName string) *Agent {
+func startWithAPI(t *testing.T, srv *testsupport.Consul, tcpName string, edit ...func(*config.Config)) *Agent {
 	t.Helper()
 	span := consulListener(t, "span", config.Upstream{})
 	span.Protocol, span.Address = "udp", testsupport.FreePort(t)
 	span.UDP = config.UDP{Mode: "packet", SessionTimeout: time.Minute, MaxSessions: 10}
-	return startConfig(t, &config.Config{
+	cfg := &config.Config{
 		Consul:    config.Consul{Address: srv.HTTP, StaleTTL: time.Minute},
 		API:       config.API{Enabled: true, Address: "127.0.0.1:0"},
 		Telemetry: config.Telemetry{MetricsPrefix: "pinlb", DisableHostname: true, PrometheusRetentionTime: time.Minute},
 		Listeners: []config.Listener{consulListener(t, tcpName, config.Upstream{}), span},
-	}, testWriter{t})
+	}
+	for _, e := range edit {
+		e(cfg)
+	}
+	return startConfig(t, cfg, testWriter{t})
 }
 
 // metricsDoc is the metrics reference that ships with pinlb.
@@ -43,7 +49,14 @@ func TestMetrics_PrometheusOutputMatchesTheReference(t *testing.T) {
 	c := srv.Client()
 	tcp := testsupport.StartTCP(t)
 	collector(t, c, "a", tcp.Addr.Port())
-	ag := startWithAPI(t, srv, "grpc")
+	tlsFiles := t.TempDir()
+	ca := testsupport.NewCA(t)
+	ca.Issue(t, tlsFiles, "server", x509.ExtKeyUsageServerAuth)
+	cert, err := tls.LoadX509KeyPair(tlsFiles+"/server.pem", tlsFiles+"/server-key.pem")
+	must.NoError(t, err)
+	ag := startWithAPI(t, srv, "grpc", func(cfg *config.Config) { // a TLS listener has its metrics too
+		cfg.Listeners[0].TLS = config.TLS{Certificate: &cert, MinVersion: "1.2", HandshakeTimeout: time.Second}
+	})
 	waitEndpoints(t, ag, "grpc", tcp.Addr.Port())
 	waitEndpoints(t, ag, "span", tcp.Addr.Port())
 

@@ -18,6 +18,7 @@ type backends struct {
 	echo  string
 	iperf string
 	udp   [2]string
+	tls   *tlsFiles // what the targets' TLS listeners serve
 
 	echoLn   net.Listener
 	iperfCmd *exec.Cmd
@@ -26,6 +27,10 @@ type backends struct {
 
 func startBackends(dir string) (*backends, error) {
 	b := &backends{}
+	var err error
+	if b.tls, err = writeTLSFiles(dir); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err

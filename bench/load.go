@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -50,9 +51,19 @@ func tcpBulk(t *target, n int, d time.Duration) (result, error) {
 	return res, nil
 }
 
+// dialFunc opens a client connection to a target's listener.
+type dialFunc func() (net.Conn, error)
+
+func plain(addr string) dialFunc { return func() (net.Conn, error) { return net.Dial("tcp", addr) } }
+
+// overTLS dials addr and completes a full TLS handshake.
+func overTLS(addr string, cfg *tls.Config) dialFunc {
+	return func() (net.Conn, error) { return tls.Dial("tcp", addr, cfg) }
+}
+
 // reqResp keeps conns persistent connections, each sending 128 bytes and
 // waiting for their echo, for d: operations per second, p50 and p99.
-func reqResp(t *target, conns int, d time.Duration) (result, error) {
+func reqResp(dial dialFunc, conns int, d time.Duration) (result, error) {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -65,7 +76,7 @@ func reqResp(t *target, conns int, d time.Duration) (result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := net.Dial("tcp", t.ports.echo)
+			c, err := dial()
 			if err != nil {
 				errs.Add(1)
 				return
@@ -93,7 +104,7 @@ func reqResp(t *target, conns int, d time.Duration) (result, error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	if errs.Load() > 0 || len(lats) == 0 {
-		return result{}, fmt.Errorf("request/response through %s: %d connections failed", t.ports.echo, errs.Load())
+		return result{}, fmt.Errorf("request/response: %d connections failed", errs.Load())
 	}
 	slices.Sort(lats)
 	return result{Value: float64(len(lats)) / elapsed.Seconds(), Extra: map[string]float64{
@@ -105,7 +116,7 @@ func reqResp(t *target, conns int, d time.Duration) (result, error) {
 // connRate has workers connect, send 128 bytes, read the echo and close,
 // for d: connections per second.
 func connRate(t *target, workers int, d time.Duration) (result, error) {
-	return connections(t.ports.echo, nil, workers, d)
+	return connections(plain(t.ports.echo), nil, workers, d)
 }
 
 // proxyV2 is a PROXY v2 header for 192.0.2.1:5000 → 198.51.100.7:9991, as
@@ -117,12 +128,13 @@ var proxyV2 = append([]byte("\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c"),
 // proxiedConnRate is connRate with a PROXY v2 header before each
 // connection's request, to the proxy's listener that reads it.
 func proxiedConnRate(t *target, workers int, d time.Duration) (result, error) {
-	return connections(t.ports.proxy, proxyV2, workers, d)
+	return connections(plain(t.ports.proxy), proxyV2, workers, d)
 }
 
-// connections opens connections to addr, each sending header (if any) and
-// a 128-byte request and reading the echo, from workers goroutines for d.
-func connections(addr string, header []byte, workers int, d time.Duration) (result, error) {
+// connections opens connections with dial, each sending header (if any)
+// and a 128-byte request and reading the echo, from workers goroutines for
+// d.
+func connections(dial dialFunc, header []byte, workers int, d time.Duration) (result, error) {
 	var (
 		wg         sync.WaitGroup
 		done, errs atomic.Int64
@@ -135,7 +147,7 @@ func connections(addr string, header []byte, workers int, d time.Duration) (resu
 			defer wg.Done()
 			msg, buf := append(slices.Clone(header), make([]byte, 128)...), make([]byte, 128)
 			for time.Now().Before(stop) {
-				c, err := net.Dial("tcp", addr)
+				c, err := dial()
 				if err != nil {
 					errs.Add(1)
 					time.Sleep(time.Millisecond)
@@ -156,6 +168,34 @@ func connections(addr string, header []byte, workers int, d time.Duration) (resu
 	}
 	wg.Wait()
 	return result{Value: float64(done.Load()) / time.Since(start).Seconds(), Extra: map[string]float64{"errors": float64(errs.Load())}}, nil
+}
+
+// bulk sends as fast as one connection takes for d, reading the echo back:
+// gigabytes a second echoed.
+func bulk(dial dialFunc, d time.Duration) (result, error) {
+	c, err := dial()
+	if err != nil {
+		return result{}, err
+	}
+	defer c.Close()
+	start := time.Now()
+	go func() {
+		chunk := make([]byte, 64<<10)
+		for stop := start.Add(d); time.Now().Before(stop); {
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+		}
+		if cw, ok := c.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+	}()
+	c.SetReadDeadline(start.Add(d + 10*time.Second))
+	n, err := io.Copy(io.Discard, c)
+	if err != nil {
+		return result{}, fmt.Errorf("bulk: %w after %d bytes", err, n)
+	}
+	return result{Value: float64(n) / time.Since(start).Seconds() / 1e9}, nil
 }
 
 // idleRSS opens n connections through t, each echoing one byte so that it

@@ -24,6 +24,7 @@ const (
 type ports struct {
 	echo  string // TCP: echoes what it reads
 	proxy string // TCP: to the echo server, taking a PROXY v2 header first; empty for direct
+	tls   string // TCP: to the echo server, terminating TLS; empty for direct
 	iperf string // TCP: to the iperf3 server
 	udp   string // UDP: to the two datagram sinks; empty when the target has no UDP
 }
@@ -116,6 +117,9 @@ func newPorts(withUDP bool) (ports, error) {
 	if p.proxy, err = freePort("tcp"); err != nil {
 		return p, err
 	}
+	if p.tls, err = freePort("tcp"); err != nil {
+		return p, err
+	}
 	if withUDP {
 		p.udp, err = freePort("udp")
 	}
@@ -136,7 +140,7 @@ func start(name string, p ports, dir string, args ...string) (*target, error) {
 	}
 	t := &target{name: name, ports: p, cmd: cmd, dir: dir, args: args}
 	deadline := time.Now().Add(10 * time.Second)
-	for _, addr := range []string{p.echo, p.iperf, p.proxy} {
+	for _, addr := range []string{p.echo, p.iperf, p.proxy, p.tls} {
 		for {
 			c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
 			if err == nil {
@@ -180,8 +184,19 @@ stream {
   server { listen %[8]s reuseport; proxy_pass iperf; proxy_timeout 10m; }
   server { listen %[9]s udp reuseport; proxy_pass udp; proxy_responses 0; }
   server { listen %[11]s reuseport proxy_protocol; proxy_pass echo; proxy_timeout 10m; }
+  server {
+    listen %[12]s reuseport ssl;
+    ssl_certificate %[13]s;
+    ssl_certificate_key %[14]s;
+    ssl_protocols TLSv1.3;
+    ssl_conf_command Ciphersuites %[15]s;
+    ssl_ecdh_curve %[16]s;
+    proxy_pass echo;
+    proxy_timeout 10m;
+  }
 }
-`, dir, nginxModule, b.echo, b.iperf, b.udp[0], b.udp[1], p.echo, p.iperf, p.udp, fileLimit(), p.proxy)
+`, dir, nginxModule, b.echo, b.iperf, b.udp[0], b.udp[1], p.echo, p.iperf, p.udp, fileLimit(), p.proxy,
+		p.tls, b.tls.cert, b.tls.key, tlsSuite, tlsGroupSSL)
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
@@ -211,7 +226,10 @@ listen iperf
 listen proxied
   bind %s accept-proxy
   server s1 %s
-`, maxConns(), p.echo, b.echo, p.iperf, b.iperf, p.proxy, b.echo)
+listen tls
+  bind %s ssl crt %s ssl-min-ver TLSv1.3 ciphersuites %s curves %s
+  server s1 %s
+`, maxConns(), p.echo, b.echo, p.iperf, b.iperf, p.proxy, b.echo, p.tls, b.tls.both, tlsSuite, tlsGroupSSL, b.echo)
 	path := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
@@ -253,7 +271,16 @@ listener "proxied" {
   }
   upstream { servers = [%q] }
 }
-`, p.echo, b.echo, p.iperf, b.iperf, p.udp, b.udp[0], b.udp[1], p.proxy, b.echo)
+listener "tls" {
+  address      = %q
+  idle_timeout = "0"
+  tls {
+    cert_file = %q
+    key_file  = %q
+  }
+  upstream { servers = [%q] }
+}
+`, p.echo, b.echo, p.iperf, b.iperf, p.udp, b.udp[0], b.udp[1], p.proxy, b.echo, p.tls, b.tls.cert, b.tls.key, b.echo)
 	path := filepath.Join(dir, "pinlb.hcl")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err

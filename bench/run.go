@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"os"
@@ -43,7 +44,7 @@ func cases(o options, b *backends) []benchCase {
 		name := fmt.Sprintf("tcp_rr_%d", n)
 		cs = append(cs, benchCase{
 			Name: name, Title: fmt.Sprintf("TCP 128 B req/resp, %d conns", n), Unit: "ops/s", Higher: true, targets: all,
-			run: func(_ context.Context, t *target) (result, error) { return reqResp(t, n, o.tcpTime) },
+			run: func(_ context.Context, t *target) (result, error) { return reqResp(plain(t.ports.echo), n, o.tcpTime) },
 		},
 			benchCase{Name: name + "_p50", Title: fmt.Sprintf("  p50 latency, %d conns", n), Unit: "µs", from: name, extra: "p50_us", targets: all},
 			benchCase{Name: name + "_p99", Title: fmt.Sprintf("  p99 latency, %d conns", n), Unit: "µs", from: name, extra: "p99_us", targets: all})
@@ -55,6 +56,7 @@ func cases(o options, b *backends) []benchCase {
 		Name: "tcp_conn_rate_proxy_v2", Title: "  with a PROXY v2 header in", Unit: "conn/s", Higher: true, targets: proxies,
 		run: func(_ context.Context, t *target) (result, error) { return proxiedConnRate(t, 8, o.tcpTime) },
 	})
+	cs = append(cs, tlsCases(o, b.tls.client, proxies)...)
 	for _, size := range []int{512, 4096} {
 		for _, src := range []int{4, 64} {
 			name := fmt.Sprintf("udp_%d_%dsrc", size, src)
@@ -84,6 +86,24 @@ func cases(o options, b *backends) []benchCase {
 		benchCase{Name: "cpu_per_mdgram", Title: "CPU per M datagrams (512 B, 64 src)", Unit: "cpu s", from: "udp_512_64src", extra: "cpu_s_per_million", targets: []string{nginx, pinlb}},
 	)
 	return cs
+}
+
+// tlsCases measure TLS termination: every TLS connection is decrypted and
+// encrypted in user space, pinlb's too, and each handshake is a full one.
+func tlsCases(o options, client *tls.Config, targets []string) []benchCase {
+	over := func(t *target) dialFunc { return overTLS(t.ports.tls, client) }
+	return []benchCase{{
+		Name: "tls_bulk_1", Title: "TLS bulk, 1 stream (echoed)", Unit: "GB/s", Higher: true, targets: targets,
+		run: func(_ context.Context, t *target) (result, error) { return bulk(over(t), o.tcpTime) },
+	}, {
+		Name: "tls_rr_8", Title: "TLS 128 B req/resp, 8 conns", Unit: "ops/s", Higher: true, targets: targets,
+		run: func(_ context.Context, t *target) (result, error) { return reqResp(over(t), 8, o.tcpTime) },
+	}, {
+		Name: "tls_rr_8_p99", Title: "  p99 latency, 8 conns", Unit: "µs", from: "tls_rr_8", extra: "p99_us", targets: targets,
+	}, {
+		Name: "tls_handshakes", Title: "TLS handshakes, 8 workers", Unit: "conn/s", Higher: true, targets: targets,
+		run: func(_ context.Context, t *target) (result, error) { return connections(over(t), nil, 8, o.tcpTime) },
+	}}
 }
 
 // run starts the backends and the targets, runs every case o.reps times

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"net/netip"
 	"time"
 )
@@ -116,7 +118,8 @@ type Listener struct {
 	Rebalance      Rebalance     // TCP only
 	ProxyProtocol  ProxyProtocol // TCP only
 	Access         Access        // the listener's allow and deny, else the top level's
-	Limits         Limits        // TCP only
+	Limits         Limits        // TCP's, and UDP's datagram rate
+	TLS            TLS           // TCP only; without a certificate, plain TCP
 	Upstream       Upstream
 	UDP            UDP // meaningful only when Protocol is "udp"
 }
@@ -156,6 +159,25 @@ type Limits struct {
 	MaxConnsPerSource int     // 0 means no limit
 	ConnRatePerSource float64 // new connections a second; 0 means no limit
 	MaxSources        int     // client addresses tracked; the least recently seen is forgotten beyond
+	// DatagramRatePerSource: UDP datagrams a second per client address; 0
+	// means no limit.
+	DatagramRatePerSource float64
+}
+
+// TLS holds a TCP listener's tls {} block, its files read at load: every
+// reload reads them again, which is how a renewed certificate is taken.
+type TLS struct {
+	CertFile, KeyFile string // empty: plain TCP
+	// ClientCAFile, when set, makes client certificates required, verified
+	// against the CAs it holds.
+	ClientCAFile     string
+	MinVersion       string   // "1.0" to "1.3"
+	ALPN             []string // the application protocols offered, in order of preference
+	HandshakeTimeout time.Duration
+
+	// Read from the files.
+	Certificate *tls.Certificate
+	ClientCAs   *x509.CertPool
 }
 
 // ProxyProtocol holds the proxy_protocol {} block: PROXY headers accepted

@@ -61,6 +61,11 @@ const (
 	// DefaultProxyProtocolTimeout bounds the reading of a PROXY header.
 	DefaultProxyProtocolTimeout = 5 * time.Second
 
+	// DefaultTLSMinVersion is the oldest TLS version a listener accepts.
+	DefaultTLSMinVersion = "1.2"
+	// DefaultTLSHandshakeTimeout bounds a client's TLS handshake.
+	DefaultTLSHandshakeTimeout = 10 * time.Second
+
 	// DefaultSlowStart: no ramp-up for new endpoints (0).
 	DefaultSlowStart = 0
 

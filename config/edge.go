@@ -95,14 +95,10 @@ func (v *validator) sendProxyProtocol(s *string, r hcl.Range) string {
 // limits validates a limits {} block.
 func (v *validator) limits(b *limitsBlock) Limits {
 	out := Limits{
-		MaxConnsPerSource: v.count(b.MaxConnsPerSource, b.MaxConnsPerSourceRange, "max_conns_per_source", 0, "no limit"),
-		MaxSources:        DefaultMaxSources,
-	}
-	if b.ConnRatePerSource != nil {
-		out.ConnRatePerSource = *b.ConnRatePerSource
-		if out.ConnRatePerSource < 0 {
-			v.errorf(b.ConnRatePerSourceRange, "Invalid conn_rate_per_source", "%g is negative; use 0 for no limit", out.ConnRatePerSource)
-		}
+		MaxConnsPerSource:     v.count(b.MaxConnsPerSource, b.MaxConnsPerSourceRange, "max_conns_per_source", 0, "no limit"),
+		ConnRatePerSource:     v.rate(b.ConnRatePerSource, b.ConnRatePerSourceRange, "conn_rate_per_source"),
+		DatagramRatePerSource: v.rate(b.DatagramRate, b.DatagramRateRange, "datagram_rate_per_source"),
+		MaxSources:            DefaultMaxSources,
 	}
 	if b.MaxSources != nil {
 		out.MaxSources = *b.MaxSources
@@ -111,4 +107,15 @@ func (v *validator) limits(b *limitsBlock) Limits {
 		}
 	}
 	return out
+}
+
+// rate is an optional non-negative rate a second; 0 means no limit.
+func (v *validator) rate(r *float64, at hcl.Range, what string) float64 {
+	if r == nil {
+		return 0
+	}
+	if *r < 0 {
+		v.errorf(at, "Invalid "+what, "%g is negative; use 0 for no limit", *r)
+	}
+	return *r
 }

@@ -67,15 +67,24 @@ func TestLoad_ProxyProtocolErrors(t *testing.T) {
     proxy_protocol = "v3"
   }
 }`, `a.hcl:5:22: Invalid PROXY protocol version; "v3" is not a PROXY protocol version; use one of: v1, v2`},
-		{"UDP", `listener "x" {
+		{"UDP timeout", `listener "x" {
   protocol = "udp"
   address  = ":1"
-  proxy_protocol {}
+  proxy_protocol {
+    accept  = true
+    trusted = ["10.0.0.0/8"]
+    timeout = "1s"
+  }
+  upstream { servers = ["1.2.3.4:5"] }
+}`, `a.hcl:7:15: Unexpected proxy_protocol timeout; listener "x" has protocol "udp"`},
+		{"UDP v1", `listener "x" {
+  protocol = "udp"
+  address  = ":1"
   upstream {
     servers        = ["1.2.3.4:5"]
     proxy_protocol = "v1"
   }
-}`, `a.hcl:4:3: Unexpected proxy_protocol; listener "x" has protocol "udp"`},
+}`, `a.hcl:6:22: Unsupported PROXY protocol version for UDP; v1 is a line of text for streams`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := write(t, map[string]string{"a.hcl": tc.hcl})
@@ -155,6 +164,17 @@ listener "span" {
   limits { max_conns_per_source = 1 }
   upstream { servers = ["10.0.0.1:1"] }
 }
+listener "tcp-rate" {
+  address = ":4"
+  limits { datagram_rate_per_source = 10 }
+  upstream { servers = ["10.0.0.1:1"] }
+}
+listener "udp-rate" {
+  protocol = "udp"
+  address  = ":5"
+  limits { datagram_rate_per_source = -1 }
+  upstream { servers = ["10.0.0.1:1"] }
+}
 `})
 	cfg, diags := Load([]string{filepath.Join(dir, "a.hcl")})
 	got := strings.ReplaceAll(FormatDiagnostics(diags), dir+"/", "")
@@ -162,7 +182,9 @@ listener "span" {
 		`a.hcl:13:28: Invalid max_conns_per_source; -1 is negative; use 0 for no limit`,
 		`a.hcl:14:28: Invalid conn_rate_per_source; -0.5 is negative; use 0 for no limit`,
 		`a.hcl:15:28: Invalid max_sources; 0 is below 1`,
-		`a.hcl:22:3: Unexpected limits; listener "span" has protocol "udp"`,
+		`a.hcl:22:35: Unexpected max_conns_per_source; listener "span" has protocol "udp"`,
+		`a.hcl:27:39: Unexpected datagram_rate_per_source; listener "tcp-rate" has protocol "tcp"`,
+		`a.hcl:33:39: Invalid datagram_rate_per_source; -1 is negative`,
 	} {
 		must.StrContains(t, got, want)
 	}
@@ -172,4 +194,15 @@ listener "span" {
 	cfg, diags = Load([]string{dir})
 	must.False(t, diags.HasErrors(), must.Sprint(FormatDiagnostics(diags)))
 	must.Eq(t, Limits{MaxConnsPerSource: 200, ConnRatePerSource: 50, MaxSources: DefaultMaxSources}, cfg.Listeners[0].Limits)
+
+	dir = write(t, map[string]string{"a.hcl": `listener "span" {
+  protocol = "udp"
+  address  = ":3"
+  limits { datagram_rate_per_source = 500 }
+  upstream { servers = ["10.0.0.1:1"] }
+}
+`})
+	cfg, diags = Load([]string{dir})
+	must.False(t, diags.HasErrors(), must.Sprint(FormatDiagnostics(diags)))
+	must.Eq(t, 500, cfg.Listeners[0].Limits.DatagramRatePerSource)
 }

@@ -59,6 +59,14 @@ func (v *validator) listener(lb *listenerBlock) Listener {
 		l.Upstream = v.upstream(u)
 	}
 
+	v.blocks(lb, &l)
+	v.protocolRules(lb, l)
+	return l
+}
+
+// blocks reads a listener's inner blocks: rebalance, limits, tls,
+// proxy_protocol and udp, each with its defaults when it is absent.
+func (v *validator) blocks(lb *listenerBlock, l *Listener) {
 	if r := lb.Rebalance; r != nil {
 		if l.Protocol != "tcp" {
 			v.errorf(r.DefRange, "Unexpected rebalance block",
@@ -69,6 +77,9 @@ func (v *validator) listener(lb *listenerBlock) Listener {
 	l.Limits = Limits{MaxSources: DefaultMaxSources}
 	if b := lb.Limits; b != nil {
 		l.Limits = v.limits(b)
+	}
+	if b := lb.TLS; b != nil {
+		l.TLS = v.listenerTLS(b)
 	}
 	l.ProxyProtocol = ProxyProtocol{Timeout: DefaultProxyProtocolTimeout}
 	if b := lb.ProxyProtocol; b != nil {
@@ -87,8 +98,6 @@ func (v *validator) listener(lb *listenerBlock) Listener {
 		}
 		l.UDP = v.udp(u)
 	}
-	v.protocolRules(lb, l)
-	return l
 }
 
 func (v *validator) upstream(u *upstreamBlock) Upstream {

@@ -14,7 +14,8 @@ var LogVariables = []string{
 	"bytes_received", "bytes_sent", "listener", "protocol",
 	"proxy_protocol_addr", "proxy_protocol_port", "proxy_protocol_server_addr", "proxy_protocol_server_port",
 	"reason", "remote_addr", "remote_port", "server_addr", "server_port",
-	"session_time", "status", "time_iso8601", "time_local", "upstream_addr",
+	"session_time", "ssl_cipher", "ssl_client_s_dn", "ssl_protocol", "ssl_server_name",
+	"status", "time_iso8601", "time_local", "upstream_addr",
 }
 
 // LogSegment is a piece of a format: literal text, or one variable.

@@ -28,36 +28,56 @@ var tcpOnly = []struct {
 		"passive health counts failed connects, and UDP has none; Consul's checks gate UDP endpoints"},
 	{"fail_timeout", func(b *listenerBlock) (bool, hcl.Range) { return b.FailTimeout != nil, b.FailTimeoutRange },
 		"passive health counts failed connects, and UDP has none; Consul's checks gate UDP endpoints"},
-	{"proxy_protocol", func(b *listenerBlock) (bool, hcl.Range) {
+	{"proxy_protocol timeout", func(b *listenerBlock) (bool, hcl.Range) {
 		if b.ProxyProtocol == nil {
 			return false, hcl.Range{}
 		}
-		return true, b.ProxyProtocol.DefRange
-	}, "pinlb reads PROXY headers on TCP listeners only (a header per datagram is not supported)"},
-	{"limits", func(b *listenerBlock) (bool, hcl.Range) {
+		return b.ProxyProtocol.Timeout != nil, b.ProxyProtocol.TimeoutRange
+	}, "a datagram's PROXY header comes whole with it: there is nothing to wait for"},
+	{"max_conns_per_source", func(b *listenerBlock) (bool, hcl.Range) {
 		if b.Limits == nil {
 			return false, hcl.Range{}
 		}
-		return true, b.Limits.DefRange
-	}, "the per-source limits count TCP connections; a UDP listener's sessions are capped by udp { max_sessions }"},
-	{"upstream proxy_protocol", func(b *listenerBlock) (bool, hcl.Range) {
-		if b.Upstream == nil || b.Upstream.ProxyProtocol == nil {
+		return b.Limits.MaxConnsPerSource != nil, b.Limits.MaxConnsPerSourceRange
+	}, "UDP has no connections to count; bound a source with datagram_rate_per_source, and the sessions with udp { max_sessions }"},
+	{"conn_rate_per_source", func(b *listenerBlock) (bool, hcl.Range) {
+		if b.Limits == nil {
 			return false, hcl.Range{}
 		}
-		return true, b.Upstream.ProxyProtocolRange
-	}, "pinlb sends PROXY headers on TCP connections only (a header per datagram is not supported)"},
+		return b.Limits.ConnRatePerSource != nil, b.Limits.ConnRatePerSourceRange
+	}, "UDP has no connections to count; use datagram_rate_per_source"},
+	{"max_sources", func(b *listenerBlock) (bool, hcl.Range) {
+		if b.Limits == nil {
+			return false, hcl.Range{}
+		}
+		return b.Limits.MaxSources != nil, b.Limits.MaxSourcesRange
+	}, "a UDP listener tracks the addresses that have a session, which udp { max_sessions } bounds"},
+	{"tls", func(b *listenerBlock) (bool, hcl.Range) {
+		if b.TLS == nil {
+			return false, hcl.Range{}
+		}
+		return true, b.TLS.DefRange
+	}, "pinlb terminates TLS on TCP listeners only (DTLS is not supported)"},
 }
 
 // protocolRules reports the settings of a listener that its protocol or
 // UDP mode would ignore.
 func (v *validator) protocolRules(lb *listenerBlock, l Listener) {
 	if l.Protocol != "udp" {
+		if b := lb.Limits; b != nil && b.DatagramRate != nil {
+			v.errorf(b.DatagramRateRange, "Unexpected datagram_rate_per_source",
+				"listener %q has protocol %q, and datagram_rate_per_source counts UDP datagrams; use conn_rate_per_source", l.Name, l.Protocol)
+		}
 		return
 	}
 	for _, a := range tcpOnly {
 		if set, at := a.set(lb); set {
 			v.errorf(at, "Unexpected "+a.name, "listener %q has protocol \"udp\", and %s applies to TCP connections: %s", l.Name, a.name, a.hint)
 		}
+	}
+	if l.Upstream.ProxyProtocol == "v1" {
+		v.errorf(lb.Upstream.ProxyProtocolRange, "Unsupported PROXY protocol version for UDP",
+			`v1 is a line of text for streams; a datagram carries a v2 header: use proxy_protocol = "v2"`)
 	}
 	if l.Balance == "least_time" {
 		v.errorf(lb.BalanceRange, "Unsupported balance for UDP",

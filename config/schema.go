@@ -141,6 +141,7 @@ type listenerBlock struct {
 	Rebalance     *rebalanceBlock     `hcl:"rebalance,block"`
 	ProxyProtocol *proxyProtocolBlock `hcl:"proxy_protocol,block"`
 	Limits        *limitsBlock        `hcl:"limits,block"`
+	TLS           *listenerTLSBlock   `hcl:"tls,block"`
 
 	Upstream *upstreamBlock `hcl:"upstream,block"`
 	UDP      *udpBlock      `hcl:"udp,block"`
@@ -180,6 +181,24 @@ type limitsBlock struct {
 	ConnRatePerSourceRange hcl.Range `hcl:"conn_rate_per_source,attr_value_range"`
 	MaxSources             *int      `hcl:"max_sources,optional"`
 	MaxSourcesRange        hcl.Range `hcl:"max_sources,attr_value_range"`
+	DatagramRate           *float64  `hcl:"datagram_rate_per_source,optional"`
+	DatagramRateRange      hcl.Range `hcl:"datagram_rate_per_source,attr_value_range"`
+}
+
+type listenerTLSBlock struct {
+	DefRange              hcl.Range `hcl:",def_range"`
+	CertFile              *string   `hcl:"cert_file,optional"`
+	CertFileRange         hcl.Range `hcl:"cert_file,attr_value_range"`
+	KeyFile               *string   `hcl:"key_file,optional"`
+	KeyFileRange          hcl.Range `hcl:"key_file,attr_value_range"`
+	ClientCAFile          *string   `hcl:"client_ca_file,optional"`
+	ClientCAFileRange     hcl.Range `hcl:"client_ca_file,attr_value_range"`
+	MinVersion            *string   `hcl:"min_version,optional"`
+	MinVersionRange       hcl.Range `hcl:"min_version,attr_value_range"`
+	ALPN                  *[]string `hcl:"alpn,optional"`
+	ALPNRange             hcl.Range `hcl:"alpn,attr_value_range"`
+	HandshakeTimeout      *string   `hcl:"handshake_timeout,optional"`
+	HandshakeTimeoutRange hcl.Range `hcl:"handshake_timeout,attr_value_range"`
 }
 
 type proxyProtocolBlock struct {

@@ -29,12 +29,16 @@ type validator struct {
 }
 
 func (v *validator) errorf(r hcl.Range, summary, format string, args ...any) {
-	v.diags = append(v.diags, &hcl.Diagnostic{
-		Severity: hcl.DiagError,
-		Summary:  summary,
-		Detail:   fmt.Sprintf(format, args...),
-		Subject:  r.Ptr(),
-	})
+	v.add(hcl.DiagError, r, summary, fmt.Sprintf(format, args...))
+}
+
+// warnf reports what works but likely is not what the operator wants.
+func (v *validator) warnf(r hcl.Range, summary, format string, args ...any) {
+	v.add(hcl.DiagWarning, r, summary, fmt.Sprintf(format, args...))
+}
+
+func (v *validator) add(sev hcl.DiagnosticSeverity, r hcl.Range, summary, detail string) {
+	v.diags = append(v.diags, &hcl.Diagnostic{Severity: sev, Summary: summary, Detail: detail, Subject: r.Ptr()})
 }
 
 // duration parses an optional duration string; zero is allowed only when

@@ -13,8 +13,12 @@
 //
 // Before a TCP connection is dialled, its gate reads an accepted PROXY
 // header (proxyproto.go), then applies allow and deny (access.go) and the
-// per-source limits (sources.go) to the client's real address; a UDP
-// source is checked once, when its flow is made.
+// per-source limits (sources.go) to the client's real address, then
+// terminates TLS when the listener does (tls.go), whose connections copy
+// through pooled buffers instead of splicing. A UDP source is checked once,
+// when its flow is made; a trusted peer's datagrams may carry a PROXY v2
+// header each (proxyproto_udp.go), and a source's datagram rate is kept in
+// one atomic number per address (udp_rate.go).
 //
 // The package knows nothing of HCL or Consul: callers hand it a Config and
 // []Endpoint. Its data path is Linux's (splice, recvmmsg and sendmmsg,

@@ -8,6 +8,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -99,6 +100,39 @@ func FuzzProxyHeader(f *testing.F) {
 			if src.IsValid() != dst.IsValid() {
 				t.Fatalf("one address of %v, %v", h.SourceAddr, h.DestinationAddr)
 			}
+		}
+	})
+}
+
+// FuzzDatagramHeader: the datagram path's own PROXY v2 reader never reads
+// past the datagram, and agrees with go-proxyproto on every header the
+// library reads as a UDP one: same length, same addresses.
+func FuzzDatagramHeader(f *testing.F) {
+	v4, _ := datagramProxyHeader(netip.MustParseAddrPort("192.0.2.1:5000"), netip.MustParseAddrPort("198.51.100.7:9995"))
+	v6, _ := datagramProxyHeader(netip.MustParseAddrPort("[2001:db8::1]:5000"), netip.MustParseAddrPort("[2001:db8::7]:9995"))
+	f.Add(append(v4, "span"...))
+	f.Add(v6)
+	f.Add(v4[:20])
+	f.Add([]byte("PROXY UDP4 192.0.2.1 198.51.100.7 5000 9995\r\n"))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		n, client, server, err := datagramHeader(p)
+		if err == nil && (n < v2Fixed || n > len(p) || client.IsValid() != server.IsValid()) {
+			t.Fatalf("length %d of %d, addresses %v %v", n, len(p), client, server)
+		}
+		br := bufio.NewReaderSize(bytes.NewReader(p), len(p)+16) // all of p buffered: what is left tells the length read
+		h, lerr := proxyproto.Read(br)
+		if lerr != nil || h.Version != 2 || !h.Command.IsProxy() {
+			return
+		}
+		src, ok := h.SourceAddr.(*net.UDPAddr)
+		if !ok {
+			return
+		}
+		if err != nil {
+			t.Fatalf("go-proxyproto reads a UDP header from %v that we refuse: %v", src, err)
+		}
+		if want := len(p) - br.Buffered(); n != want || client != addrPort(src) || server != addrPort(h.DestinationAddr) {
+			t.Fatalf("we read %d bytes, %v → %v; go-proxyproto %d, %v → %v", n, client, server, want, src, h.DestinationAddr)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
@@ -70,6 +71,10 @@ type Config struct {
 	// connection with a PROXY header carrying the client's address; ""
 	// sends none.
 	SendProxyProtocol string
+	// TLS, when its Config is set, terminates TLS on every connection,
+	// after its PROXY header and its admission, before any backend is
+	// dialled.
+	TLS TLSConfig
 
 	// UDP.
 	UDP UDPConfig
@@ -95,6 +100,16 @@ type ProxyProtocolConfig struct {
 	Trusted []netip.Prefix
 	// Timeout bounds the reading of the header.
 	Timeout time.Duration
+}
+
+// TLSConfig terminates TLS on a TCP listener.
+type TLSConfig struct {
+	// Config is the server's side: certificate, client CAs, versions. A
+	// new one (Update) applies to the connections that come after; the open
+	// ones keep theirs. nil: plain TCP.
+	Config *tls.Config
+	// HandshakeTimeout bounds the handshake.
+	HandshakeTimeout time.Duration
 }
 
 // UDPConfig holds the UDP settings of a listener.
@@ -159,27 +174,28 @@ type Listener interface {
 
 // Stats are a listener's counters since it started.
 type Stats struct {
-	Accepted          uint64 `json:"accepted"`            // TCP connections accepted
-	AcceptErrors      uint64 `json:"accept_errors"`       // failed accepts (EMFILE and the like), each followed by a back-off
-	Active            int64  `json:"active"`              // open TCP connections
-	Rejected          uint64 `json:"rejected"`            // TCP connections closed at once by max_connections
-	ConnectFailures   uint64 `json:"connect_failures"`    // failed connects to a backend (each try counts)
-	NoBackend         uint64 `json:"no_backend"`          // connections closed because no backend could be reached
-	LocalErrors       uint64 `json:"local_errors"`        // connections closed because pinlb ran out of file descriptors, buffers or ports to connect with
-	ProxyHeaderErrors uint64 `json:"proxy_header_errors"` // connections from a trusted peer closed without a valid PROXY header within its timeout
-	Denied            uint64 `json:"denied"`              // TCP connections refused by allow or deny (UDP: Dropped["denied"])
-	Limited           uint64 `json:"limited"`             // TCP connections refused by a per-source limit
-	Sources           int    `json:"sources"`             // client addresses the per-source limits track (at most limits { max_sources })
-	IdleClosed        uint64 `json:"idle_closed"`         // connections closed by the idle timeout
-	DrainClosed       uint64 `json:"drain_closed"`        // connections closed by the drain timeout of their endpoint
-	UnhealthyClosed   uint64 `json:"unhealthy_closed"`    // connections closed at once when their endpoint left (on_unhealthy = close)
-	PassiveOut        uint64 `json:"passive_out"`         // times an endpoint was taken out by max_fails
-	RebalanceMoves    uint64 `json:"rebalance_moves"`     // quiet connections closed to move them to a less loaded endpoint
-	RebalanceBusy     uint64 `json:"rebalance_busy"`      // moves put off because the connection was not quiet
-	RebalanceForced   uint64 `json:"rebalance_forced"`    // busy connections closed after max_wait
-	LifetimeClosed    uint64 `json:"lifetime_closed"`     // connections closed at max_lifetime
-	BytesIn           uint64 `json:"bytes_in"`            // client to backend; for TCP, open connections included
-	BytesOut          uint64 `json:"bytes_out"`           // backend to client; for TCP, open connections included
+	Accepted           uint64 `json:"accepted"`             // TCP connections accepted
+	AcceptErrors       uint64 `json:"accept_errors"`        // failed accepts (EMFILE and the like), each followed by a back-off
+	Active             int64  `json:"active"`               // open TCP connections
+	Rejected           uint64 `json:"rejected"`             // TCP connections closed at once by max_connections
+	ConnectFailures    uint64 `json:"connect_failures"`     // failed connects to a backend (each try counts)
+	NoBackend          uint64 `json:"no_backend"`           // connections closed because no backend could be reached
+	LocalErrors        uint64 `json:"local_errors"`         // connections closed because pinlb ran out of file descriptors, buffers or ports to connect with
+	ProxyHeaderErrors  uint64 `json:"proxy_header_errors"`  // connections from a trusted peer closed without a valid PROXY header within its timeout
+	Denied             uint64 `json:"denied"`               // TCP connections refused by allow or deny (UDP: Dropped["denied"])
+	Limited            uint64 `json:"limited"`              // TCP connections refused by a per-source limit
+	TLSHandshakeErrors uint64 `json:"tls_handshake_errors"` // TCP connections closed because their TLS handshake failed (or timed out)
+	Sources            int    `json:"sources"`              // TCP: client addresses the per-source limits track (at most limits { max_sources }); UDP: those with a session
+	IdleClosed         uint64 `json:"idle_closed"`          // connections closed by the idle timeout
+	DrainClosed        uint64 `json:"drain_closed"`         // connections closed by the drain timeout of their endpoint
+	UnhealthyClosed    uint64 `json:"unhealthy_closed"`     // connections closed at once when their endpoint left (on_unhealthy = close)
+	PassiveOut         uint64 `json:"passive_out"`          // times an endpoint was taken out by max_fails
+	RebalanceMoves     uint64 `json:"rebalance_moves"`      // quiet connections closed to move them to a less loaded endpoint
+	RebalanceBusy      uint64 `json:"rebalance_busy"`       // moves put off because the connection was not quiet
+	RebalanceForced    uint64 `json:"rebalance_forced"`     // busy connections closed after max_wait
+	LifetimeClosed     uint64 `json:"lifetime_closed"`      // connections closed at max_lifetime
+	BytesIn            uint64 `json:"bytes_in"`             // client to backend; for TCP, open connections included
+	BytesOut           uint64 `json:"bytes_out"`            // backend to client; for TCP, open connections included
 
 	DatagramsIn  uint64            `json:"datagrams_in"`      // from clients
 	DatagramsOut uint64            `json:"datagrams_out"`     // to backends
@@ -237,6 +253,9 @@ func check(cfg Config) error {
 	case "", ProxyV1, ProxyV2:
 	default:
 		return fmt.Errorf("listener %q: unknown PROXY protocol version %q", cfg.Name, cfg.SendProxyProtocol)
+	}
+	if cfg.Protocol == UDP && cfg.SendProxyProtocol == ProxyV1 {
+		return fmt.Errorf("listener %q: a datagram takes a PROXY v2 header, not v1", cfg.Name)
 	}
 	if cfg.Protocol == UDP && cfg.UDP.Mode != PacketMode && cfg.UDP.Mode != SessionMode {
 		return fmt.Errorf("listener %q: unknown UDP mode %q", cfg.Name, cfg.UDP.Mode)

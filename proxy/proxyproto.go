@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -34,6 +35,8 @@ type peers struct {
 	// early is what the reader took past the header: the client's first
 	// bytes, to send to the backend before the splice.
 	early []byte
+	// tls is the client's TLS, when the listener terminates it.
+	tls *tls.Conn
 }
 
 // trusted reports whether addr may (and must) send a header.

@@ -14,7 +14,11 @@ const statusLimited = "limited"
 type LimitsConfig struct {
 	MaxConnsPerSource int     // open TCP connections per client address; 0 means no limit
 	ConnRatePerSource float64 // new TCP connections a second per client address (a token bucket as deep as one second); 0 means no limit
-	// MaxSources bounds the table of client addresses the limits track:
+	// DatagramRatePerSource: UDP datagrams a second per client address (a
+	// burst of one second's worth); those over it are dropped. 0 means no
+	// limit.
+	DatagramRatePerSource float64
+	// MaxSources bounds the table of client addresses the TCP limits track:
 	// beyond it the least recently seen address is forgotten, so a flood
 	// from any number of addresses takes bounded memory.
 	MaxSources int

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/netip"
 	"time"
@@ -58,8 +59,12 @@ type Record struct {
 	BytesOut                 uint64 // backend to client
 	// UDP: datagrams from the client, and replies to it.
 	DatagramsIn, DatagramsOut uint64
+	// TLS is what the client's TLS negotiated, on a listener that
+	// terminates it; nil otherwise.
+	TLS *tls.ConnectionState
 	// Status says how it ended: ok, connect_failed, no_backend, rejected,
-	// proxy_header_invalid, proxy_header_timeout,
+	// proxy_header_invalid, proxy_header_timeout, denied, limited,
+	// tls_handshake_failed,
 	// idle_timeout, drain_timeout, unhealthy, rebalance, max_lifetime or
 	// shutdown for TCP; ok (session timeout), responses or shutdown for
 	// UDP.

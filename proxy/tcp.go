@@ -40,18 +40,18 @@ type tcpListener struct {
 	endOnce   sync.Once      // stops the watchdog
 	watchDone chan struct{}
 
-	stats                                                                  tcpStats
-	acceptLog, limitLog, dialLog, emptyLog, localLog, proxyLog, limitedLog rateLog
-	sources                                                                *sources // per-source limits
+	stats                                                                          tcpStats
+	acceptLog, limitLog, dialLog, emptyLog, localLog, proxyLog, limitedLog, tlsLog rateLog
+	sources                                                                        *sources // per-source limits
 }
 
 type tcpStats struct {
-	accepted, acceptErrors, rejected, connectFailures, noBackend atomic.Uint64
-	localErrors, proxyHeaderErrors, denied, limited              atomic.Uint64
-	idleClosed, drainClosed, unhealthyClosed, passiveOut         atomic.Uint64
-	rebalanceMoves, rebalanceBusy, rebalanceForced, lifetime     atomic.Uint64
-	active                                                       atomic.Int64
-	bytesIn, bytesOut                                            atomic.Uint64
+	accepted, acceptErrors, rejected, connectFailures, noBackend        atomic.Uint64
+	localErrors, proxyHeaderErrors, denied, limited, tlsHandshakeErrors atomic.Uint64
+	idleClosed, drainClosed, unhealthyClosed, passiveOut                atomic.Uint64
+	rebalanceMoves, rebalanceBusy, rebalanceForced, lifetime            atomic.Uint64
+	active                                                              atomic.Int64
+	bytesIn, bytesOut                                                   atomic.Uint64
 }
 
 const (
@@ -131,27 +131,28 @@ func (l *tcpListener) statsWith(live map[*backend][2]uint64) Stats {
 		liveIn, liveOut = liveIn+v[0], liveOut+v[1]
 	}
 	return Stats{
-		Accepted:          s.accepted.Load(),
-		AcceptErrors:      s.acceptErrors.Load(),
-		Active:            s.active.Load(),
-		Rejected:          s.rejected.Load(),
-		ConnectFailures:   s.connectFailures.Load(),
-		NoBackend:         s.noBackend.Load(),
-		LocalErrors:       s.localErrors.Load(),
-		ProxyHeaderErrors: s.proxyHeaderErrors.Load(),
-		Denied:            s.denied.Load(),
-		Limited:           s.limited.Load(),
-		Sources:           l.sources.len(),
-		IdleClosed:        s.idleClosed.Load(),
-		DrainClosed:       s.drainClosed.Load(),
-		UnhealthyClosed:   s.unhealthyClosed.Load(),
-		PassiveOut:        s.passiveOut.Load(),
-		RebalanceMoves:    s.rebalanceMoves.Load(),
-		RebalanceBusy:     s.rebalanceBusy.Load(),
-		RebalanceForced:   s.rebalanceForced.Load(),
-		LifetimeClosed:    s.lifetime.Load(),
-		BytesIn:           s.bytesIn.Load() + liveIn,
-		BytesOut:          s.bytesOut.Load() + liveOut,
+		Accepted:           s.accepted.Load(),
+		AcceptErrors:       s.acceptErrors.Load(),
+		Active:             s.active.Load(),
+		Rejected:           s.rejected.Load(),
+		ConnectFailures:    s.connectFailures.Load(),
+		NoBackend:          s.noBackend.Load(),
+		LocalErrors:        s.localErrors.Load(),
+		ProxyHeaderErrors:  s.proxyHeaderErrors.Load(),
+		Denied:             s.denied.Load(),
+		Limited:            s.limited.Load(),
+		TLSHandshakeErrors: s.tlsHandshakeErrors.Load(),
+		Sources:            l.sources.len(),
+		IdleClosed:         s.idleClosed.Load(),
+		DrainClosed:        s.drainClosed.Load(),
+		UnhealthyClosed:    s.unhealthyClosed.Load(),
+		PassiveOut:         s.passiveOut.Load(),
+		RebalanceMoves:     s.rebalanceMoves.Load(),
+		RebalanceBusy:      s.rebalanceBusy.Load(),
+		RebalanceForced:    s.rebalanceForced.Load(),
+		LifetimeClosed:     s.lifetime.Load(),
+		BytesIn:            s.bytesIn.Load() + liveIn,
+		BytesOut:           s.bytesOut.Load() + liveOut,
 	}
 }
 
@@ -167,7 +168,7 @@ func (l *tcpListener) liveBytes() map[*backend][2]uint64 {
 	l.mu.Unlock()
 	live := make(map[*backend][2]uint64)
 	for _, c := range conns {
-		if in, out, err := tcpBytes(c.client); err == nil { // closing meanwhile: counted when it ends
+		if in, out, err := c.clientBytes(); err == nil { // closing meanwhile: counted when it ends
 			v := live[c.backend]
 			live[c.backend] = [2]uint64{v[0] + in, v[1] + out}
 		}

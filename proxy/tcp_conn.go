@@ -3,6 +3,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"math/rand/v2"
 	"net"
@@ -23,6 +24,9 @@ type tcpConn struct {
 	client, upstream *net.TCPConn
 	backend          *backend
 	reason           atomic.Int32 // closeReason
+	// On a TLS listener: the client's TLS, and its socket as TLS uses it.
+	tls  *tls.Conn
+	wire *wireConn
 
 	start    time.Time
 	lifetime time.Duration // max_lifetime with this connection's jitter; 0 none
@@ -43,14 +47,37 @@ const moveGrace = 5 * time.Second
 func (c *tcpConn) move(now time.Time, r closeReason) {
 	c.reason.CompareAndSwap(int32(closedByPeer), int32(r))
 	c.movedAt = now
+	if c.tls != nil {
+		// A close_notify first; it waits for a write in progress, which
+		// must not hold up the watchdog.
+		go c.closeWriteClient()
+		return
+	}
 	c.client.CloseWrite()
+}
+
+// closeWriteClient ends the stream toward the client; under TLS, with a
+// close_notify first, so that its TLS stack sees an end and no truncation.
+func (c *tcpConn) closeWriteClient() {
+	if c.tls != nil {
+		c.tls.CloseWrite()
+	}
+	c.client.CloseWrite()
+}
+
+// clientBytes are the bytes received from the client and sent to it: the
+// kernel's counters, or those of the TLS side's socket.
+func (c *tcpConn) clientBytes() (in, out uint64, err error) {
+	if c.wire != nil {
+		return c.wire.in.Load(), c.wire.out.Load(), nil
+	}
+	return tcpBytes(c.client)
 }
 
 // abort closes both sockets; the copies in flight return at once.
 func (c *tcpConn) abort(r closeReason) {
 	c.reason.CompareAndSwap(int32(closedByPeer), int32(r))
-	c.client.Close()
-	c.upstream.Close()
+	c.closeBoth()
 }
 
 // record hands a finished connection to the recorder, if there is one.
@@ -73,6 +100,10 @@ func (l *tcpListener) record(cfg *Config, p peers, upstream netip.AddrPort, star
 	if p.proxied {
 		r.ProxyClient, r.ProxyServer = p.client, p.server
 	}
+	if p.tls != nil {
+		st := p.tls.ConnectionState()
+		r.TLS = &st
+	}
 	cfg.Recorder.Record(r)
 }
 
@@ -80,14 +111,14 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 	defer l.handlers.Done()
 	defer l.stats.active.Add(-1)
 	start := time.Now()
-
-	p, src, ok := l.gate(client, cfg, start)
+	c := &tcpConn{client: client, start: start, lastActive: start}
+	p, src, ok := l.gate(c, cfg)
+	if src != nil {
+		defer l.sources.release(src)
+	}
 	if !ok {
 		client.Close()
 		return
-	}
-	if src != nil {
-		defer l.sources.release(src)
 	}
 	upstream, b, status := l.connect(p.client, cfg)
 	if upstream == nil {
@@ -99,7 +130,7 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 		client.Close()
 		return
 	}
-	c := &tcpConn{client: client, upstream: upstream, backend: b, start: start, lastActive: start}
+	c.upstream, c.backend = upstream, b
 	if lt := cfg.Rebalance.MaxLifetime; lt > 0 {
 		c.lifetime = time.Duration(float64(lt) * (0.9 + 0.2*rand.Float64())) // ±10%, so they do not all end at once
 	}
@@ -115,21 +146,30 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 		if cfg.Balance == LeastTime {
 			firstByte = func() { b.observe(time.Since(start)) }
 		}
-		in, out, err = splice(client, upstream, firstByte)
+		in, out, err = c.relay(firstByte)
 	} else {
 		client.Close()
 		upstream.Close()
 	}
 	in += early
+	if c.wire != nil {
+		in, out = int64(c.wire.in.Load()), int64(c.wire.out.Load())
+	}
 	b.active.Add(-1)
 	l.untrack(c)
+	l.ended(c, cfg, p, in, out, err)
+}
+
+// ended counts, records and logs a connection that was relayed.
+func (l *tcpListener) ended(c *tcpConn, cfg *Config, p peers, in, out int64, err error) {
+	b := c.backend
 	l.stats.bytesIn.Add(uint64(in))
 	l.stats.bytesOut.Add(uint64(out))
 	b.bytesIn.Add(uint64(in))
 	b.bytesOut.Add(uint64(out))
 
 	reason := closeReason(c.reason.Load())
-	l.record(cfg, p, b.addr, start, in, out, reason.String())
+	l.record(cfg, p, b.addr, c.start, in, out, reason.String())
 	switch reason {
 	case closedIdle:
 		l.stats.idleClosed.Add(1)
@@ -139,42 +179,50 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 		l.stats.unhealthyClosed.Add(1)
 	}
 	args := []any{"client", p.client, "endpoint", b.addr,
-		"bytes_in", in, "bytes_out", out, "duration", time.Since(start), "status", reason}
+		"bytes_in", in, "bytes_out", out, "duration", time.Since(c.start), "status", reason}
 	if err != nil {
 		args = append(args, "error", err)
 	}
 	l.logger.Debug("connection closed", args...)
 }
 
-// gate reads the PROXY header, then applies allow and deny and the
-// per-source limits, before any backend is dialled. A refused connection
-// is counted and recorded; the caller closes it. An admitted one holds src
-// (nil without limits) until it ends.
-func (l *tcpListener) gate(client *net.TCPConn, cfg *Config, start time.Time) (peers, *source, bool) {
-	p, status, err := readPeers(l.dialCtx, client, &cfg.ProxyProtocol)
-	if err != nil {
+// gate reads the PROXY header, applies allow and deny and the per-source
+// limits, then terminates TLS when the listener does, all before any
+// backend is dialled. A refused connection is counted and recorded; the
+// caller closes it. src (nil without limits) is held until the connection
+// ends, admitted or not.
+func (l *tcpListener) gate(c *tcpConn, cfg *Config) (p peers, src *source, ok bool) {
+	p, status, err := readPeers(l.dialCtx, c.client, &cfg.ProxyProtocol)
+	switch {
+	case err != nil:
 		l.proxyHeaderFailed(p, err)
-		l.record(cfg, p, netip.AddrPort{}, start, 0, 0, status)
-		return p, nil, false
-	}
-	if !cfg.Access.allows(p.client.Addr()) {
+	case !cfg.Access.allows(p.client.Addr()):
 		l.stats.denied.Add(1)
-		l.record(cfg, p, netip.AddrPort{}, start, 0, 0, statusDenied)
-		return p, nil, false
-	}
-	if !cfg.Limits.on() {
-		return p, nil, true
-	}
-	src, limit := l.sources.admit(p.client.Addr().Unmap(), cfg.Limits, start)
-	if src == nil {
-		l.stats.limited.Add(1)
-		if n, ok := l.limitedLog.allow(); ok {
-			l.logger.Warn("closing a connection over a per-source limit", "client", p.client.Addr(), "limit", limit, "suppressed", n)
+		status = statusDenied
+	case cfg.Limits.on():
+		var limit string
+		if src, limit = l.sources.admit(p.client.Addr().Unmap(), cfg.Limits, c.start); src == nil {
+			l.overLimit(p, limit)
+			status = statusLimited
 		}
-		l.record(cfg, p, netip.AddrPort{}, start, 0, 0, statusLimited)
-		return p, nil, false
+	}
+	if status == "" && cfg.TLS.Config != nil && l.handshake(c, &p, &cfg.TLS) != nil {
+		status = statusTLSFailed
+	}
+	if status != "" {
+		l.record(cfg, p, netip.AddrPort{}, c.start, 0, 0, status)
+		return p, src, false
 	}
 	return p, src, true
+}
+
+// overLimit counts and logs, rate-limited, a connection over a per-source
+// limit.
+func (l *tcpListener) overLimit(p peers, limit string) {
+	l.stats.limited.Add(1)
+	if n, ok := l.limitedLog.allow(); ok {
+		l.logger.Warn("closing a connection over a per-source limit", "client", p.client.Addr(), "limit", limit, "suppressed", n)
+	}
 }
 
 // sendFirst writes what goes to the backend before the splice: the PROXY
@@ -209,43 +257,60 @@ func (l *tcpListener) proxyHeaderFailed(p peers, err error) {
 	}
 }
 
-// splice copies both ways until both directions end. A clean EOF on one side
-// is passed on as a half-close and the other direction goes on; an error on
-// either side aborts both. Bytes move kernel-side with splice(2).
+// relay copies both ways until both directions end. A clean EOF on one
+// side is passed on as a half-close and the other direction goes on; an
+// error on either side aborts both. Plain TCP moves kernel-side with
+// splice(2); TLS through a pooled buffer each way.
 //
 // firstByte, if set, is called once the backend's first byte is ready to
 // read (or the stream ended), before the copy toward the client starts: a
 // readiness wait on the socket, so the copy still splices.
-func splice(client, upstream *net.TCPConn, firstByte func()) (in, out int64, err error) {
+func (c *tcpConn) relay(firstByte func()) (in, out int64, err error) {
 	type result struct {
 		n   int64
 		err error
 	}
 	up := make(chan result, 1)
 	go func() {
-		n, err := spliceCopy(upstream, client)
+		n, err := c.copyUp()
 		if err != nil {
-			client.Close()
-			upstream.Close()
+			c.closeBoth()
 		} else {
-			upstream.CloseWrite()
+			c.upstream.CloseWrite()
 		}
 		up <- result{n, err}
 	}()
-	if firstByte != nil && waitReadable(upstream) == nil {
+	if firstByte != nil && waitReadable(c.upstream) == nil {
 		firstByte()
 	}
-	out, err = spliceCopy(client, upstream)
+	out, err = c.copyDown()
 	if err != nil {
-		client.Close()
-		upstream.Close()
+		c.closeBoth()
 	} else {
-		client.CloseWrite()
+		c.closeWriteClient()
 	}
 	r := <-up
-	client.Close()
-	upstream.Close()
+	c.closeBoth()
 	return r.n, out, firstCause(r.err, err)
+}
+
+func (c *tcpConn) copyUp() (int64, error) {
+	if c.tls != nil {
+		return copyBuffered(c.upstream, c.tls)
+	}
+	return spliceCopy(c.upstream, c.client)
+}
+
+func (c *tcpConn) copyDown() (int64, error) {
+	if c.tls != nil {
+		return copyBuffered(c.tls, c.upstream)
+	}
+	return spliceCopy(c.client, c.upstream)
+}
+
+func (c *tcpConn) closeBoth() {
+	c.client.Close()
+	c.upstream.Close()
 }
 
 // firstCause drops the "use of closed network connection" that one direction

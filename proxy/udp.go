@@ -31,12 +31,15 @@ const (
 	dropReplyUnknownSource
 	dropReplySendError
 	dropDenied
+	dropLimited
+	dropProxyHeader
 	numDropReasons
 )
 
 var dropNames = [numDropReasons]string{
 	"no_backend", "session_limit", "socket_error", "send_error",
-	"reply_unknown_source", "reply_send_error", statusDenied,
+	"reply_unknown_source", "reply_send_error", statusDenied, statusLimited,
+	"proxy_header",
 }
 
 // dropReceiveBuffer is the reason for the datagrams the kernel dropped
@@ -70,6 +73,7 @@ type udpListener struct {
 	bytesIn, bytesOut                  atomic.Uint64
 	dropped                            [numDropReasons]atomic.Uint64
 	dropLog                            [numDropReasons]rateLog
+	sources                            udpSources // for limits { datagram_rate_per_source }
 }
 
 // udpReader is one socket of a UDP listener and the goroutine that reads it,
@@ -81,6 +85,8 @@ type udpReader struct {
 	flows map[netip.AddrPort]*flow // owned by the reader goroutine
 	pick  pick                     // reused by the reader goroutine
 	out   sender                   // the reader goroutine's send batch
+	// scratch joins a PROXY header and a datagram sent on their own.
+	scratch []byte
 
 	// Flows that ended on their own, for the reader to remove from flows:
 	// when it next reads, or when reapDelay after the first of them wakes
@@ -177,6 +183,7 @@ func (l *udpListener) Stats() Stats {
 		BytesIn:      l.bytesIn.Load(),
 		BytesOut:     l.bytesOut.Load(),
 		Sessions:     l.sessions.Load(),
+		Sources:      l.sources.len(),
 		Dropped:      make(map[string]uint64, numDropReasons),
 	}
 	for i := range l.dropped {

@@ -104,8 +104,9 @@ func batchFixture(tb testing.TB) (*udpReader, []netip.AddrPort) {
 
 func sendBatch(l *udpReader, clients []netip.AddrPort, p []byte) {
 	now := time.Now().UnixNano()
+	pp := &l.l.cfg.Load().ProxyProtocol
 	for i := range udpBatch {
-		l.enqueue(p, clients[i%len(clients)], now)
+		l.enqueue(p, clients[i%len(clients)], pp, now)
 	}
 	l.flush()
 }

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func (r *udpReader) newFlow(client netip.AddrPort, cfg *Config) *flow {
+func (r *udpReader) newFlow(client netip.AddrPort, o origin, cfg *Config) *flow {
 	l := r.l
 	delete(r.flows, client) // a dead flow, if any
 	if !l.reserveSession(cfg.UDP.MaxSessions) {
@@ -35,8 +35,17 @@ func (r *udpReader) newFlow(client netip.AddrPort, cfg *Config) *flow {
 		l.drop(dropSocket, client, err)
 		return nil
 	}
-	f := &flow{l: l, r: r, client: client, sock: sock, raw: raw, start: time.Now(),
+	f := &flow{l: l, r: r, client: client, origin: o, sock: sock, raw: raw, start: time.Now(),
 		v6: sock.LocalAddr().(*net.UDPAddr).IP.To4() == nil}
+	if cfg.SendProxyProtocol != "" {
+		if f.header, err = datagramProxyHeader(o.client, r.server(o)); err != nil {
+			sock.Close()
+			l.sessions.Add(-1)
+			l.drop(dropSocket, client, err)
+			return nil
+		}
+	}
+	f.src = l.sources.acquire(o.client.Addr().Unmap())
 	// Set before relayReplies runs: at 0, it would find the session
 	// timed out before its first datagram.
 	f.last.Store(f.start.UnixNano())
@@ -47,6 +56,16 @@ func (r *udpReader) newFlow(client netip.AddrPort, cfg *Config) *flow {
 	l.wg.Add(1)
 	go f.relayReplies()
 	return f
+}
+
+// server is the address o's client reached: the PROXY header's, else the
+// listener's as bound (a datagram does not say which of the host's
+// addresses it reached).
+func (r *udpReader) server(o origin) netip.AddrPort {
+	if o.proxied {
+		return o.server
+	}
+	return addrPort(r.conn.LocalAddr())
 }
 
 // reserveSession counts one more session if that stays within max. The
@@ -67,12 +86,15 @@ func (l *udpListener) reserveSession(max int) bool {
 // mode, the backend it sticks to.
 type flow struct {
 	l      *udpListener
-	r      *udpReader // whose socket the client reaches, and whose table holds the flow
-	client netip.AddrPort
+	r      *udpReader     // whose socket the client reaches, and whose table holds the flow
+	client netip.AddrPort // the sender, that replies go to
+	origin origin         // whose datagrams they are: the sender's, or a PROXY header's
+	header []byte         // the PROXY header sent before each datagram; nil for none
 	sock   *net.UDPConn
 	raw    syscall.RawConn
 	v6     bool // the socket is AF_INET6 (dual-stack): backends are addressed as IPv6
 	start  time.Time
+	src    *udpSource // the client address's datagram rate
 
 	last atomic.Int64 // unix nanoseconds of the last datagram either way
 	dead atomic.Bool
@@ -218,10 +240,14 @@ func (f *flow) end(status string) {
 		if b != nil {
 			r.Upstream = b.addr
 		}
+		if f.origin.proxied {
+			r.ProxyClient, r.ProxyServer = f.origin.client, f.origin.server
+		}
 		cfg.Recorder.Record(r)
 	}
 	f.sock.Close()
 	l := f.l
+	l.sources.release(f.src)
 	l.sessions.Add(-1)
 	r := f.r
 	r.endedMu.Lock()

@@ -46,9 +46,10 @@ func (r *udpReader) serve() {
 			r.reap()
 		}
 		now := time.Now().UnixNano() // they arrived together
+		cfg := l.cfg.Load()
 		for i := range b.n {
-			p, client := b.message(i)
-			r.enqueue(p, client, now)
+			p, peer := b.message(i)
+			r.enqueue(p, peer, &cfg.ProxyProtocol, now)
 		}
 		r.flush()
 	}
@@ -59,7 +60,35 @@ func (r *udpReader) serve() {
 func (r *udpReader) forward(p []byte, client netip.AddrPort) {
 	l := r.l
 	l.received(p)
-	r.route(p, client, time.Now().UnixNano())
+	r.route(p, client, origin{client: client}, time.Now().UnixNano())
+}
+
+// origin is whose a datagram is: its sender's, or, when a trusted peer put
+// a PROXY v2 header before it, the header's client and the address it
+// reached.
+type origin struct {
+	client, server netip.AddrPort
+	proxied        bool
+}
+
+// unwrap takes the PROXY v2 header off a datagram from a trusted peer, and
+// says whose the bytes after it are. A datagram from a trusted peer
+// without a valid header is dropped and counted; any other is taken as it
+// comes, so that no sender can claim another's address.
+func (r *udpReader) unwrap(p []byte, peer netip.AddrPort, cfg *ProxyProtocolConfig) ([]byte, origin, bool) {
+	o := origin{client: peer}
+	if !cfg.Accept || !cfg.trusted(peer.Addr()) {
+		return p, o, true
+	}
+	n, client, server, err := datagramHeader(p)
+	if err != nil {
+		r.l.drop(dropProxyHeader, peer, err)
+		return nil, o, false
+	}
+	if client.IsValid() {
+		o = origin{client: client, server: server, proxied: true}
+	}
+	return p[n:], o, true
 }
 
 // received counts a datagram from a client.
@@ -94,17 +123,20 @@ func (l *udpListener) unsent(p []byte, f *flow, b *backend) {
 	f.bytesIn.Add(n)
 }
 
-// choose finds (or opens) client's flow and the backend for its datagram;
-// nil when the datagram is dropped, which it counts with the reason.
-func (r *udpReader) choose(client netip.AddrPort, now int64) (*flow, *backend) {
+// choose finds (or opens) the flow of the datagram that peer sent for o,
+// and its backend; nil when the datagram is dropped, which it counts with
+// the reason. Flows are the peers': a balancer in front sends each client
+// from a socket of its own, and the replies go back to it.
+func (r *udpReader) choose(peer netip.AddrPort, o origin, now int64) (*flow, *backend) {
 	l := r.l
 	cfg := l.cfg.Load()
 	set := l.pool.load()
+	client := o.client
 	if len(set.primary.idx)+len(set.backup.idx) == 0 {
 		l.drop(dropNoBackend, client, nil) // before a flow: no socket for a datagram going nowhere
 		return nil, nil
 	}
-	f := r.flows[client]
+	f := r.flows[peer]
 	if f == nil || f.dead.Load() {
 		// Checked once per flow: a denied source never gets one, and
 		// each of its datagrams is checked again and dropped.
@@ -112,9 +144,17 @@ func (r *udpReader) choose(client netip.AddrPort, now int64) (*flow, *backend) {
 			l.drop(dropDenied, client, nil)
 			return nil, nil
 		}
-		if f = r.newFlow(client, cfg); f == nil {
+		if f = r.newFlow(peer, o, cfg); f == nil {
 			return nil, nil
 		}
+	}
+	if f.origin.client != client {
+		l.drop(dropProxyHeader, peer, errV2Client)
+		return nil, nil
+	}
+	if rate := cfg.Limits.DatagramRatePerSource; rate > 0 && !f.src.allow(now, rate) {
+		l.drop(dropLimited, client, nil)
+		return nil, nil
 	}
 	b := r.target(f, set, cfg, client, now)
 	if b == nil {
@@ -126,26 +166,39 @@ func (r *udpReader) choose(client netip.AddrPort, now int64) (*flow, *backend) {
 }
 
 // route sends a counted datagram on its own.
-func (r *udpReader) route(p []byte, client netip.AddrPort, now int64) {
+func (r *udpReader) route(p []byte, peer netip.AddrPort, o origin, now int64) {
 	l := r.l
 	// One retry: a flow can end (timeout) between the lookup and the send.
 	for range 2 {
-		f, b := r.choose(client, now)
+		f, b := r.choose(peer, o, now)
 		if f == nil {
 			return
 		}
 		l.sent(p, f, b)
-		_, err := f.sock.WriteToUDPAddrPort(p, b.addr)
+		_, err := f.sock.WriteToUDPAddrPort(r.withHeader(f, p), b.addr)
 		if err == nil {
 			return
 		}
 		l.unsent(p, f, b)
 		if !f.dead.Load() {
-			l.drop(dropSendError, client, err)
+			l.drop(dropSendError, o.client, err)
 			return
 		}
 	}
-	l.drop(dropSendError, client, net.ErrClosed)
+	l.drop(dropSendError, o.client, net.ErrClosed)
+}
+
+// withHeader is p after f's PROXY header, if it sends one, in the reader's
+// scratch buffer: the batched path sends the two from their own places.
+func (r *udpReader) withHeader(f *flow, p []byte) []byte {
+	if len(f.header) == 0 {
+		return p
+	}
+	if r.scratch == nil {
+		r.scratch = make([]byte, 0, maxDatagram)
+	}
+	r.scratch = append(append(r.scratch[:0], f.header...), p...)
+	return r.scratch
 }
 
 func (l *udpListener) drop(reason int, client netip.AddrPort, err error) {

@@ -46,9 +46,17 @@ func startUDP(t *testing.T, cfg Config, backends ...*testsupport.UDP) Listener {
 }
 
 // client opens a UDP socket aimed at the listener.
-func client(t *testing.T, l Listener) *net.UDPConn {
+func client(t *testing.T, l Listener) *net.UDPConn { return clientFrom(t, l, "") }
+
+// clientFrom opens a UDP socket aimed at the listener from a loopback
+// address of its own ("": any).
+func clientFrom(t *testing.T, l Listener, ip string) *net.UDPConn {
 	t.Helper()
-	c, err := net.DialUDP("udp", nil, l.Addr().(*net.UDPAddr))
+	var from *net.UDPAddr
+	if ip != "" {
+		from = &net.UDPAddr{IP: net.ParseIP(ip)}
+	}
+	c, err := net.DialUDP("udp", from, l.Addr().(*net.UDPAddr))
 	must.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	return c

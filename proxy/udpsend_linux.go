@@ -11,11 +11,12 @@ import (
 // queued is a datagram of a received batch on its way out: the flow and
 // backend chosen for it.
 type queued struct {
-	p      []byte
-	client netip.AddrPort
-	f      *flow
-	b      *backend
-	done   bool
+	p    []byte
+	peer netip.AddrPort
+	o    origin
+	f    *flow
+	b    *backend
+	done bool
 }
 
 // sender sends a received batch with one sendmmsg(2) per flow: a flow's
@@ -25,7 +26,7 @@ type sender struct {
 	q     [udpBatch]queued
 	n     int
 	hdrs  [udpBatch]unix.Mmsghdr
-	iovs  [udpBatch]unix.Iovec
+	iovs  [2 * udpBatch]unix.Iovec // each message's PROXY header, if any, and bytes
 	names [udpBatch]unix.RawSockaddrInet6
 	idx   [udpBatch]int   // q's index of each of hdrs
 	fail  [udpBatch]error // why each of hdrs was not sent; nil if it was
@@ -39,15 +40,19 @@ type sender struct {
 // enqueue is forward's first half: count, choose the flow and the backend,
 // and queue the datagram for flush. A datagram that cannot go is dropped
 // here, with its reason.
-func (r *udpReader) enqueue(p []byte, client netip.AddrPort, now int64) {
+func (r *udpReader) enqueue(p []byte, peer netip.AddrPort, pp *ProxyProtocolConfig, now int64) {
 	l := r.l
 	l.received(p)
-	f, b := r.choose(client, now)
+	p, o, ok := r.unwrap(p, peer, pp)
+	if !ok {
+		return
+	}
+	f, b := r.choose(peer, o, now)
 	if f == nil {
 		return
 	}
 	s := &r.out
-	s.q[s.n] = queued{p: p, client: client, f: f, b: b}
+	s.q[s.n] = queued{p: p, peer: peer, o: o, f: f, b: b}
 	s.n++
 }
 
@@ -66,7 +71,7 @@ func (r *udpReader) flush() {
 		for j := i; j < s.n; j++ {
 			if q := &s.q[j]; !q.done && q.f == f {
 				q.done = true
-				s.fill(s.m, q, f.v6)
+				s.fill(s.m, q, f)
 				s.idx[s.m] = j
 				s.m++
 			}
@@ -84,9 +89,9 @@ func (r *udpReader) flush() {
 			l.unsent(q.p, f, q.b)
 			switch {
 			case f.dead.Load():
-				r.route(q.p, q.client, time.Now().UnixNano())
+				r.route(q.p, q.peer, q.o, time.Now().UnixNano())
 			default:
-				l.drop(dropSendError, q.client, s.fail[k])
+				l.drop(dropSendError, q.o.client, s.fail[k])
 			}
 		}
 	}
@@ -115,21 +120,28 @@ func (s *sender) sendAll(f *flow) {
 	}
 }
 
-// fill writes message k of the send batch for q: its bytes and backend,
-// as the flow socket's address family wants it.
-func (s *sender) fill(k int, q *queued, v6 bool) {
-	iov := &s.iovs[k]
-	iov.Base = nil
-	if len(q.p) > 0 {
-		iov.Base = &q.p[0]
+// fill writes message k of the send batch for q: f's PROXY header if it
+// sends one, its bytes, and its backend, as the flow socket's address
+// family wants it.
+func (s *sender) fill(k int, q *queued, f *flow) {
+	iov := s.iovs[2*k : 2*k+2]
+	n := 0
+	if len(f.header) > 0 {
+		iov[0].Base = &f.header[0]
+		iov[0].SetLen(len(f.header))
+		n = 1
 	}
-	iov.SetLen(len(q.p))
+	iov[n].Base = nil
+	if len(q.p) > 0 {
+		iov[n].Base = &q.p[0]
+	}
+	iov[n].SetLen(len(q.p))
 	h := &s.hdrs[k].Hdr
-	h.Iov = iov
-	h.SetIovlen(1)
+	h.Iov = &iov[0]
+	h.SetIovlen(n + 1)
 	h.Name = (*byte)(unsafe.Pointer(&s.names[k]))
 	port := ntohs(q.b.addr.Port()) // the swap is its own inverse
-	if v6 {
+	if f.v6 {
 		sa := &s.names[k]
 		*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: port, Addr: q.b.addr.Addr().As16()}
 		h.Namelen = unix.SizeofSockaddrInet6
