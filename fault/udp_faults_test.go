@@ -18,9 +18,10 @@ func netipAddrPort(t *testing.T, s string) netip.AddrPort {
 	return ap
 }
 
-// udpFlood sends one datagram from each of many source addresses, in both
-// modes: every datagram is delivered or counted as dropped, the session
-// table never passes max_sessions, and it empties after the silence.
+// udpFlood sends one datagram from each of many source addresses, each
+// its own, in both modes: every datagram is delivered or counted as
+// dropped, the session table and the per-source rate table never pass
+// max_sessions, and both empty after the silence.
 func udpFlood(t *testing.T) {
 	for _, mode := range []string{"packet", "session"} {
 		t.Run(mode, func(t *testing.T) {
@@ -34,18 +35,21 @@ func udpFlood(t *testing.T) {
     session_timeout = "1s"
     max_sessions    = 10000
   }
+  limits { datagram_rate_per_source = 10 }
   upstream { servers = [%q, %q] }
 }
 `, listen, mode, a.Addr, b.Addr), 0)
-			sources := scale(5_000, 50_000)
+			sources := scale(5_000, 100_000)
 			dst := net.UDPAddrFromAddrPort(netipAddrPort(t, listen))
 			var peak int64
+			var peakSources int
 			for sent := 0; sent < sources; {
-				// A burst of 500 sources, each its own socket, from
-				// 127.0.0.2-5 so that ports are not reused among them.
+				// A burst of 500 sources, each its own address of
+				// 127.1.0.0/16 and up.
 				burst := min(500, sources-sent)
 				for i := range burst {
-					src := &net.UDPAddr{IP: net.IPv4(127, 0, 0, byte(2+(sent+i)%4))}
+					n := sent + i
+					src := &net.UDPAddr{IP: net.IPv4(127, byte(1+n>>16), byte(n>>8), byte(n))}
 					c, err := net.ListenUDP("udp", src)
 					if err != nil {
 						t.Fatal(err)
@@ -56,7 +60,7 @@ func udpFlood(t *testing.T) {
 				sent += burst
 				testsupport.WaitFor(t, "the burst to be delivered or counted", func() bool {
 					l := p.listener("span")
-					peak = max(peak, l.Counters.Sessions)
+					peak, peakSources = max(peak, l.Counters.Sessions), max(peakSources, l.Counters.Sources)
 					dropped := uint64(0)
 					for _, n := range l.Counters.Dropped {
 						dropped += n
@@ -69,8 +73,12 @@ func udpFlood(t *testing.T) {
 			figure(t, "delivered", a.Datagrams.Load()+b.Datagrams.Load(), true)
 			figure(t, "dropped (session_limit, receive_buffer)", fmt.Sprintf("%d, %d", l.Counters.Dropped["session_limit"], l.Counters.Dropped["receive_buffer"]), true)
 			figure(t, "sessions at most (max 10000)", peak, peak <= 10000)
+			figure(t, "rate table at most (max 10000)", peakSources, peakSources <= 10000)
 			start := time.Now()
-			testsupport.WaitFor(t, "the sessions to end", func() bool { return p.listener("span").Counters.Sessions == 0 })
+			testsupport.WaitFor(t, "the sessions and the rate table to empty", func() bool {
+				c := p.listener("span").Counters
+				return c.Sessions == 0 && c.Sources == 0
+			})
 			figure(t, "sessions ended after the silence", time.Since(start).Round(100*time.Millisecond), true)
 		})
 	}
