@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"slices"
 	"sync"
@@ -170,8 +172,10 @@ func connections(dial dialFunc, header []byte, workers int, d time.Duration) (re
 	return result{Value: float64(done.Load()) / time.Since(start).Seconds(), Extra: map[string]float64{"errors": float64(errs.Load())}}, nil
 }
 
-// bulk sends as fast as one connection takes for d, reading the echo back:
-// gigabytes a second echoed.
+// bulk sends as fast as one connection takes for d, reading the echo back
+// until every byte sent is back: gigabytes a second echoed. It never
+// half-closes: nginx ends a whole session when one side does
+// (proxy_half_close is off by default).
 func bulk(dial dialFunc, d time.Duration) (result, error) {
 	c, err := dial()
 	if err != nil {
@@ -179,23 +183,41 @@ func bulk(dial dialFunc, d time.Duration) (result, error) {
 	}
 	defer c.Close()
 	start := time.Now()
+	var sent atomic.Int64
+	var finished atomic.Bool // sent is final
+	werr := make(chan error, 1)
 	go func() {
 		chunk := make([]byte, 64<<10)
 		for stop := start.Add(d); time.Now().Before(stop); {
-			if _, err := c.Write(chunk); err != nil {
+			n, err := c.Write(chunk)
+			sent.Add(int64(n))
+			if err != nil {
+				werr <- err
 				return
 			}
 		}
-		if cw, ok := c.(interface{ CloseWrite() error }); ok {
-			cw.CloseWrite()
-		}
+		finished.Store(true)
+		werr <- nil
 	}()
-	c.SetReadDeadline(start.Add(d + 10*time.Second))
-	n, err := io.Copy(io.Discard, c)
-	if err != nil {
-		return result{}, fmt.Errorf("bulk: %w after %d bytes", err, n)
+	buf := make([]byte, 64<<10)
+	var got int64
+	for giveUp := start.Add(d + 10*time.Second); !finished.Load() || got < sent.Load(); {
+		// Short deadlines: the reader must notice the writer's end even
+		// when it has read everything sent so far.
+		c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		n, err := c.Read(buf)
+		got += int64(n)
+		switch {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded) && time.Now().Before(giveUp):
+		default:
+			return result{}, fmt.Errorf("bulk: %w after %d of %d bytes", err, got, sent.Load())
+		}
 	}
-	return result{Value: float64(n) / time.Since(start).Seconds() / 1e9}, nil
+	if err := <-werr; err != nil {
+		return result{}, fmt.Errorf("bulk: write: %w", err)
+	}
+	return result{Value: float64(got) / time.Since(start).Seconds() / 1e9}, nil
 }
 
 // idleRSS opens n connections through t, each echoing one byte so that it
