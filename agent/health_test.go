@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -252,4 +253,40 @@ func TestConsul_CriticalDrainsOrCloses(t *testing.T) {
 	must.Eq(t, 0, ag.Stats()["drain"].UnhealthyClosed)
 	roundTrip(t, dial(t, ag.Addrs()["close"])) // new ones go to b
 	must.Eq(t, 1, b.Accepted.Load())
+}
+
+// Per-port gating, over real Consul: a collector whose span check is
+// critical and whose agent check passes leaves the span pool and stays in
+// the agent pool; its span check passing again brings it back.
+func TestConsul_PortChecksGateTheirPoolOnly(t *testing.T) {
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
+	c := srv.Client()
+	agentPort, spanPort := testsupport.StartTCP(t), testsupport.StartTCP(t)
+	must.NoError(t, c.Agent().ServiceRegister(&api.AgentServiceRegistration{
+		ID: "c1", Name: "collector", Address: "127.0.0.1", Port: int(agentPort.Addr.Port()),
+		Meta: map[string]string{
+			"port_grpc_agent": fmt.Sprint(agentPort.Addr.Port()),
+			"port_grpc_span":  fmt.Sprint(spanPort.Addr.Port()),
+		},
+		Checks: api.AgentServiceChecks{ // as `pinlb register` names them
+			{CheckID: "c1:tcp:port_grpc_agent", TTL: "10m", Status: api.HealthPassing},
+			{CheckID: "c1:tcp:port_grpc_span", TTL: "10m", Status: api.HealthCritical},
+		},
+	}))
+	ag := startWithConsul(t, srv, "",
+		consulListener(t, "grpc-agent", config.Upstream{PortMeta: "port_grpc_agent"}),
+		consulListener(t, "grpc-span", config.Upstream{PortMeta: "port_grpc_span"}))
+	waitEndpoints(t, ag, "grpc-agent", agentPort.Addr.Port())
+	waitEndpoints(t, ag, "grpc-span")
+	roundTrip(t, dial(t, ag.Addrs()["grpc-agent"]))
+	must.Eq(t, 1, agentPort.Accepted.Load())
+	ls, _ := ag.Listener("grpc-span")
+	must.SliceLen(t, 1, ls.Endpoints)
+	must.Eq(t, []string{"consul:critical"}, ls.Endpoints[0].Reasons)
+
+	must.NoError(t, c.Agent().UpdateTTL("c1:tcp:port_grpc_span", "", api.HealthPassing))
+	waitEndpoints(t, ag, "grpc-span", spanPort.Addr.Port())
+	roundTrip(t, dial(t, ag.Addrs()["grpc-span"]))
+	must.Eq(t, 1, spanPort.Accepted.Load())
+	waitEndpoints(t, ag, "grpc-agent", agentPort.Addr.Port())
 }

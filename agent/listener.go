@@ -162,6 +162,7 @@ func (l *listener) applySnapshot(s discovery.Snapshot) {
 			continue
 		}
 		addr := netip.AddrPortFrom(ip.Unmap(), uint16(port))
+		inst = inst.ForPort(port, up.PortMeta) // gated by its port's checks too
 		if inst.Weight == 0 {
 			leaveOut(inst, addr.String(), "consul:"+inst.Health)
 			continue

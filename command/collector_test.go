@@ -106,8 +106,8 @@ func TestRegister_InstanceChecksAndLifecycle(t *testing.T) {
 	// A TCP check per TCP port (5 with the cluster port), the Thrift ping
 	// and the two UDP probes.
 	must.Eq(t, 8, len(cs))
-	for _, id := range []string{"collector-1:probe:thrift-agent", "collector-1:probe:thrift-stat",
-		"collector-1:probe:thrift-span", "collector-1:tcp:grpc-agent", "collector-1:tcp:cluster"} {
+	for _, id := range []string{"collector-1:probe:port_thrift_agent", "collector-1:probe:port_thrift_stat",
+		"collector-1:probe:port_thrift_span", "collector-1:tcp:port_grpc_agent", "collector-1:tcp:port_cluster"} {
 		must.MapContainsKey(t, cs, id)
 	}
 
@@ -116,7 +116,7 @@ func TestRegister_InstanceChecksAndLifecycle(t *testing.T) {
 	c.SetSilent(true)
 	testsupport.WaitFor(t, "the thrift ping to fail", func() bool {
 		cs := checks(t, client, "collector-1")
-		return cs["collector-1:probe:thrift-agent"] == api.HealthCritical && cs["collector-1:tcp:thrift-agent"] == api.HealthPassing
+		return cs["collector-1:probe:port_thrift_agent"] == api.HealthCritical && cs["collector-1:tcp:port_thrift_agent"] == api.HealthPassing
 	})
 	c.SetSilent(false)
 	testsupport.WaitFor(t, "every check passing again", func() bool { return allPassing(checks(t, client, "collector-1")) })
@@ -126,12 +126,12 @@ func TestRegister_InstanceChecksAndLifecycle(t *testing.T) {
 	c.KillUDP()
 	testsupport.WaitFor(t, "the UDP probes to fail", func() bool {
 		cs := checks(t, client, "collector-1")
-		return cs["collector-1:probe:thrift-span"] == api.HealthCritical && cs["collector-1:probe:thrift-stat"] == api.HealthCritical
+		return cs["collector-1:probe:port_thrift_span"] == api.HealthCritical && cs["collector-1:probe:port_thrift_stat"] == api.HealthCritical
 	})
 	// Killing the TCP listeners turns the TCP checks critical.
 	c.KillTCP()
 	testsupport.WaitFor(t, "the TCP checks to fail", func() bool {
-		return checks(t, client, "collector-1")["collector-1:tcp:grpc-agent"] == api.HealthCritical
+		return checks(t, client, "collector-1")["collector-1:tcp:port_grpc_agent"] == api.HealthCritical
 	})
 
 	// SIGTERM deregisters.

@@ -45,7 +45,9 @@ func (c Config) AgentPort() int {
 
 // registration is the service definition: Port is the agent port, every
 // served port is in Meta under its pinpoint.Port.MetaKey, with a Consul TCP
-// check per TCP port, and TTL checks that pinlb's probes feed.
+// check per TCP port, and TTL checks that pinlb's probes feed. Each check's
+// ID ends in its port's meta key, so that it gates only the pools of that
+// port (discovery's portKey rule).
 func (c Config) registration() discovery.Registration {
 	meta := map[string]string{}
 	for k, v := range c.Meta {
@@ -69,7 +71,7 @@ func (c Config) registration() discovery.Registration {
 		addr := net.JoinHostPort(c.Address, strconv.Itoa(port))
 		if p.Protocol == "tcp" {
 			add(discovery.Check{
-				ID: c.ID + ":tcp:" + p.Name, Name: fmt.Sprintf("TCP %s (%d)", p.Name, port),
+				ID: c.ID + ":tcp:" + p.MetaKey, Name: fmt.Sprintf("TCP %s (%d)", p.Name, port),
 				TCP: addr, Interval: c.CheckInterval, Timeout: timeout,
 			})
 		}
@@ -78,7 +80,7 @@ func (c Config) registration() discovery.Registration {
 			continue
 		}
 		add(discovery.Check{
-			ID: c.ID + ":probe:" + p.Name, Name: fmt.Sprintf("pinlb probe %s (%d)", p.Name, port),
+			ID: c.ID + ":probe:" + p.MetaKey, Name: fmt.Sprintf("pinlb probe %s (%d)", p.Name, port),
 			// Three missed reports turn it critical on its own, should the
 			// sidecar die without deregistering.
 			TTL: 3 * c.CheckInterval, StartCritical: true,
