@@ -272,3 +272,37 @@ func TestDevConfigMatchesRegisterMeta(t *testing.T) {
 		must.Eq(t, fmt.Sprintf("127.0.0.1:%d", p.Default), l.Address)
 	}
 }
+
+// -collector-config registers the ports the collector's own configuration
+// opens (here a 2.3.1+ collector without Thrift stat or a cluster port), a
+// port flag given as well wins, and the cluster port is left out by
+// default.
+func TestRegister_PortsFromTheCollectorConfig(t *testing.T) {
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
+	client := srv.Client()
+	dir := "../internal/pinpoint/testdata/v2.5/"
+	r := &registered{id: "c-conf", ui: cli.NewMockUi(), sigs: make(chan os.Signal, 1), code: make(chan int, 1)}
+	args := []string{"-consul-address=" + srv.HTTP, "-id=c-conf", "-address=127.0.0.1", "-check-interval=1s",
+		"-collector-config=" + dir + "pinpoint-collector-root.properties",
+		"-collector-config=" + dir + "pinpoint-collector-grpc-root.properties",
+		"-grpc-span-port=19993"}
+	go func() { r.code <- (&RegisterCommand{Ui: r.ui, signals: r.sigs}).Run(args) }()
+	t.Cleanup(func() { r.stop() })
+
+	var svc *api.AgentService
+	testsupport.WaitFor(t, "the instance registered", func() bool {
+		svc, _, _ = client.Agent().Service("c-conf", nil)
+		return svc != nil
+	})
+	must.Eq(t, map[string]string{
+		"port_grpc_agent": "9991", "port_grpc_stat": "9992", "port_grpc_span": "19993",
+		"port_thrift_agent": "9994", "port_thrift_span": "9996",
+	}, svc.Meta)
+	must.StrContains(t, r.ui.OutputWriter.String(), "ports from the collector's configuration")
+	must.Eq(t, exitOK, r.stop())
+
+	ui := cli.NewMockUi()
+	code := (&RegisterCommand{Ui: ui}).Run([]string{"-collector-config=" + dir + "none.properties"})
+	must.Eq(t, exitError, code)
+	must.StrContains(t, ui.ErrorWriter.String(), "collector configuration ../internal/pinpoint/testdata/v2.5/none.properties")
+}

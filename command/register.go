@@ -26,7 +26,7 @@ func (c *RegisterCommand) Help() string {
 	var ports strings.Builder
 	for _, p := range append(pinpoint.Ports, pinpoint.Cluster) {
 		fmt.Fprintf(&ports, "\n  -%s-port=<port>\n     Default: %d (%s, meta key %s). 0: the collector does not serve it.\n",
-			p.Name, p.Default, p.Protocol, p.MetaKey)
+			p.Name, portDefault(p), p.Protocol, p.MetaKey)
 	}
 	return strings.TrimSpace(`
 Usage: pinlb register [options]
@@ -55,7 +55,19 @@ Options:
   -address=<ip or template>
      The address the balancer reaches the collector at. Takes go-sockaddr
      templates, as Consul does. Default: {{ GetPrivateIP }}.
+
+  -collector-config=<file>
+     The collector's own configuration, read for the ports it listens on:
+     1.x pinpoint-collector.properties; 2.x and 3.x
+     pinpoint-collector-root.properties, pinpoint-collector-grpc-root.properties
+     or Spring's application.yml. Repeatable; a later file's keys win. A
+     -<name>-port flag given as well wins over the files. Without it, the
+     ports are Pinpoint's defaults below.
 ` + ports.String() + `
+  The cluster port (pinpoint-web's, which stock 2.x collectors do not open
+  and 3.x removed) is registered only when given, or when the collector's
+  configuration sets cluster.listen.port; its check gates no agent pool.
+
   -tag=<tag>
      A tag for the instance. Repeatable.
 
@@ -84,8 +96,10 @@ func (c *RegisterCommand) Run(args []string) int {
 	address := fs.String("address", "{{ GetPrivateIP }}", "")
 	ports := map[string]*int{}
 	for _, p := range append(pinpoint.Ports, pinpoint.Cluster) {
-		ports[p.Name] = fs.Int(p.Name+"-port", p.Default, "")
+		ports[p.Name] = fs.Int(p.Name+"-port", portDefault(p), "")
 	}
+	var configs []string
+	fs.Func("collector-config", "", func(s string) error { configs = append(configs, s); return nil })
 	fs.Func("tag", "", func(s string) error { cfg.Tags = append(cfg.Tags, s); return nil })
 	fs.Func("meta", "", func(s string) error {
 		k, v, ok := strings.Cut(s, "=")
@@ -105,15 +119,12 @@ func (c *RegisterCommand) Run(args []string) int {
 		c.Ui.Error(fmt.Sprintf("Error: unexpected arguments %q", fs.Args()))
 		return exitError
 	}
-	for name, p := range ports {
-		if *p < 0 || *p > 65535 {
-			c.Ui.Error(fmt.Sprintf("Error: -%s-port=%d is not a port from 0 to 65535", name, *p))
-			return exitError
-		}
-		if *p != 0 {
-			cfg.Ports[name] = *p
-		}
+	served, err := collectorPorts(fs, ports, configs)
+	if err != nil {
+		c.Ui.Error(fmt.Sprintf("Error: %s", err))
+		return exitError
 	}
+	cfg.Ports = served
 	if cfg.AgentPort() == 0 {
 		c.Ui.Error("Error: a collector needs an agent port: -grpc-agent-port or -thrift-agent-port")
 		return exitError
@@ -140,9 +151,54 @@ func (c *RegisterCommand) Run(args []string) int {
 	ctx, cancel := stopContext(c.signals)
 	defer cancel()
 	logger := hclog.New(&hclog.LoggerOptions{Name: "pinlb.register", Output: &cli.UiWriter{Ui: c.Ui}})
+	if len(configs) > 0 {
+		logger.Info("ports from the collector's configuration", "files", strings.Join(configs, ","), "ports", pinpoint.Describe(served))
+	}
 	if err := collector.NewSidecar(client, cfg, logger).Run(ctx); err != nil {
 		c.Ui.Error(fmt.Sprintf("Error: %s", err))
 		return exitError
 	}
 	return exitOK
+}
+
+// portDefault is a port flag's default: Pinpoint's number, but none for
+// the cluster port, which stock 2.x collectors do not open.
+func portDefault(p pinpoint.Port) int {
+	if p == pinpoint.Cluster {
+		return 0
+	}
+	return p.Default
+}
+
+// collectorPorts are the ports to register: the collector's configuration's
+// when files are given, else the flags' defaults, and the flags given on
+// the command line over either. 0 is a port not served, left out.
+func collectorPorts(fs *flag.FlagSet, flags map[string]*int, configs []string) (map[string]int, error) {
+	ports := map[string]int{}
+	for name, p := range flags {
+		ports[name] = *p
+	}
+	if len(configs) > 0 {
+		cc, err := pinpoint.ReadCollectorConfig(configs...)
+		if err != nil {
+			return nil, err
+		}
+		if ports, err = cc.Ports(); err != nil {
+			return nil, err
+		}
+		fs.Visit(func(f *flag.Flag) {
+			if p, ok := flags[strings.TrimSuffix(f.Name, "-port")]; ok {
+				ports[strings.TrimSuffix(f.Name, "-port")] = *p
+			}
+		})
+	}
+	for name, p := range ports {
+		if p < 0 || p > 65535 {
+			return nil, fmt.Errorf("-%s-port=%d is not a port from 0 to 65535", name, p)
+		}
+		if p == 0 {
+			delete(ports, name)
+		}
+	}
+	return ports, nil
 }
