@@ -549,6 +549,15 @@ func TestDev(t *testing.T) {
 		if l.Protocol == "udp" {
 			must.Eq(t, "packet", l.UDP.Mode)
 		}
+		// Stat and span streams move after a scale-out; the agent
+		// channels, whose closing Pinpoint records as an agent shutdown,
+		// do not.
+		moves := l.Name == "grpc-stat" || l.Name == "grpc-span"
+		must.Eq(t, moves, l.Rebalance.Enabled, must.Sprint(l.Name))
+		if moves {
+			must.Eq(t, time.Second, l.Rebalance.MinIdle)
+			must.Eq(t, 5*time.Minute, l.Rebalance.MaxWait)
+		}
 	}
 	// Files merge over it.
 	dir := write(t, map[string]string{"a.hcl": `log_level = "debug"`})

@@ -5,7 +5,13 @@
 
 shutdown_timeout = "5s"
 
-# gRPC (Pinpoint 2.x and 3.x): all TCP, long-lived HTTP/2 connections.
+# gRPC (Pinpoint 2.x and 3.x): all TCP, long-lived HTTP/2 connections. Agents
+# ping every 30 s and collectors send GOAWAY after 360 s without a call, so
+# the default 10m idle timeout never cuts a live agent.
+#
+# The agent channel is not rebalanced: closing it makes the collector record
+# an AGENT_SHUTDOWN event that operators see in pinpoint-web. It spreads as
+# agents come and go.
 listener "grpc-agent" {
   address = "127.0.0.1:9991"
   upstream {
@@ -13,8 +19,15 @@ listener "grpc-agent" {
     port_meta = "port_grpc_agent"
   }
 }
+# Stat and span streams reconnect by themselves, so after a scale-out they
+# are moved to the new collector: quiet ones (no byte for 1 s, so no message
+# is cut) at most 10 a second, and one that is never quiet after 5 minutes.
 listener "grpc-stat" {
   address = "127.0.0.1:9992"
+  rebalance {
+    min_idle = "1s"
+    max_wait = "5m"
+  }
   upstream {
     service   = "pinpoint-collector"
     port_meta = "port_grpc_stat"
@@ -22,6 +35,10 @@ listener "grpc-stat" {
 }
 listener "grpc-span" {
   address = "127.0.0.1:9993"
+  rebalance {
+    min_idle = "1s"
+    max_wait = "5m"
+  }
   upstream {
     service   = "pinpoint-collector"
     port_meta = "port_grpc_span"
