@@ -552,6 +552,9 @@ func TestDev(t *testing.T) {
 		// Stat and span streams move after a scale-out; the agent
 		// channels, whose closing Pinpoint records as an agent shutdown,
 		// do not.
+		if l.Protocol == "tcp" {
+			must.Eq(t, "least_conn", l.Balance, must.Sprint(l.Name, ": long-lived streams placed by load"))
+		}
 		moves := l.Name == "grpc-stat" || l.Name == "grpc-span"
 		must.Eq(t, moves, l.Rebalance.Enabled, must.Sprint(l.Name))
 		if moves {

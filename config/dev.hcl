@@ -5,7 +5,9 @@
 
 shutdown_timeout = "5s"
 
-# gRPC (Pinpoint 2.x and 3.x): all TCP, long-lived HTTP/2 connections. Agents
+# gRPC (Pinpoint 2.x and 3.x): all TCP, long-lived HTTP/2 connections, placed
+# by load (least_conn), so that a new or reconnecting stream goes to the
+# collector with the fewest, a freshly scaled-out one first. Agents
 # ping every 30 s and collectors send GOAWAY after 360 s without a call, so
 # the default 10m idle timeout never cuts a live agent.
 #
@@ -14,6 +16,7 @@ shutdown_timeout = "5s"
 # agents come and go.
 listener "grpc-agent" {
   address = "127.0.0.1:9991"
+  balance = "least_conn"
   upstream {
     service   = "pinpoint-collector"
     port_meta = "port_grpc_agent"
@@ -24,6 +27,7 @@ listener "grpc-agent" {
 # is cut) at most 10 a second, and one that is never quiet after 5 minutes.
 listener "grpc-stat" {
   address = "127.0.0.1:9992"
+  balance = "least_conn"
   rebalance {
     min_idle = "1s"
     max_wait = "5m"
@@ -35,6 +39,7 @@ listener "grpc-stat" {
 }
 listener "grpc-span" {
   address = "127.0.0.1:9993"
+  balance = "least_conn"
   rebalance {
     min_idle = "1s"
     max_wait = "5m"
@@ -49,6 +54,7 @@ listener "grpc-span" {
 # the idle timeout stays above that.
 listener "thrift-agent" {
   address      = "127.0.0.1:9994"
+  balance      = "least_conn"
   idle_timeout = "10m"
   upstream {
     service   = "pinpoint-collector"

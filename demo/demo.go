@@ -142,6 +142,10 @@ func (d *demo) setUp(ctx context.Context) error {
 		d.agents = append(d.agents, sim.StartAgent(sim.AgentConfig{
 			Name: fmt.Sprintf("agent-%d", i), Host: "127.0.0.1", Ports: ports,
 			MessageEvery: 100 * time.Millisecond, PingEvery: 5 * time.Second,
+			// Stats go in batches, spans come with the traffic: both have
+			// quiet gaps, in which pinlb moves a stream without cutting a
+			// message.
+			Every:     map[string]time.Duration{"grpc-stat": 2 * time.Second, "grpc-span": 1500 * time.Millisecond},
 			Reconnect: 3 * time.Second, DatagramEvery: 20 * time.Millisecond,
 		}))
 	}
@@ -280,6 +284,23 @@ func (d *demo) poolsHave(n int) bool {
 		}
 	}
 	return true
+}
+
+// rebalanceMoves is a listener's rebalance_moves counter, from pinlb's API;
+// 0 when the API does not answer.
+func (d *demo) rebalanceMoves(name string) int {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/v1/listeners/%s", apiPort, name))
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	var l struct {
+		Counters struct {
+			RebalanceMoves int `json:"rebalance_moves"`
+		}
+	}
+	json.NewDecoder(resp.Body).Decode(&l)
+	return l.Counters.RebalanceMoves
 }
 
 // showListener prints what `pinlb listeners NAME` says at the end: every

@@ -4,7 +4,7 @@
 // collector and a scripted scale-out, crash and maintenance drain. It is a
 // module of its own, so that its simulators stay out of the pinlb binary.
 //
-//	go run . -pinlb ../bin/pinlb [-duration 45s] [-agents 6]
+//	go run . -pinlb ../bin/pinlb [-duration 45s] [-agents 12]
 //
 // The Consul binary is $PINLB_CONSUL (`make demo` builds and sets it).
 package main
@@ -24,7 +24,7 @@ import (
 func main() {
 	pinlb := flag.String("pinlb", "bin/pinlb", "the pinlb binary, run for register, maint and agent")
 	duration := flag.Duration("duration", 0, "stop after this long and exit 0; 0 runs until Ctrl-C")
-	agents := flag.Int("agents", 6, "simulated Pinpoint agents")
+	agents := flag.Int("agents", 12, "simulated Pinpoint agents")
 	flag.Parse()
 	consul, err := consulbin.Path()
 	if err != nil {

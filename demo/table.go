@@ -25,7 +25,7 @@ func (d *demo) draw() {
 		b.WriteString("\033[H\033[2J")
 	}
 	fmt.Fprintf(&b, "pinlb demo  t=%.0fs  agents -> pinlb 127.0.0.1:9991-9996 -> collectors   (Ctrl-C stops)\n\n", time.Since(d.start).Seconds())
-	fmt.Fprintf(&b, "%-12s %-12s %9s %10s %12s %10s\n", "collector", "consul", "tcp conns", "msgs/s", "datagrams/s", "messages")
+	fmt.Fprintf(&b, "%-12s %-12s %9s %10s %10s %12s %10s\n", "collector", "consul", "tcp conns", "stat+span", "msgs/s", "datagrams/s", "messages")
 	elapsed := 5.0
 	if d.o.Live {
 		elapsed = 1
@@ -40,7 +40,7 @@ func (d *demo) draw() {
 		if m.gone {
 			state += "*"
 		}
-		fmt.Fprintf(&b, "%-12s %-12s %9d %10.0f %12.0f %10d\n", m.name, state, s.ActiveConns.Load(),
+		fmt.Fprintf(&b, "%-12s %-12s %9d %10d %10.0f %12.0f %10d\n", m.name, state, s.ActiveConns.Load(), statSpan(m),
 			float64(msgs-m.prevM)/elapsed, float64(dgrams-m.prevD)/elapsed, msgs)
 		m.prevM, m.prevD = msgs, dgrams
 	}
@@ -78,5 +78,30 @@ func (d *demo) summary() {
 		msgs, sent, dgrams, dsent, corrupt)
 	fmt.Fprintf(d.o.Out, "%d frames were cut mid-way by a collector that crashed or stopped. Datagrams sent to a collector\n"+
 		"between its crash and Consul marking it critical (about one check interval) are lost with it.\n", cut)
+	d.spread()
 	fmt.Fprintf(d.o.Out, "Logs: %s\n", d.dir)
+}
+
+// statSpan is how many gRPC stat and span streams a collector holds now.
+func statSpan(m *member) int64 {
+	s := m.sim.Stats()
+	return s.Streams["grpc-stat"].Load() + s.Streams["grpc-span"].Load()
+}
+
+// spread says where the gRPC stat and span streams ended up, and how many
+// pinlb moved: after the scale-out, the new collector gets its share of
+// them, not only of the UDP datagrams.
+func (d *demo) spread() {
+	var b strings.Builder
+	for _, m := range d.members {
+		if !m.gone {
+			fmt.Fprintf(&b, " %s %d,", m.name, statSpan(m))
+		}
+	}
+	moves := 0
+	for _, name := range []string{"grpc-stat", "grpc-span"} {
+		moves += d.rebalanceMoves(name)
+	}
+	fmt.Fprintf(d.o.Out, "gRPC stat and span streams at the end:%s (pinlb's rebalancing moved %d of them).\n",
+		strings.TrimSuffix(b.String(), ","), moves)
 }

@@ -22,6 +22,9 @@ type AgentConfig struct {
 	Ports map[string]int
 	// MessageEvery paces the framed messages on each TCP stream.
 	MessageEvery time.Duration
+	// Every paces one stream's messages instead, by port name: Pinpoint's
+	// stat stream sends in batches, with quiet between.
+	Every map[string]time.Duration
 	// PingEvery paces pings on the Thrift agent stream (Pinpoint: 5m).
 	PingEvery time.Duration
 	// Reconnect is the pause before redialling a stream that ended
@@ -76,7 +79,11 @@ func StartAgent(cfg AgentConfig) *Agent {
 		addr := net.JoinHostPort(cfg.Host, strconv.Itoa(port))
 		a.wg.Add(1)
 		if p.Protocol == "tcp" {
-			go a.stream(ctx, addr, p.Name == "thrift-agent")
+			every := a.cfg.MessageEvery
+			if e, ok := a.cfg.Every[p.Name]; ok {
+				every = e
+			}
+			go a.stream(ctx, addr, p.Name == "thrift-agent", every)
 		} else if cfg.DatagramEvery > 0 {
 			go a.datagrams(ctx, addr)
 		} else {
@@ -95,14 +102,14 @@ func (a *Agent) Stop() {
 	a.wg.Wait()
 }
 
-func (a *Agent) stream(ctx context.Context, addr string, ping bool) {
+func (a *Agent) stream(ctx context.Context, addr string, ping bool, every time.Duration) {
 	defer a.wg.Done()
 	var d net.Dialer
 	for seq := 0; ctx.Err() == nil; {
 		conn, err := d.DialContext(ctx, "tcp", addr)
 		if err == nil {
 			a.stats.Connected.Add(1)
-			seq = a.talk(ctx, conn, ping, seq)
+			seq = a.talk(ctx, conn, ping, every, seq)
 			a.stats.Connected.Add(-1)
 			conn.Close()
 			if ctx.Err() != nil {
@@ -120,9 +127,9 @@ func (a *Agent) stream(ctx context.Context, addr string, ping bool) {
 	}
 }
 
-// talk sends framed messages (and pings) until the connection ends, and
-// returns the next sequence number.
-func (a *Agent) talk(ctx context.Context, conn net.Conn, ping bool, seq int) int {
+// talk sends framed messages, one every every (and pings), until the
+// connection ends, and returns the next sequence number.
+func (a *Agent) talk(ctx context.Context, conn net.Conn, ping bool, every time.Duration, seq int) int {
 	ended := make(chan struct{})
 	go func() {
 		defer close(ended)
@@ -136,7 +143,7 @@ func (a *Agent) talk(ctx context.Context, conn net.Conn, ping bool, seq int) int
 			}
 		}
 	}()
-	msgs := time.NewTicker(a.cfg.MessageEvery)
+	msgs := time.NewTicker(every)
 	defer msgs.Stop()
 	pings := time.NewTicker(a.cfg.PingEvery)
 	defer pings.Stop()
@@ -241,7 +248,7 @@ func StartStreams(addr string, n int, every, reconnect time.Duration) *Streams {
 					}
 				} else {
 					s.Connected.Add(1)
-					seq = a.talk(ctx, conn, false, seq)
+					seq = a.talk(ctx, conn, false, every, seq)
 					s.Connected.Add(-1)
 					conn.Close()
 					if ctx.Err() != nil {

@@ -41,6 +41,9 @@ type CollectorStats struct {
 	Pings       atomic.Int64
 	Datagrams   atomic.Int64
 	Probes      atomic.Int64
+	// Streams are the open TCP connections by port name (made before the
+	// collector listens, read concurrently).
+	Streams map[string]*atomic.Int64
 }
 
 // StartCollector starts a collector on host (an IP) with every port free.
@@ -49,6 +52,7 @@ func StartCollector(name, host string) (*Collector, error) {
 		Name: name, Host: host, Ports: map[string]int{},
 		tcp: map[string]net.Listener{}, udp: map[string]*net.UDPConn{}, conns: map[net.Conn]struct{}{},
 	}
+	c.stats.Streams = map[string]*atomic.Int64{}
 	for _, p := range append(pinpoint.Ports, pinpoint.Cluster) {
 		if err := c.listen(p); err != nil {
 			c.Kill()
@@ -78,8 +82,10 @@ func (c *Collector) listen(p pinpoint.Port) error {
 	}
 	c.tcp[p.Name] = ln
 	c.Ports[p.Name] = ln.Addr().(*net.TCPAddr).Port
+	streams := new(atomic.Int64)
+	c.stats.Streams[p.Name] = streams
 	c.wg.Add(1)
-	go c.accept(ln)
+	go c.accept(ln, streams)
 	return nil
 }
 
@@ -117,7 +123,7 @@ func (c *Collector) Kill() {
 	c.wg.Wait()
 }
 
-func (c *Collector) accept(ln net.Listener) {
+func (c *Collector) accept(ln net.Listener, streams *atomic.Int64) {
 	defer c.wg.Done()
 	for {
 		conn, err := ln.Accept()
@@ -132,6 +138,7 @@ func (c *Collector) accept(ln net.Listener) {
 		c.mu.Unlock()
 		c.stats.Conns.Add(1)
 		c.stats.ActiveConns.Add(1)
+		streams.Add(1)
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
@@ -141,6 +148,7 @@ func (c *Collector) accept(ln net.Listener) {
 			delete(c.conns, conn)
 			c.mu.Unlock()
 			c.stats.ActiveConns.Add(-1)
+			streams.Add(-1)
 		}()
 	}
 }
