@@ -3,11 +3,13 @@ package discovery
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
+	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
 )
 
@@ -227,4 +229,33 @@ func TestRules_ACLAnswersAreNotApplied(t *testing.T) {
 	r.answerMeta(&api.QueryMeta{LastIndex: 8, DefaultACLPolicy: "allow"}) // a real scale to zero
 	ids, _ = r.snapshot()
 	must.SliceEmpty(t, ids)
+}
+
+// churning is a Consul whose answer changes on every query, as a service
+// whose check output churns: it answers at once, at a new index.
+type churning struct{ calls atomic.Int64 }
+
+func (c *churning) fetch(ctx context.Context, index uint64, wait time.Duration) ([]*api.ServiceEntry, *api.QueryMeta, error) {
+	c.calls.Add(1)
+	return nil, &api.QueryMeta{LastIndex: index + 1}, ctx.Err()
+}
+
+// However fast Consul's answers change, the watcher's queries are bounded:
+// a burst of callBurst (several collectors scaling out at once go through
+// without waiting), then one per callInterval.
+func TestRules_ChurnDrivesABoundedQueryRate(t *testing.T) {
+	w := NewWatcher(WatcherInput{Query: Query{Service: "collector"}, Logger: hclog.NewNullLogger(), OnChange: func(Snapshot) {}})
+	consul := &churning{}
+	w.consul = consul
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	start := time.Now()
+	go func() { w.Run(ctx); close(done) }()
+	testsupport.WaitFor(t, "the burst spent", func() bool { return consul.calls.Load() >= callBurst })
+	time.Sleep(time.Second) // the span the bound is computed over, measured below
+	cancel()
+	<-done
+	elapsed := time.Since(start)
+	bound := int64(callBurst) + int64(elapsed/callInterval) + 1
+	must.LessEq(t, bound, consul.calls.Load(), must.Sprintf("in %v", elapsed))
 }

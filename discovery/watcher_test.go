@@ -152,13 +152,14 @@ func TestWatcher_HealthGating(t *testing.T) {
 		return meta.LastIndex
 	}
 	before := index()
+	churned := time.Now()
 	for i := range 5 {
 		must.NoError(t, c.Agent().UpdateTTL("check:c1", fmt.Sprintf("output %d", i), api.HealthPassing))
 	}
-	// The churn reached the catalog, and the watcher has answered since.
+	// The churn reached the catalog, and the watcher has had an answer
+	// since it began: had churn made snapshots, one would be queued now.
 	testsupport.WaitFor(t, "the churn to reach the catalog", func() bool { return index() > before })
-	landed := time.Now()
-	testsupport.WaitFor(t, "the watcher to see the churn", func() bool { return w.Status().LastContact.After(landed) })
+	testsupport.WaitFor(t, "the watcher to see the churn", func() bool { return w.Status().LastContact.After(churned) })
 	must.NoError(t, c.Agent().ServiceDeregister("c1"))
 	must.Eq(t, []string{"c2"}, serviceIDs(next(t, ch)))
 	must.NoError(t, c.Agent().ServiceDeregister("c2"))
