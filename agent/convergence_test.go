@@ -52,6 +52,22 @@ func BenchmarkConvergence(b *testing.B) {
 	})
 }
 
+// startGRPC runs an agent with one listener, "grpc", on srv's service
+// "collector", until the benchmark ends.
+func startGRPC(b *testing.B, srv *testsupport.Consul) *Agent {
+	l := config.Listener{
+		Name: "grpc", Protocol: "tcp", Address: testsupport.FreePort(b), Balance: config.DefaultBalance,
+		ConnectTimeout: time.Second, IdleTimeout: time.Minute,
+		Upstream: config.Upstream{Service: "collector"},
+	}
+	ag := New(&config.Config{Consul: config.Consul{Address: srv.HTTP}, Listeners: []config.Listener{l}}, Options{})
+	if err := ag.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ag.Shutdown(context.Background()) })
+	return ag
+}
+
 // changeGap lets the watcher's token bucket refill between changes.
 const changeGap = 150 * time.Millisecond
 
@@ -68,16 +84,7 @@ func benchConvergence(b *testing.B, write writeFunc) {
 	if err := write(c, "base", base.Addr.Port(), true); err != nil {
 		b.Fatal(err)
 	}
-	l := config.Listener{
-		Name: "grpc", Protocol: "tcp", Address: testsupport.FreePort(b), Balance: config.DefaultBalance,
-		ConnectTimeout: time.Second, IdleTimeout: time.Minute,
-		Upstream: config.Upstream{Service: "collector"},
-	}
-	ag := New(&config.Config{Consul: config.Consul{Address: srv.HTTP}, Listeners: []config.Listener{l}}, Options{})
-	if err := ag.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	defer ag.Shutdown(context.Background())
+	ag := startGRPC(b, srv)
 	has := func(port uint16) bool {
 		for _, ep := range ag.Endpoints("grpc") {
 			if ep.Addr.Port() == port {
@@ -152,16 +159,7 @@ const burstSize = 10
 func benchBurst(b *testing.B) {
 	srv := testsupport.StartConsul(b, testsupport.ConsulOptions{})
 	c := srv.Client()
-	l := config.Listener{
-		Name: "grpc", Protocol: "tcp", Address: testsupport.FreePort(b), Balance: config.DefaultBalance,
-		ConnectTimeout: time.Second, IdleTimeout: time.Minute,
-		Upstream: config.Upstream{Service: "collector"},
-	}
-	ag := New(&config.Config{Consul: config.Consul{Address: srv.HTTP}, Listeners: []config.Listener{l}}, Options{})
-	if err := ag.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	defer ag.Shutdown(context.Background())
+	ag := startGRPC(b, srv)
 	var lat []time.Duration
 	b.ResetTimer()
 	for round := 0; round < max(1, b.N/burstSize); round++ {

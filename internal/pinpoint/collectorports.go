@@ -17,7 +17,7 @@ var thriftKeys = map[string]struct{ v1, v2, flag string }{
 // "cluster"; 0 for one it does not open.
 func (c *CollectorConfig) Ports() (map[string]int, error) {
 	out := map[string]int{}
-	v1 := !c.has("collector.receiver.") && c.hasAny(thriftKeys) // 1.x: no gRPC, the old Thrift names
+	v1 := !c.has("collector.receiver.") && c.hasV1Keys() // 1.x: no gRPC, the old Thrift names
 	for _, p := range Ports {
 		var n int
 		var err error
@@ -85,9 +85,9 @@ func Describe(ports map[string]int) string {
 	return s[1:]
 }
 
-// hasAny reports whether one of the 1.x Thrift keys is set.
-func (c *CollectorConfig) hasAny(keys map[string]struct{ v1, v2, flag string }) bool {
-	for _, k := range keys {
+// hasV1Keys reports whether one of the 1.x Thrift keys is set.
+func (c *CollectorConfig) hasV1Keys() bool {
+	for _, k := range thriftKeys {
 		if _, ok := c.keys[k.v1]; ok {
 			return true
 		}
