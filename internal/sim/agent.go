@@ -34,6 +34,9 @@ type AgentConfig struct {
 	DatagramEvery time.Duration
 	// DatagramSize is the size of a span datagram.
 	DatagramSize int
+	// Dial opens the TCP streams; nil is a net.Dialer's. Host is then
+	// whatever Dial makes of it (a DNS name, say).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Agent is a running simulated agent.
@@ -68,6 +71,9 @@ func StartAgent(cfg AgentConfig) *Agent {
 	}
 	if cfg.DatagramSize == 0 {
 		cfg.DatagramSize = 512
+	}
+	if cfg.Dial == nil {
+		cfg.Dial = new(net.Dialer).DialContext
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Agent{cfg: cfg, cancel: cancel}
@@ -104,9 +110,8 @@ func (a *Agent) Stop() {
 
 func (a *Agent) stream(ctx context.Context, addr string, ping bool, every time.Duration) {
 	defer a.wg.Done()
-	var d net.Dialer
 	for seq := 0; ctx.Err() == nil; {
-		conn, err := d.DialContext(ctx, "tcp", addr)
+		conn, err := a.cfg.Dial(ctx, "tcp", addr)
 		if err == nil {
 			a.stats.Connected.Add(1)
 			seq = a.talk(ctx, conn, ping, every, seq)

@@ -1,0 +1,104 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/pinlb/pinlb/internal/pinpoint"
+	"github.com/pinlb/pinlb/internal/sim"
+)
+
+// CollectorHost is a simulated collector on a host, with `pinlb register`
+// beside it.
+type CollectorHost struct {
+	Host      *Host
+	Consul    *Consul
+	Collector *sim.Collector
+	Register  *Proc
+}
+
+// StartCollector starts a collector on h (its sockets in h's namespace) and
+// `pinlb register` for it, checking every second.
+func StartCollector(h *Host, consul *Consul, pinlbBin string) (*CollectorHost, error) {
+	var c *sim.Collector
+	err := h.Do(func() (err error) {
+		c, err = sim.StartCollector(h.Name, h.IP.String())
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"register", "-address=" + h.IP.String(), "-id=collector-" + h.Name, "-check-interval=1s"}
+	for _, p := range pinpoint.Ports {
+		args = append(args, fmt.Sprintf("-%s-port=%d", p.Name, c.Ports[p.Name]))
+	}
+	ch := &CollectorHost{Host: h, Consul: consul, Collector: c, Register: newProc(h, pinlbBin, args...)}
+	if err := ch.Register.Start(); err != nil {
+		c.Kill()
+		return nil, err
+	}
+	return ch, nil
+}
+
+// Stop deregisters the collector and stops it.
+func (c *CollectorHost) Stop() {
+	c.Register.Stop()
+	c.Collector.Kill()
+}
+
+// AgentHost is a host of Pinpoint agents, which find pinlb through Consul
+// DNS on its agent.
+type AgentHost struct {
+	Host   *Host
+	Consul *Consul
+}
+
+// ServiceName is the name agents connect to: profiler.collector.ip.
+const ServiceName = "pinlb.service.consul"
+
+// Dial resolves the host part of addr through the local Consul agent's DNS
+// at every call, and tries each address in the order the answer gives
+// (Consul shuffles it), as gRPC's pick_first does.
+func (a *AgentHost) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	name, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return a.Host.Dial(ctx, network, "127.0.0.1:8600")
+	}}
+	ips, err := r.LookupHost(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, ip := range ips {
+		dctx, cancel := context.WithTimeout(ctx, time.Second)
+		conn, err := a.Host.Dial(dctx, network, net.JoinHostPort(ip, port))
+		cancel()
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
+}
+
+// StartAgent starts a simulated agent on a with its gRPC streams (agent,
+// stat, span) to pinlb by name, each sending every every, and
+// reconnecting after reconnect.
+func (a *AgentHost) StartAgent(name string, every, reconnect time.Duration) *sim.Agent {
+	ports := map[string]int{}
+	for _, p := range pinpoint.Ports {
+		if strings.HasPrefix(p.Name, "grpc-") {
+			ports[p.Name] = p.Default
+		}
+	}
+	return sim.StartAgent(sim.AgentConfig{
+		Name: name, Host: ServiceName, Ports: ports, MessageEvery: every, Reconnect: reconnect, Dial: a.Dial,
+	})
+}
