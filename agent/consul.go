@@ -17,6 +17,7 @@ func clientConfig(c config.Consul) discovery.ClientConfig {
 	return discovery.ClientConfig{
 		Address: c.Address, Datacenter: c.Datacenter, Token: c.Token,
 		CAFile: c.TLS.CAFile, CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile, ServerName: c.TLS.ServerName,
+		Consistency: discovery.Consistency(c.Consistency),
 	}
 }
 

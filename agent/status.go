@@ -40,8 +40,11 @@ type ConsulStatus struct {
 	Address string `json:"address,omitempty"`
 	// Reachable is set when every watch's last call succeeded.
 	Reachable bool `json:"reachable"`
+	// Consistency is the read mode of the watches (consul { consistency }).
+	Consistency string `json:"consistency"`
 	// Stale is set when a watch has been unable to reach Consul for
-	// longer than stale_ttl: its pools may be out of date.
+	// longer than stale_ttl, or Consul answers without a leader: its pools
+	// may be out of date.
 	Stale   bool          `json:"stale"`
 	Watches []WatchStatus `json:"watches"`
 }
@@ -56,6 +59,7 @@ type WatchStatus struct {
 	Since       time.Time `json:"since"` // of the current reachable or unreachable state
 	LastError   string    `json:"last_error,omitempty"`
 	Stale       bool      `json:"stale"`
+	NoLeader    bool      `json:"no_leader"` // Consul answers, but its servers have no leader
 	ACLFiltered bool      `json:"acl_filtered"`
 	// ACLProblem says why answers are not applied, while ACLFiltered.
 	ACLProblem string `json:"acl_problem,omitempty"`
@@ -206,7 +210,9 @@ func (a *Agent) Status() Status {
 		Reloads:       a.reloads,
 		ReloadErrors:  a.reloadErrors,
 		LastReload:    a.lastReload,
-		Consul:        ConsulStatus{Used: a.consul.client != nil && a.watching(), Reachable: true, Watches: []WatchStatus{}},
+		Consul: ConsulStatus{
+			Used: a.consul.client != nil && a.watching(), Consistency: a.cfg.Consul.Consistency, Reachable: true, Watches: []WatchStatus{},
+		},
 	}
 	if s.ConfigFiles == nil {
 		s.ConfigFiles = []string{}
@@ -224,7 +230,7 @@ func (a *Agent) Status() Status {
 		ws := WatchStatus{
 			Service: q.Service, Datacenter: q.Datacenter, Filter: q.Filter,
 			Reachable: st.Reachable, LastContact: st.LastContact, Since: st.Since, LastError: st.LastError,
-			Stale: st.Stale, ACLFiltered: st.ACLFiltered, ACLProblem: st.ACLProblem, Instances: f.instances(),
+			Stale: st.Stale, NoLeader: st.NoLeader, ACLFiltered: st.ACLFiltered, ACLProblem: st.ACLProblem, Instances: f.instances(),
 			HeldInstances: st.Held,
 		}
 		if st.Held > 0 {

@@ -144,6 +144,7 @@ func (t *telemetry) sample(a view) {
 		l := metrics.Label{Name: "service", Value: w.Service}
 		t.gauge([]string{"consul", "reachable"}, boolFloat(w.Reachable), l)
 		t.gauge([]string{"consul", "stale"}, boolFloat(w.Stale), l)
+		t.gauge([]string{"consul", "no_leader"}, boolFloat(w.NoLeader), l)
 		t.gauge([]string{"consul", "acl_filtered"}, boolFloat(w.ACLFiltered), l)
 		t.gauge([]string{"consul", "instances"}, float64(w.Instances), l)
 		t.gauge([]string{"consul", "held_instances"}, float64(w.HeldInstances), l)

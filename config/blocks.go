@@ -10,12 +10,17 @@ import (
 
 func (v *validator) consul(c *consulBlock) Consul {
 	out := Consul{
-		Address:    deref(c.Address),
-		Datacenter: deref(c.Datacenter),
-		Token:      deref(c.Token),
-		TokenFile:  deref(c.TokenFile),
-		StaleTTL:   v.duration(c.StaleTTL, c.StaleTTLRange, DefaultConsulStaleTTL, true),
-		ResyncHold: v.duration(c.ResyncHold, c.ResyncHoldRange, DefaultConsulResyncHold, true),
+		Address:     deref(c.Address),
+		Datacenter:  deref(c.Datacenter),
+		Token:       deref(c.Token),
+		TokenFile:   deref(c.TokenFile),
+		StaleTTL:    v.duration(c.StaleTTL, c.StaleTTLRange, DefaultConsulStaleTTL, true),
+		ResyncHold:  v.duration(c.ResyncHold, c.ResyncHoldRange, DefaultConsulResyncHold, true),
+		Consistency: DefaultConsulConsistency,
+	}
+	if c.Consistency != nil {
+		out.Consistency = *c.Consistency
+		v.oneOf(out.Consistency, c.ConsistencyRange, "consistency", consistencies)
 	}
 	if c.Address != nil && strings.TrimSpace(out.Address) == "" {
 		v.errorf(c.AddressRange, "Invalid Consul address",

@@ -39,6 +39,9 @@ type Consul struct {
 	TLS        ConsulTLS
 	StaleTTL   time.Duration
 	ResyncHold time.Duration
+	// Consistency is how the watches read: ConsistencyLeader,
+	// ConsistencyStale or ConsistencyStreaming.
+	Consistency string
 }
 
 // ConsulTLS holds the consul { tls {} } block.
@@ -207,3 +210,17 @@ type UDP struct {
 	Responses      int // session mode: end the session after this many replies; 0 means no limit
 	MaxSessions    int
 }
+
+// The read modes of consul { consistency }.
+const (
+	// ConsistencyLeader reads through the leader: the freshest answers,
+	// all of the load on one server.
+	ConsistencyLeader = "leader"
+	// ConsistencyStale lets any server answer from its own state: load
+	// spread over the servers, answers while there is no leader.
+	ConsistencyStale = "stale"
+	// ConsistencyStreaming has the local Consul agent answer from its
+	// streaming view (its cache, where streaming is off): one subscription
+	// per agent and service, whatever the number of blocking queries.
+	ConsistencyStreaming = "streaming"
+)

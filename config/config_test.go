@@ -74,6 +74,7 @@ consul {
   token_file  = "` + tokenFile + `"
   stale_ttl   = "1m"
   resync_hold = "30s"
+  consistency = "streaming"
   tls {
     ca_file     = "/ca.pem"
     cert_file   = "/c.pem"
@@ -109,7 +110,7 @@ listener "agent" {
 	must.Eq(t, 5*time.Second, cfg.ShutdownTimeout)
 	must.Eq(t, Consul{
 		Address: "127.0.0.1:8501", Datacenter: "dc2", Token: "s3cret", TokenFile: tokenFile,
-		StaleTTL: time.Minute, ResyncHold: 30 * time.Second,
+		StaleTTL: time.Minute, ResyncHold: 30 * time.Second, Consistency: ConsistencyStreaming,
 		TLS: ConsulTLS{CAFile: "/ca.pem", CertFile: "/c.pem", KeyFile: "/k.pem", ServerName: "consul.example"},
 	}, cfg.Consul)
 	must.Eq(t, "127.0.0.1:9701", cfg.API.Address)
@@ -345,6 +346,11 @@ listener "stat" {
   resync_hold = "-1s"
 }` + minimal,
 			wants: []string{`a.hcl:2:17: Unreadable Consul token file; open /nonexistent/token`, `a.hcl:3:17: Invalid duration`},
+		},
+		{
+			name:  "consul consistency",
+			hcl:   `consul { consistency = "consistent" }` + minimal,
+			wants: []string{`a.hcl:1:24: Invalid consistency; "consistent" is not a consistency; use one of: leader, stale, streaming`},
 		},
 		{
 			name:  "token file that never ends",

@@ -91,6 +91,10 @@ const (
 	// session holds one socket.
 	DefaultMaxSessions = 10000
 
+	// DefaultConsulConsistency is how the watches read Consul, chosen from
+	// the measurements in website/content/docs/consul.md, "Read modes".
+	DefaultConsulConsistency = ConsistencyLeader
+
 	// DefaultConsulStaleTTL is how long pools keep the last endpoints Consul
 	// reported while Consul is unreachable.
 	DefaultConsulStaleTTL = 10 * time.Minute

@@ -16,6 +16,8 @@ var (
 	policies  = []string{"drain", "close"}
 	udpModes  = []string{"packet", "session"}
 	logFormat = []string{"text", "json"}
+
+	consistencies = []string{ConsistencyLeader, ConsistencyStale, ConsistencyStreaming}
 )
 
 // Balances lists the balance algorithms a listener may name, sorted.
@@ -28,7 +30,7 @@ func finalize(fc *fileConfig) (*Config, hcl.Diagnostics) {
 	cfg := &Config{
 		LogLevel:        DefaultLogLevel,
 		ShutdownTimeout: v.duration(fc.ShutdownTimeout, fc.ShutdownTimeoutRange, DefaultShutdownTimeout, false),
-		Consul:          Consul{StaleTTL: DefaultConsulStaleTTL, ResyncHold: DefaultConsulResyncHold},
+		Consul:          Consul{StaleTTL: DefaultConsulStaleTTL, ResyncHold: DefaultConsulResyncHold, Consistency: DefaultConsulConsistency},
 		API:             API{Enabled: DefaultAPIEnabled, Address: DefaultAPIAddress},
 		Telemetry: Telemetry{
 			MetricsPrefix:           DefaultMetricsPrefix,

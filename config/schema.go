@@ -26,18 +26,20 @@ type fileConfig struct {
 }
 
 type consulBlock struct {
-	Address         *string         `hcl:"address,optional"`
-	AddressRange    hcl.Range       `hcl:"address,attr_value_range"`
-	Datacenter      *string         `hcl:"datacenter,optional"`
-	Token           *string         `hcl:"token,optional"`
-	TokenRange      hcl.Range       `hcl:"token,attr_value_range"`
-	TokenFile       *string         `hcl:"token_file,optional"`
-	TokenFileRange  hcl.Range       `hcl:"token_file,attr_value_range"`
-	StaleTTL        *string         `hcl:"stale_ttl,optional"`
-	StaleTTLRange   hcl.Range       `hcl:"stale_ttl,attr_value_range"`
-	ResyncHold      *string         `hcl:"resync_hold,optional"`
-	ResyncHoldRange hcl.Range       `hcl:"resync_hold,attr_value_range"`
-	TLS             *consulTLSBlock `hcl:"tls,block"`
+	Address          *string         `hcl:"address,optional"`
+	AddressRange     hcl.Range       `hcl:"address,attr_value_range"`
+	Datacenter       *string         `hcl:"datacenter,optional"`
+	Token            *string         `hcl:"token,optional"`
+	TokenRange       hcl.Range       `hcl:"token,attr_value_range"`
+	TokenFile        *string         `hcl:"token_file,optional"`
+	TokenFileRange   hcl.Range       `hcl:"token_file,attr_value_range"`
+	StaleTTL         *string         `hcl:"stale_ttl,optional"`
+	StaleTTLRange    hcl.Range       `hcl:"stale_ttl,attr_value_range"`
+	ResyncHold       *string         `hcl:"resync_hold,optional"`
+	ResyncHoldRange  hcl.Range       `hcl:"resync_hold,attr_value_range"`
+	Consistency      *string         `hcl:"consistency,optional"`
+	ConsistencyRange hcl.Range       `hcl:"consistency,attr_value_range"`
+	TLS              *consulTLSBlock `hcl:"tls,block"`
 }
 
 type consulTLSBlock struct {

@@ -25,7 +25,28 @@ type ClientConfig struct {
 	CertFile   string
 	KeyFile    string
 	ServerName string
+	// Consistency is how watches read; the zero value is ReadLeader.
+	Consistency Consistency
 }
+
+// Consistency is a read mode of the health queries: who answers them, and
+// so how fresh they are and which servers carry them.
+type Consistency string
+
+const (
+	// ReadLeader forwards every query to the leader (Consul's default
+	// consistency) and sorts by distance from the local agent, which also
+	// keeps it off the agent's streaming backend.
+	ReadLeader Consistency = "leader"
+	// ReadStale lets the server the agent talks to answer from its own
+	// state, leader or not: reads spread over the servers and go on
+	// without a leader, at most a Raft round behind.
+	ReadStale Consistency = "stale"
+	// ReadStreaming has the local agent answer from its materialized view,
+	// fed by one subscription per service to a server (or from its cache
+	// where use_streaming_backend is off).
+	ReadStreaming Consistency = "streaming"
+)
 
 // Client is a Consul API client, shared by the watches of one
 // configuration and used to register instances.

@@ -30,11 +30,23 @@ func (h healthQuery) fetch(ctx context.Context, index uint64, wait time.Duration
 		WaitIndex:  index,
 		WaitTime:   wait,
 		Filter:     h.q.Filter,
-		// Near keeps the query off the streaming backend, whose follower
-		// reads add 50-100ms; sorting by distance costs nothing here.
-		Near: "_agent",
 	}
+	readMode(opts, h.client.cfg.Consistency)
 	// Every instance: health is classified here, so that maintenance can
 	// be told from failure.
 	return h.client.api.Health().Service(h.q.Service, "", false, opts.WithContext(ctx))
+}
+
+// readMode sets the options of a read mode. Near sorts by distance from the
+// local agent, which costs nothing here; the agent then never serves the
+// query from its streaming view, which cannot sort.
+func readMode(opts *api.QueryOptions, mode Consistency) {
+	switch mode {
+	case ReadStreaming:
+		opts.UseCache = true
+	case ReadStale:
+		opts.AllowStale, opts.Near = true, "_agent"
+	default:
+		opts.Near = "_agent"
+	}
 }

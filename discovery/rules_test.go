@@ -259,3 +259,43 @@ func TestRules_ChurnDrivesABoundedQueryRate(t *testing.T) {
 	bound := int64(callBurst) + int64(elapsed/callInterval) + 1
 	must.LessEq(t, bound, consul.calls.Load(), must.Sprintf("in %v", elapsed))
 }
+
+// Without a leader, Consul answers from the last state it has (a stale
+// read), or fails saying so: the endpoints are kept, and stale at once,
+// since nothing can change them until a leader is elected.
+func TestRules_NoLeaderIsStale(t *testing.T) {
+	r := newRules(t, WatcherInput{Client: &Client{cfg: ClientConfig{Consistency: ReadStale}, token: "t"}})
+	r.next()
+	r.answerMeta(&api.QueryMeta{LastIndex: 5, KnownLeader: true}, "c1")
+	r.snapshot()
+	r.next()
+	must.False(t, r.w.Status().Stale)
+	r.answerMeta(&api.QueryMeta{LastIndex: 5}, "c1") // a follower that knows no leader
+	r.next()
+	st := r.w.Status()
+	must.True(t, st.Reachable)
+	must.True(t, st.NoLeader)
+	must.True(t, st.Stale)
+	r.consul.answers <- answer{err: errors.New("Unexpected response code: 500 (No cluster leader)")}
+	r.next()
+	st = r.w.Status()
+	must.False(t, st.Reachable)
+	must.True(t, st.NoLeader)
+	must.True(t, st.Stale)
+	r.answerMeta(&api.QueryMeta{LastIndex: 6, KnownLeader: true}, "c1")
+	r.next()
+	st = r.w.Status()
+	must.False(t, st.NoLeader)
+	must.False(t, st.Stale)
+	r.noSnapshot()
+}
+
+// A streaming view never says whether its server knows a leader.
+func TestRules_StreamingAnswersAreNotLeaderless(t *testing.T) {
+	r := newRules(t, WatcherInput{Client: &Client{cfg: ClientConfig{Consistency: ReadStreaming}, token: "t"}})
+	r.next()
+	r.answerMeta(&api.QueryMeta{LastIndex: 5}, "c1")
+	r.snapshot()
+	r.next()
+	must.False(t, r.w.Status().NoLeader)
+}

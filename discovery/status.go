@@ -3,6 +3,7 @@ package discovery
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -17,8 +18,12 @@ type Status struct {
 	// LastError is the last failure's message, while unreachable.
 	LastError string
 	// Stale is set when Consul has been unreachable for longer than the
-	// stale TTL: the endpoints served may be out of date.
+	// stale TTL, or answers without a leader: the endpoints served may be
+	// out of date.
 	Stale bool
+	// NoLeader is set while Consul answers without a leader (its servers
+	// lost their quorum): no change can be written until one is elected.
+	NoLeader bool
 	// ACLFiltered is set while Consul hides instances from the token, or
 	// may (an empty answer to an anonymous request on a Consul that denies
 	// by default): the watcher keeps the last set it could see instead.
@@ -44,6 +49,7 @@ func (w *Watcher) failed(err error, haveEndpoints bool) {
 	defer w.mu.Unlock()
 	s := &w.status
 	s.Reachable, s.LastError = false, err.Error()
+	w.setNoLeader(noLeader(err))
 	if !w.down {
 		w.down, s.Since = true, now
 		msg := "consul unreachable; serving the last known endpoints"
@@ -60,8 +66,8 @@ func (w *Watcher) failed(err error, haveEndpoints bool) {
 	}
 }
 
-// reached records a successful call.
-func (w *Watcher) reached() {
+// reached records a successful call, and whether its server knew no leader.
+func (w *Watcher) reached(leaderless bool) {
 	now := time.Now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -74,6 +80,28 @@ func (w *Watcher) reached() {
 	}
 	w.down = false
 	s.Reachable, s.LastContact, s.LastError, s.Stale = true, now, "", false
+	w.setNoLeader(leaderless)
+}
+
+// setNoLeader records whether Consul has a leader, logging when that
+// changes. Without one, the endpoints are stale at once: nothing can be
+// written until a leader is elected. w.mu is held.
+func (w *Watcher) setNoLeader(noLeader bool) {
+	s := &w.status
+	switch {
+	case noLeader && !s.NoLeader:
+		w.in.Logger.Warn("consul has no leader (its servers lost their quorum); serving the last known endpoints, which cannot change until one is elected")
+	case !noLeader && s.NoLeader:
+		w.in.Logger.Info("consul has a leader again")
+	}
+	s.NoLeader = noLeader
+	s.Stale = s.Stale || noLeader
+}
+
+// noLeader reports whether a call failed because Consul's servers have no
+// leader: the agent answered, the cluster could not.
+func noLeader(err error) bool {
+	return strings.Contains(err.Error(), "No cluster leader")
 }
 
 // aclProblem records whether an answer was refused for an ACL problem,

@@ -142,7 +142,7 @@ func (w *Watcher) Run(ctx context.Context) {
 			continue
 		}
 		backoff = 0
-		w.reached()
+		w.reached(w.leaderless(meta))
 
 		switch {
 		case meta.LastIndex < index:
@@ -170,6 +170,12 @@ func (w *Watcher) Run(ctx context.Context) {
 		last, applied = insts, true
 		w.in.OnChange(Snapshot{Instances: insts, Index: meta.LastIndex})
 	}
+}
+
+// leaderless reports whether an answer came from a server that knows no
+// leader. A streaming view never says whether its server knows one.
+func (w *Watcher) leaderless(meta *api.QueryMeta) bool {
+	return !meta.KnownLeader && w.in.Client != nil && w.in.Client.cfg.Consistency != ReadStreaming
 }
 
 // checkACL reports whether an answer may be applied: not one that Consul
