@@ -12,13 +12,20 @@ import (
 // clients to come back before skew is judged again.
 const rebalanceSettle = 15 * time.Second
 
+// poolSettle is how long the pool must stay as it is before a plan is made:
+// collectors that scale out together reach the pool one by one, each as
+// its first check passes (within pinlb register's 5s interval), and a
+// plan per arrival would move some connections twice.
+const poolSettle = 5 * time.Second
+
 // rebalancer is the watchdog's plan of moves.
 type rebalancer struct {
 	set         *endpointSet     // the set the plan was made for
 	plan        map[*backend]int // moves left, by overloaded backend
 	planned     int              // connections counted when planning
 	settleUntil time.Time
-	tokens      float64 // token bucket of max_rate
+	setAt       time.Time // when set was first seen
+	tokens      float64   // token bucket of max_rate
 	last        time.Time
 }
 
@@ -35,11 +42,14 @@ func (l *tcpListener) rebalance(rb *rebalancer, r *RebalanceConfig, conns []*tcp
 	rb.last = now
 	set := l.pool.load()
 	if set != rb.set { // the pool changed: plan afresh
-		rb.set, rb.plan, rb.settleUntil = set, nil, time.Time{}
+		rb.set, rb.plan, rb.settleUntil, rb.setAt = set, nil, time.Time{}, now
 	}
 	if len(rb.plan) == 0 {
 		if len(conns) < rb.planned && now.Before(rb.settleUntil) {
 			return // moved clients are still reconnecting
+		}
+		if now.Sub(rb.setAt) < poolSettle {
+			return // more of a scale-out may be on its way
 		}
 		rb.plan, rb.planned = planMoves(set, conns, r.Skew), len(conns)
 		if len(rb.plan) == 0 {
@@ -97,21 +107,31 @@ func (l *tcpListener) rebalance(rb *rebalancer, r *RebalanceConfig, conns []*tcp
 
 // planMoves returns, for each primary endpoint holding more than skew times
 // its weighted fair share of conns, how many connections bring it down to
-// its share.
+// its share; and every connection of a draining endpoint (a collector that
+// scales in), whose share is none.
 func planMoves(set *endpointSet, conns []*tcpConn, skew float64) map[*backend]int {
-	if len(set.primary.idx) < 2 {
+	if len(set.primary.idx) == 0 {
 		return nil
 	}
 	counts := map[*backend]int{}
+	var plan map[*backend]int
 	for _, c := range conns {
 		counts[c.backend]++
+		if c.backend.removed.Load() {
+			if plan == nil {
+				plan = map[*backend]int{}
+			}
+			plan[c.backend]++
+		}
+	}
+	if len(set.primary.idx) < 2 {
+		return plan
 	}
 	total, weights := 0, 0
 	for _, i := range set.primary.idx {
 		total += counts[set.backends[i]]
 		weights += set.weights[i]
 	}
-	var plan map[*backend]int
 	for _, i := range set.primary.idx {
 		b := set.backends[i]
 		fair := float64(total) * float64(set.weights[i]) / float64(weights)
