@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package fleet builds several hosts out of network namespaces on one
 // machine, for the multi-host tests, `make cluster` and the Consul-load
 // measurements: Consul servers in a real Raft cluster, a Consul client

@@ -1,3 +1,5 @@
+//go:build linux
+
 package fleet
 
 import (
@@ -30,6 +32,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	printFigures(os.Stdout)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package fleet
 
 import (
@@ -83,10 +85,11 @@ func (p *Pinlb) API(path string, v any) error {
 type Listener struct {
 	Name      string `json:"name"`
 	Endpoints []struct {
-		Address string    `json:"address"`
-		State   string    `json:"state"`
-		Since   time.Time `json:"since"`
-		Active  int64     `json:"active"`
+		Address   string    `json:"address"`
+		ServiceID string    `json:"service_id"`
+		State     string    `json:"state"`
+		Since     time.Time `json:"since"`
+		Active    int64     `json:"active"`
 	} `json:"endpoints"`
 	Counters map[string]uint64 `json:"counters"`
 }

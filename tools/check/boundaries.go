@@ -24,11 +24,12 @@ var rules = []rule{
 		"github.com/hashicorp/hcl"}},
 	{room: "config", forbidden: []string{module + "/agent", module + "/proxy", module + "/discovery", module + "/command"}},
 	{room: "agent", forbidden: []string{module + "/command"}},
-	// Consul's API is the discovery room's. The test helper that runs a
-	// real Consul and the demo (a module of its own, outside the binary)
+	// Consul's API is the discovery room's. The test helpers that run a
+	// real Consul (one server, or a fleet of them and the tool that
+	// measures it) and the demo (a module of its own, outside the binary)
 	// are its only other users.
 	{room: "", forbidden: []string{"github.com/hashicorp/consul/api"}, direct: true,
-		except: []string{"discovery", "internal/testsupport", "demo"}},
+		except: []string{"discovery", "internal/testsupport", "internal/fleet", "tools/consul-load", "demo"}},
 }
 
 // boundaryViolations applies rules to pkgs.
