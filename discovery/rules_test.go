@@ -271,11 +271,12 @@ func TestRules_NoLeaderIsStale(t *testing.T) {
 	r.next()
 	must.False(t, r.w.Status().Stale)
 	r.answerMeta(&api.QueryMeta{LastIndex: 5}, "c1") // a follower that knows no leader
-	r.next()
+	must.Eq(t, troubledWait, r.next().wait)          // a leader's return is seen soon
 	st := r.w.Status()
 	must.True(t, st.Reachable)
 	must.True(t, st.NoLeader)
 	must.True(t, st.Stale)
+	must.True(t, r.w.staleReads.Load()) // the next reads are stale ones
 	r.consul.answers <- answer{err: errors.New("Unexpected response code: 500 (No cluster leader)")}
 	r.next()
 	st = r.w.Status()
@@ -283,10 +284,11 @@ func TestRules_NoLeaderIsStale(t *testing.T) {
 	must.True(t, st.NoLeader)
 	must.True(t, st.Stale)
 	r.answerMeta(&api.QueryMeta{LastIndex: 6, KnownLeader: true}, "c1")
-	r.next()
+	must.Eq(t, DefaultWait, r.next().wait)
 	st = r.w.Status()
 	must.False(t, st.NoLeader)
 	must.False(t, st.Stale)
+	must.False(t, r.w.staleReads.Load())
 	r.noSnapshot()
 }
 

@@ -85,7 +85,8 @@ func (w *Watcher) reached(leaderless bool) {
 
 // setNoLeader records whether Consul has a leader, logging when that
 // changes. Without one, the endpoints are stale at once: nothing can be
-// written until a leader is elected. w.mu is held.
+// written until a leader is elected. It also sets the read mode of the next
+// query (see healthQuery.stale). w.mu is held, and Reachable set.
 func (w *Watcher) setNoLeader(noLeader bool) {
 	s := &w.status
 	switch {
@@ -96,6 +97,7 @@ func (w *Watcher) setNoLeader(noLeader bool) {
 	}
 	s.NoLeader = noLeader
 	s.Stale = s.Stale || noLeader
+	w.staleReads.Store(noLeader || !s.Reachable)
 }
 
 // noLeader reports whether a call failed because Consul's servers have no

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -30,6 +31,10 @@ const (
 	// 82 ms p50 and 97 ms p99 each).
 	callInterval = 100 * time.Millisecond
 	callBurst    = 20
+
+	// troubledWait is the blocking query's wait while Consul fails or has
+	// no leader: how soon a leader's return is seen when nothing changes.
+	troubledWait = 5 * time.Second
 )
 
 // WatcherInput configures a Watcher.
@@ -62,10 +67,11 @@ type WatcherInput struct {
 // instances whenever the effective set changes: not when only check output
 // or an unusable instance changed.
 type Watcher struct {
-	in      WatcherInput
-	consul  fetcher
-	limiter *rate.Limiter
-	hold    resyncHold
+	in         WatcherInput
+	consul     fetcher
+	staleReads atomic.Bool // while Consul fails or has no leader, for the fetcher
+	limiter    *rate.Limiter
+	hold       resyncHold
 	// anonymous: the client sends no token. On a Consul that denies by
 	// default, an anonymous request sees only what the anonymous token may
 	// read, and Consul does not say that it filtered: an empty answer may
@@ -83,14 +89,15 @@ func NewWatcher(in WatcherInput) *Watcher {
 		in.Wait = DefaultWait
 	}
 	in.Logger = in.Logger.With("service", in.Query.Service)
-	return &Watcher{
+	w := &Watcher{
 		in:        in,
-		consul:    healthQuery{client: in.Client, q: in.Query},
 		limiter:   rate.NewLimiter(rate.Every(callInterval), callBurst),
 		hold:      resyncHold{d: in.ResyncHold, logger: in.Logger},
 		anonymous: in.Client == nil || in.Client.Anonymous(),
 		status:    Status{Since: time.Now()},
 	}
+	w.consul = healthQuery{client: in.Client, q: in.Query, stale: &w.staleReads}
+	return w
 }
 
 // Status returns the watcher's current status.
@@ -198,8 +205,15 @@ func (w *Watcher) checkACL(meta *api.QueryMeta, insts []Instance, applied bool) 
 // wait is the blocking query's wait: shorter when a resync hold must end
 // before it.
 func (w *Watcher) wait(now time.Time) time.Duration {
-	if until := w.hold.wake(); !until.IsZero() {
-		return min(w.in.Wait, max(until.Sub(now), 50*time.Millisecond))
+	d := w.in.Wait
+	if w.staleReads.Load() {
+		// A stale read wakes on a change of the service only: a new
+		// leader that changes nothing of it would go unseen for a whole
+		// wait, with the endpoints called stale meanwhile.
+		d = min(d, troubledWait)
 	}
-	return w.in.Wait
+	if until := w.hold.wake(); !until.IsZero() {
+		return min(d, max(until.Sub(now), 50*time.Millisecond))
+	}
+	return d
 }

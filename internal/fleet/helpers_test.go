@@ -57,6 +57,22 @@ func pinlbStatus(t *testing.T, p *Pinlb) status {
 	return st
 }
 
+// waitFresh waits until no pinlb says its endpoints are stale, and returns
+// how long that took.
+func (b *Bed) waitFresh(t *testing.T) time.Duration {
+	t.Helper()
+	start := time.Now()
+	waitUntil(t, time.Minute, "every pinlb to say its endpoints are fresh", func() bool {
+		for _, p := range b.Pinlbs {
+			if pinlbStatus(t, p.Pinlb).Consul.Stale {
+				return false
+			}
+		}
+		return true
+	})
+	return time.Since(start)
+}
+
 // extraID is the instance the scenarios add as their change: a second
 // registration of the first collector, on a node of its own.
 const extraID = "extra"

@@ -58,7 +58,7 @@ func startBed(t *testing.T, o Options) *Bed {
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, p := range b.Pinlbs {
-				t.Logf("%s:\n%s", p.Host.Name, p.Pinlb.Log())
+				t.Logf("%s:\n%s\nits Consul agent:\n%s", p.Host.Name, p.Pinlb.Log(), p.Consul.Log())
 			}
 		}
 		b.Close()

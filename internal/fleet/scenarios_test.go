@@ -73,6 +73,7 @@ func TestFleet_ConsulQuorumLost(t *testing.T) {
 	var second *Consul
 	waitUntil(t, time.Minute, "a new leader", func() bool { second = b.leaderOrNil(); return second != nil })
 	figure(t, "new leader elected after", "%s", secs(time.Since(start)))
+	figure(t, "stale cleared, after the new leader", "%s", secs(b.waitFresh(t)))
 	second.Kill()
 	lost := time.Now()
 	var staleAfter time.Duration
@@ -102,6 +103,7 @@ func TestFleet_ConsulQuorumLost(t *testing.T) {
 	figure(t, "quorum lost for", "%s", secs(elected.Sub(lost)))
 	figure(t, "first write taken, after the new leader", "%s", secs(written.Sub(elected)))
 	figure(t, "that change in both pools, after the write", "%s", secs(applied.Sub(written)))
+	figure(t, "stale cleared, after the change", "%s", secs(b.waitFresh(t)))
 	figure(t, "streams that reconnected", "%d", l.reconnects()-reconnects)
 	msgLost, cut := l.finish(t)
 	figure(t, "messages lost / cut", "%d / %d", msgLost, cut)
