@@ -15,14 +15,10 @@ import (
 	"github.com/shoenig/test/must"
 )
 
-// artifactsDir is where tests leave files for people to look at:
-// $PINLB_ARTIFACTS, else build/artifacts in the repository.
+// artifactsDir is where the test leaves the screenshot.
 func artifactsDir(t *testing.T) string {
-	dir := os.Getenv("PINLB_ARTIFACTS")
-	if dir == "" {
-		dir = filepath.Join("..", "build", "artifacts")
-	}
-	must.NoError(t, os.MkdirAll(dir, 0o755))
+	dir, err := testsupport.ArtifactsDir()
+	must.NoError(t, err)
 	return dir
 }
 

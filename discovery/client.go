@@ -40,7 +40,8 @@ const (
 	ReadLeader Consistency = "leader"
 	// ReadStale lets the server the agent talks to answer from its own
 	// state, leader or not: reads spread over the servers and go on
-	// without a leader, at most a Raft round behind.
+	// without a leader. A follower learns of a commit at the leader's next
+	// heartbeat, so its answers come tens of milliseconds later.
 	ReadStale Consistency = "stale"
 	// ReadStreaming has the local agent answer from its materialized view,
 	// fed by one subscription per service to a server (or from its cache

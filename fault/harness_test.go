@@ -38,22 +38,7 @@ var pinlbBin string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	dir, err := os.MkdirTemp("", "pinlb-fault")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	pinlbBin = filepath.Join(dir, "pinlb")
-	build := exec.Command("go", "build", "-o", pinlbBin, "..")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build pinlb:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	printTable(os.Stdout)
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testsupport.PinlbMain(m, "fault", &pinlbBin, printTable)
 }
 
 // A row of the closing table: one figure of one scenario.

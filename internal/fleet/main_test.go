@@ -6,8 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,24 +16,7 @@ import (
 // pinlbBin is the binary under test, built once by TestMain.
 var pinlbBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "pinlb-fleet")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	pinlbBin = filepath.Join(dir, "pinlb")
-	build := exec.Command("go", "build", "-o", pinlbBin, "../..")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build pinlb:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	printFigures(os.Stdout)
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testsupport.PinlbMain(m, "fleet", &pinlbBin, printFigures) }
 
 // startBed starts a bed of o's size for t, or skips t (fails it under
 // make test) without root or Consul.
