@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
+
 	"github.com/hashicorp/cli"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
@@ -43,6 +45,10 @@ Usage: pinlb agent [options]
     SIGUSR1          Print the last interval of every metric, as JSON, to
                      standard error.
     SIGUSR2          Reopen the access log file (after logrotate moved it).
+
+  Started by systemd with Type=notify ($NOTIFY_SOCKET set), it reports
+  READY=1 once every listener is bound, RELOADING=1 then READY=1 around a
+  reload, and STOPPING=1 when it starts draining.
 
   The HTTP API (api { address }, default 127.0.0.1:9700) serves /v1/status,
   /v1/listeners, /v1/metrics, POST /v1/reload and the dashboard at /ui/;
@@ -133,6 +139,7 @@ func (c *AgentCommand) Run(args []string) int {
 		return exitError
 	}
 	logger.Info("agent started", "version", version.String(), "config", strings.Join(cfg.Files, ","))
+	notify(logger, daemon.SdNotifyReady, "STATUS=serving")
 	if c.started != nil {
 		c.started <- a
 	}
@@ -166,7 +173,9 @@ func (c *AgentCommand) serve(a *agent.Agent, logger hclog.Logger, sigs <-chan os
 		switch sig {
 		case syscall.SIGHUP:
 			logger.Info("reloading configuration", "signal", sig)
+			notify(logger, daemon.SdNotifyReloading)
 			a.ReloadConfig() // logs its own outcome
+			notify(logger, daemon.SdNotifyReady)
 		case sigDumpMetrics:
 			if err := a.DumpMetrics(uiErrorWriter{c.Ui}); err != nil {
 				logger.Error("cannot dump metrics", "error", err)
@@ -196,6 +205,7 @@ func (w uiErrorWriter) Write(p []byte) (int, error) {
 // it.
 func (c *AgentCommand) shutdown(a *agent.Agent, timeout time.Duration, logger hclog.Logger, sigs <-chan os.Signal) int {
 	logger.Info("shutting down: no new connections; waiting for open ones", "timeout", timeout)
+	notify(logger, daemon.SdNotifyStopping, "STATUS=draining open connections")
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	done := make(chan error, 1)
