@@ -34,6 +34,7 @@ type Agent struct {
 	tel     *telemetry
 	stopTel context.CancelFunc
 	alog    *accessLog
+	events  *eventLog // the timeline of /v1/events
 	api     *apiServer
 	apiCfg  atomic.Pointer[config.API] // read by every API request
 	self    *selfReg                   // nil unless register_self
@@ -74,6 +75,7 @@ func New(cfg *config.Config, opts Options) *Agent {
 		draining: map[proxy.Listener]struct{}{},
 		feeds:    map[sourceKey]*feed{},
 		alog:     newAccessLog(logger.Named("access_log")),
+		events:   newEventLog(),
 	}
 }
 
@@ -184,14 +186,14 @@ func (a *Agent) bind(cfg *config.Config) (next map[string]*listener, bound []*li
 			next[key] = cur
 			continue
 		}
-		pl, err := proxy.Listen(proxyConfig(lc, a.recorder(cfg)), a.logger.Named("proxy"))
+		pl, err := proxy.Listen(a.proxyConfig(lc, cfg), a.logger.Named("proxy"))
 		if err != nil { // it names the listener
 			for _, l := range bound {
 				l.pl.Shutdown(context.Background())
 			}
 			return nil, nil, err
 		}
-		l := &listener{cfg: lc, pl: pl}
+		l := &listener{cfg: lc, pl: pl, events: a.events}
 		next[key] = l
 		bound = append(bound, l)
 	}
@@ -223,7 +225,7 @@ func (a *Agent) commit(cfg *config.Config, next map[string]*listener, bound []*l
 	for _, lc := range cfg.Listeners {
 		l := next[socketKey(lc)]
 		if !slices.Contains(bound, l) {
-			if err := l.pl.Update(proxyConfig(lc, a.recorder(cfg))); err != nil {
+			if err := l.pl.Update(a.proxyConfig(lc, cfg)); err != nil {
 				// config validates every value proxy checks, so this is a
 				// bug; the error names the listener.
 				return err
@@ -235,6 +237,10 @@ func (a *Agent) commit(cfg *config.Config, next map[string]*listener, bound []*l
 		l.mu.Unlock()
 		key := sourceOf(lc.Upstream)
 		subs[key] = append(subs[key], l)
+		if slices.Contains(bound, l) { // before its first endpoints, on the timeline
+			a.events.add(Event{Kind: EventAdded, Listener: lc.Name, Service: lc.Upstream.Service,
+				Cause: fmt.Sprintf("%s %s to %s", lc.Protocol, l.pl.Addr(), upstreamString(lc.Upstream))})
+		}
 	}
 	a.setFeeds(conn, subs)
 	for _, lc := range cfg.Listeners {
@@ -271,7 +277,7 @@ func (a *Agent) setFeeds(conn consulConn, subs map[sourceKey][]*listener) {
 	for k, ls := range subs {
 		f, ok := a.feeds[k]
 		if !ok {
-			f = startSource(k, a.consul, seeds[k], a.logger.Named("discovery"), a.tel)
+			f = startSource(k, a.consul, seeds[k], a.logger.Named("discovery"), a.tel, a.events)
 			a.feeds[k] = f
 		}
 		f.setSubs(ls)

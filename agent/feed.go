@@ -30,9 +30,11 @@ func (k sourceKey) consul() bool { return k.query.Service != "" }
 
 // feed is one running source and the listeners that use its snapshots.
 type feed struct {
-	src    discovery.Source
-	cancel context.CancelFunc
-	done   chan struct{}
+	src     discovery.Source
+	cancel  context.CancelFunc
+	done    chan struct{}
+	service string // the Consul service watched; empty for static servers
+	events  *eventLog
 
 	mu      sync.Mutex
 	last    *discovery.Snapshot
@@ -40,13 +42,13 @@ type feed struct {
 	stopped bool
 }
 
-// startFeed runs the source that build makes, handing it the feed's
-// onChange. seed is the snapshot to start from: the last one of the feed
-// this one replaces, or one known at once.
-func startFeed(seed *discovery.Snapshot, build func(onChange func(discovery.Snapshot)) discovery.Source) *feed {
+// startFeed runs the source that build makes for the feed. seed is the
+// snapshot to start from: the last one of the feed this one replaces, or
+// one known at once.
+func startFeed(f *feed, seed *discovery.Snapshot, build func(*feed) discovery.Source) *feed {
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &feed{cancel: cancel, done: make(chan struct{}), last: seed}
-	f.src = build(f.onChange)
+	f.cancel, f.done, f.last = cancel, make(chan struct{}), seed
+	f.src = build(f)
 	go func() {
 		defer close(f.done)
 		f.src.Run(ctx)
@@ -56,7 +58,7 @@ func startFeed(seed *discovery.Snapshot, build func(onChange func(discovery.Snap
 
 // startSource starts the feed of key: a Consul watch through conn, or the
 // static servers.
-func startSource(key sourceKey, conn consulConn, seed *discovery.Snapshot, logger hclog.Logger, tel *telemetry) *feed {
+func startSource(key sourceKey, conn consulConn, seed *discovery.Snapshot, logger hclog.Logger, tel *telemetry, events *eventLog) *feed {
 	if !key.consul() {
 		var servers []netip.AddrPort
 		for _, s := range strings.Split(key.servers, ",") {
@@ -65,12 +67,12 @@ func startSource(key sourceKey, conn consulConn, seed *discovery.Snapshot, logge
 			}
 		}
 		snap := discovery.StaticSnapshot(servers)
-		return startFeed(&snap, func(onChange func(discovery.Snapshot)) discovery.Source {
-			return discovery.NewStatic(servers, onChange)
+		return startFeed(&feed{events: events}, &snap, func(f *feed) discovery.Source {
+			return discovery.NewStatic(servers, f.onChange)
 		})
 	}
 	q := key.query
-	return startFeed(seed, func(onChange func(discovery.Snapshot)) discovery.Source {
+	return startFeed(&feed{service: q.Service, events: events}, seed, func(f *feed) discovery.Source {
 		return discovery.NewWatcher(discovery.WatcherInput{
 			Client:     conn.client,
 			Query:      q,
@@ -78,7 +80,8 @@ func startSource(key sourceKey, conn consulConn, seed *discovery.Snapshot, logge
 			ResyncHold: conn.cfg.ResyncHold,
 			Seed:       seed,
 			Logger:     logger,
-			OnChange:   onChange,
+			OnChange:   f.onChange,
+			OnEvent:    f.onEvent,
 			OnCall:     func(d time.Duration, err error) { tel.observeWatch(q.Service, d, err) },
 		})
 	})
@@ -94,6 +97,18 @@ func (f *feed) onChange(s discovery.Snapshot) {
 	f.last = &s
 	for _, l := range f.subs {
 		l.applySnapshot(s)
+	}
+	if f.service != "" {
+		f.consulEvent(EventApplied, appliedCause(s))
+	}
+}
+
+// onEvent records what the feed's watcher noticed.
+func (f *feed) onEvent(kind, cause string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.stopped {
+		f.consulEvent("consul_"+kind, cause)
 	}
 }
 

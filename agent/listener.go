@@ -21,6 +21,7 @@ type listener struct {
 	cfg    config.Listener
 	pl     proxy.Listener
 	logger hclog.Logger
+	events *eventLog // nil in unit tests of the pool alone
 
 	mu        sync.Mutex
 	endpoints []proxy.Endpoint
@@ -58,6 +59,15 @@ func (a *Agent) recorder(cfg *config.Config) proxy.Recorder {
 	return a.alog
 }
 
+// proxyConfig is the proxy's side of listener l of cfg, with the agent's
+// hooks.
+func (a *Agent) proxyConfig(l config.Listener, cfg *config.Config) proxy.Config {
+	pc := proxyConfig(l, a.recorder(cfg))
+	pc.Events = a.proxyEvents(l.Name)
+	return pc
+}
+
+// proxyConfig copies a listener's settings to the proxy's.
 func proxyConfig(l config.Listener, rec proxy.Recorder) proxy.Config {
 	return proxy.Config{
 		Recorder:       rec,
@@ -133,6 +143,7 @@ func (l *listener) applySnapshot(s discovery.Snapshot) {
 		out[inst.ID] = m
 	}
 	eps := make([]proxy.Endpoint, 0, len(s.Instances))
+	prev := l.instances // for the timeline: who left
 	l.instances = make(map[string]discovery.Instance, len(s.Instances))
 	for _, inst := range s.Instances {
 		l.instances[inst.ID] = inst
@@ -176,7 +187,7 @@ func (l *listener) applySnapshot(s discovery.Snapshot) {
 		})
 	}
 	l.out = out
-	l.setEndpointsLocked(eps)
+	l.setEndpointsLocked(eps, prev)
 }
 
 // isBackup reports whether the upstream's backup_tag or backup_meta
@@ -194,11 +205,12 @@ func isBackup(inst discovery.Instance, up config.Upstream) bool {
 }
 
 // setEndpointsLocked hands eps to the proxy when they differ from what it
-// has. l.mu is held.
-func (l *listener) setEndpointsLocked(eps []proxy.Endpoint) {
+// has; prev are the instances the listener had before. l.mu is held.
+func (l *listener) setEndpointsLocked(eps []proxy.Endpoint, prev map[string]discovery.Instance) {
 	if l.endpoints != nil && slices.Equal(l.endpoints, eps) {
 		return
 	}
+	l.poolChanges(eps, prev)
 	l.endpoints = eps
 	l.pl.SetEndpoints(eps)
 	draining := 0

@@ -84,6 +84,20 @@ func TestConsul_ScaleOutRebalances(t *testing.T) {
 		return uint64(moved) == ag.Stats()["grpc"].RebalanceMoves
 	})
 	must.Eq(t, 0, s.DialErrors.Load())
+	// The timeline has the scale-out and the round that followed it.
+	events, _, _ := ag.events.read(eventFilter{listener: "grpc"})
+	var joined, rounds int
+	for _, e := range events {
+		switch e.Kind {
+		case EventJoined:
+			joined++
+		case EventRebalance:
+			rounds++
+			must.StrContains(t, e.Cause, "to less loaded endpoints, from 127.0.0.1:")
+		}
+	}
+	must.Eq(t, 4, joined)
+	must.Positive(t, rounds)
 	for _, col := range cols {
 		must.Eq(t, 0, col.Stats().Cut.Load(), must.Sprintf("%s saw a message cut mid-way", col.Name))
 		must.Eq(t, 0, col.Stats().Corrupt.Load())

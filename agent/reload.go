@@ -25,8 +25,11 @@ func (a *Agent) ReloadConfig() error {
 	if err != nil {
 		a.reloadErrors++
 		a.lastReload.Error = err.Error()
+		a.events.add(Event{Kind: EventRefused, Cause: err.Error()})
+		return err
 	}
-	return err
+	a.events.add(Event{Kind: EventReloaded, Cause: fmt.Sprintf("%d listeners", len(a.cfg.Listeners))})
+	return nil
 }
 
 func (a *Agent) reloadOnce() error {
@@ -79,6 +82,7 @@ func (a *Agent) Reload(cfg *config.Config) error {
 		a.opts.SetLogging(cfg.LogLevel, cfg.LogJSON)
 	}
 	for _, l := range removed {
+		a.events.add(Event{Kind: EventRemoved, Listener: l.cfg.Name, Cause: "not in the configuration any more; its open connections drain"})
 		a.drain(l, cfg.ShutdownTimeout)
 	}
 	if err := a.setSelf(cfg); err != nil {

@@ -18,12 +18,13 @@ type apiRoutes struct {
 	reload func() error
 	cfg    *atomic.Pointer[config.API] // read by every request: a reload may change it
 	tel    *telemetry
+	events *eventLog
 	logger hclog.Logger
 }
 
 // routes are the API of a.
 func (a *Agent) routes() *apiRoutes {
-	return &apiRoutes{view: a, reload: a.ReloadConfig, cfg: &a.apiCfg, tel: a.tel, logger: a.logger}
+	return &apiRoutes{view: a, reload: a.ReloadConfig, cfg: &a.apiCfg, tel: a.tel, events: a.events, logger: a.logger}
 }
 
 // handler is the API: /v1/..., /ui/, and /debug/pprof/ when enabled.
@@ -45,6 +46,7 @@ func (a *apiRoutes) handler() http.Handler {
 		writeJSON(w, http.StatusOK, ls)
 	}))
 	mux.HandleFunc("/v1/metrics", endpoint(http.MethodGet, []string{"format"}, a.serveMetrics))
+	mux.HandleFunc("/v1/events", endpoint(http.MethodGet, []string{"since", "listener", "index", "wait"}, a.serveEvents))
 	mux.HandleFunc("/v1/reload", endpoint(http.MethodPost, nil, func(w http.ResponseWriter, r *http.Request) {
 		a.logger.Info("reloading configuration", "requested_by", "api", "remote", r.RemoteAddr)
 		if err := a.reload(); err != nil {
@@ -54,7 +56,7 @@ func (a *apiRoutes) handler() http.Handler {
 		writeJSON(w, http.StatusOK, a.view.Status())
 	}))
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no API endpoint %s; see /v1/status, /v1/listeners, /v1/metrics, /v1/reload", r.URL.Path)
+		writeError(w, http.StatusNotFound, "no API endpoint %s; see /v1/status, /v1/listeners, /v1/metrics, /v1/events, /v1/reload", r.URL.Path)
 	})
 	mux.HandleFunc("/debug/pprof/", a.pprof(pprof.Index))
 	mux.HandleFunc("/debug/pprof/cmdline", a.pprof(pprof.Cmdline))

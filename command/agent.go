@@ -51,8 +51,9 @@ Usage: pinlb agent [options]
   reload, and STOPPING=1 when it starts draining.
 
   The HTTP API (api { address }, default 127.0.0.1:9700) serves /v1/status,
-  /v1/listeners, /v1/metrics, POST /v1/reload and the dashboard at /ui/;
-  pinlb status, pinlb listeners and pinlb reload read it.
+  /v1/listeners, /v1/metrics, /v1/events, POST /v1/reload and the dashboard
+  at /ui/; pinlb status, pinlb listeners, pinlb monitor and pinlb reload
+  read it.
 
 Options:
 

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -130,31 +131,37 @@ func (f *apiFlags) client() (*apiClient, error) {
 // call sends a request and decodes a 2xx JSON answer into out; other
 // answers become an error carrying the API's message.
 func (c *apiClient) call(method, path string, out any) error {
-	req, err := http.NewRequest(method, c.base+path, nil)
+	_, err := c.do(context.Background(), method, path, out)
+	return err
+}
+
+// do is call with a context, returning the answer's header too.
+func (c *apiClient) do(ctx context.Context, method, path string, out any) (http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach the pinlb API at %s (is the agent running? see -address or $%s): %w", c.base, envHTTPAddr, err)
+		return nil, fmt.Errorf("cannot reach the pinlb API at %s (is the agent running? see -address or $%s): %w", c.base, envHTTPAddr, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return fmt.Errorf("reading the answer of %s: %w", c.base+path, err)
+		return nil, fmt.Errorf("reading the answer of %s: %w", c.base+path, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		var e struct{ Error string }
 		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return fmt.Errorf("%s (HTTP %d)", e.Error, resp.StatusCode)
+			return nil, fmt.Errorf("%s (HTTP %d)", e.Error, resp.StatusCode)
 		}
-		return fmt.Errorf("%s answered HTTP %d", c.base+path, resp.StatusCode)
+		return nil, fmt.Errorf("%s answered HTTP %d", c.base+path, resp.StatusCode)
 	}
 	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("the answer of %s is not what this pinlb expects: %w", c.base+path, err)
+		return nil, fmt.Errorf("the answer of %s is not what this pinlb expects: %w", c.base+path, err)
 	}
-	return nil
+	return resp.Header, nil
 }

@@ -22,6 +22,7 @@ func Commands(ui cli.Ui) map[string]cli.CommandFactory {
 		"agent":     func() (cli.Command, error) { return &AgentCommand{Ui: ui}, nil },
 		"listeners": func() (cli.Command, error) { return &ListenersCommand{Ui: ui}, nil },
 		"maint":     func() (cli.Command, error) { return &MaintCommand{Ui: ui}, nil },
+		"monitor":   func() (cli.Command, error) { return &MonitorCommand{Ui: ui}, nil },
 		"register":  func() (cli.Command, error) { return &RegisterCommand{Ui: ui}, nil },
 		"reload":    func() (cli.Command, error) { return &ReloadCommand{Ui: ui}, nil },
 		"render":    func() (cli.Command, error) { return &RenderCommand{Ui: ui}, nil },

@@ -85,7 +85,7 @@ Options:
 }
 
 func (c *RegisterCommand) Synopsis() string {
-	return "Registers a Pinpoint collector in Consul and keeps it healthy-checked"
+	return "Registers a Pinpoint collector in Consul and keeps it health-checked"
 }
 
 func (c *RegisterCommand) Run(args []string) int {

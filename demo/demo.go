@@ -232,6 +232,7 @@ func (d *demo) play(ctx context.Context) error {
 		case <-ctx.Done():
 			d.summary()
 			d.showListener("grpc-agent")
+			d.showTimeline()
 			return nil
 		case <-tick.C:
 		}
@@ -308,6 +309,17 @@ func (d *demo) rebalanceMoves(name string) int {
 func (d *demo) showListener(name string) {
 	out, err := exec.Command(d.o.Pinlb, "listeners", name).CombinedOutput()
 	fmt.Fprintf(d.o.Out, "\n$ pinlb listeners %s\n%s", name, out)
+	if err != nil {
+		fmt.Fprintf(d.o.Out, "(%v)\n", err)
+	}
+}
+
+// showTimeline prints the last events of pinlb's timeline, as
+// `pinlb monitor` shows them: what happened to the pools, and why.
+func (d *demo) showTimeline() {
+	args := []string{"monitor", "-last=20", "-follow=false"}
+	out, err := exec.Command(d.o.Pinlb, args...).CombinedOutput()
+	fmt.Fprintf(d.o.Out, "\n$ pinlb %s\n%s", strings.Join(args, " "), out)
 	if err != nil {
 		fmt.Fprintf(d.o.Out, "(%v)\n", err)
 	}

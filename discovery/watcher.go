@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -48,6 +49,9 @@ type WatcherInput struct {
 	// OnChange receives every new effective set, on the watcher's
 	// goroutine, starting with the first answer.
 	OnChange func(Snapshot)
+	// OnEvent, if set, hears of what the watcher noticed or decided, as
+	// the Event kinds say, on the watcher's goroutine.
+	OnEvent func(kind, cause string)
 	// OnCall, if set, hears of every Consul call: how long it took
 	// (a blocking query waits until a change or the wait ends) and its
 	// error.
@@ -172,6 +176,7 @@ func (w *Watcher) Run(ctx context.Context) {
 		resync = false
 		w.setHeld(w.hold.held, w.hold.wake())
 		if applied && slices.EqualFunc(last, insts, Instance.equal) {
+			w.emit(&eventQueue{{EventUnchanged, fmt.Sprintf("index %d: nothing usable changed", meta.LastIndex)}})
 			continue
 		}
 		last, applied = insts, true

@@ -3,6 +3,7 @@
 package proxy
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"time"
@@ -107,7 +108,9 @@ func (l *tcpListener) dial(b *backend, timeout time.Duration) (*net.TCPConn, err
 		b.active.Add(-1)
 		return nil, err
 	}
-	b.succeeded()
+	if b.succeeded() {
+		emit(l.cfg.Load(), backendEvent(EventRestored, b, "a connect succeeded after its fail_timeout"))
+	}
 	b.conns.Add(1)
 	return conn.(*net.TCPConn), nil
 }
@@ -121,6 +124,8 @@ func (l *tcpListener) connectFailed(b *backend, err error, cfg *Config, single b
 		l.stats.passiveOut.Add(1)
 		l.logger.Warn("endpoint taken out: too many failed connects", "endpoint", b.addr,
 			"max_fails", cfg.MaxFails, "for", cfg.FailTimeout, "error", err)
+		emit(cfg, backendEvent(EventEjected, b, fmt.Sprintf("%d failed connects within fail_timeout (%s), out for %s; last: %v",
+			cfg.MaxFails, cfg.FailTimeout, cfg.FailTimeout, err)))
 	} else if s, ok := l.dialLog.allow(); ok {
 		l.logger.Warn("connect failed", "endpoint", b.addr, "try", try, "error", err, "suppressed", s)
 	}

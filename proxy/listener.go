@@ -81,6 +81,10 @@ type Config struct {
 
 	// Recorder, if set, hears of every finished connection and session.
 	Recorder Recorder
+	// Events, if set, hears of what the proxy decides about endpoints
+	// (passive health, drains, rebalance rounds), on the goroutine that
+	// decided: it must not block.
+	Events func(Event)
 }
 
 // PROXY protocol versions a listener sends.

@@ -34,14 +34,13 @@ func (b *backend) failed(now int64, maxFails int, failTimeout time.Duration) boo
 }
 
 // succeeded forgets the failures of the current window, and ends the
-// probation of a backend back from passive failure.
-func (b *backend) succeeded() {
+// probation of a backend back from passive failure: it reports whether it
+// did.
+func (b *backend) succeeded() bool {
 	if b.fails.Load() != 0 {
 		b.fails.Store(0)
 	}
-	if b.probation.Load() {
-		b.probation.Store(false)
-	}
+	return b.probation.Load() && b.probation.CompareAndSwap(true, false)
 }
 
 // onProbation reports whether the backend is back from passive failure

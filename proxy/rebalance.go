@@ -63,6 +63,7 @@ func (l *tcpListener) rebalance(rb *rebalancer, r *RebalanceConfig, conns []*tcp
 			total += n
 		}
 		l.logger.Info("rebalancing: moving quiet connections off overloaded endpoints", "moves", total, "connections", len(conns))
+		emit(l.cfg.Load(), Event{Kind: EventRebalance, Cause: rebalanceCause(rb.plan, total, len(conns))})
 	}
 	rand.Shuffle(len(conns), func(i, j int) { conns[i], conns[j] = conns[j], conns[i] })
 	for _, c := range conns {

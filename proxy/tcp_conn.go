@@ -136,7 +136,7 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 	}
 	if !l.track(c) {
 		c.abort(closedShutdown)
-		b.active.Add(-1)
+		releaseConn(cfg, b)
 		return
 	}
 	early, err := sendFirst(upstream, cfg.SendProxyProtocol, p)
@@ -155,7 +155,7 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 	if c.wire != nil {
 		in, out = int64(c.wire.in.Load()), int64(c.wire.out.Load())
 	}
-	b.active.Add(-1)
+	releaseConn(cfg, b)
 	l.untrack(c)
 	l.ended(c, cfg, p, in, out, err)
 }
