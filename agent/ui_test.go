@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -20,20 +19,6 @@ func artifactsDir(t *testing.T) string {
 	dir, err := testsupport.ArtifactsDir()
 	must.NoError(t, err)
 	return dir
-}
-
-// chromium finds Debian's chromium: $PINLB_CHROMIUM, else on the PATH.
-func chromium(t *testing.T) string {
-	if p := os.Getenv("PINLB_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	testsupport.Missing(t, "Chromium (`make test` installs Debian's chromium; or set PINLB_CHROMIUM)")
-	return ""
 }
 
 // The dashboard in a real headless Chromium: a pool change in Consul shows
@@ -59,20 +44,7 @@ func TestUI_FollowsConsulInChromium(t *testing.T) {
 		}
 	}()
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium(t)),
-		chromedp.NoSandbox, // root in CI
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1400, 900),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
-	// Start the browser on the long-lived context: the first Run's context
-	// owns it, and the timeouts below must not close it.
-	must.NoError(t, chromedp.Run(browser))
+	browser := testsupport.Chromium(t)
 	run := func(what string, actions ...chromedp.Action) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(browser, 30*time.Second)
