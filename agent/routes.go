@@ -47,6 +47,7 @@ func (a *apiRoutes) handler() http.Handler {
 	}))
 	mux.HandleFunc("/v1/metrics", endpoint(http.MethodGet, []string{"format"}, a.serveMetrics))
 	mux.HandleFunc("/v1/events", endpoint(http.MethodGet, []string{"since", "listener", "index", "wait"}, a.serveEvents))
+	mux.HandleFunc("/v1/history", endpoint(http.MethodGet, []string{"since"}, a.serveHistory))
 	mux.HandleFunc("/v1/reload", endpoint(http.MethodPost, nil, func(w http.ResponseWriter, r *http.Request) {
 		a.logger.Info("reloading configuration", "requested_by", "api", "remote", r.RemoteAddr)
 		if err := a.reload(); err != nil {
@@ -56,7 +57,7 @@ func (a *apiRoutes) handler() http.Handler {
 		writeJSON(w, http.StatusOK, a.view.Status())
 	}))
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no API endpoint %s; see /v1/status, /v1/listeners, /v1/metrics, /v1/events, /v1/reload", r.URL.Path)
+		writeError(w, http.StatusNotFound, "no API endpoint %s; see /v1/status, /v1/listeners, /v1/metrics, /v1/events, /v1/history, /v1/reload", r.URL.Path)
 	})
 	mux.HandleFunc("/debug/pprof/", a.pprof(pprof.Index))
 	mux.HandleFunc("/debug/pprof/cmdline", a.pprof(pprof.Cmdline))

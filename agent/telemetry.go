@@ -38,10 +38,13 @@ type telemetry struct {
 	mu   sync.Mutex
 	last map[string]float64
 	seen map[string]bool
+
+	// history keeps the samples for the dashboard's charts.
+	history *history
 }
 
 func newTelemetry(cfg config.Telemetry) (*telemetry, error) {
-	t := &telemetry{inm: metrics.NewInmemSink(10*time.Second, time.Minute), last: map[string]float64{}}
+	t := &telemetry{inm: metrics.NewInmemSink(10*time.Second, time.Minute), last: map[string]float64{}, history: newHistory()}
 	sinks := metrics.FanoutSink{t.inm}
 	if cfg.PrometheusRetentionTime > 0 {
 		reg := prometheus.NewRegistry()
@@ -136,9 +139,11 @@ func (t *telemetry) sample(a view) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.seen = map[string]bool{}
-	for _, ls := range a.Listeners() {
+	listeners := a.Listeners()
+	for _, ls := range listeners {
 		t.sampleListener(ls)
 	}
+	t.history.record(listeners, time.Now())
 	st := a.Status()
 	for _, w := range st.Consul.Watches {
 		l := metrics.Label{Name: "service", Value: w.Service}

@@ -8,9 +8,9 @@ import (
 	"unicode/utf8"
 )
 
-// The dashboard: one static page that reads /v1/status and /v1/listeners
-// every second. Everything it needs is embedded; it loads nothing from
-// elsewhere.
+// The dashboard: one static page that reads /v1/status, /v1/listeners,
+// /v1/history and /v1/events every second. Everything it needs is embedded,
+// its chart library (ui/vendor) included; it loads nothing from elsewhere.
 //
 //go:embed ui
 var uiFiles embed.FS
