@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -300,4 +301,34 @@ func TestRules_StreamingAnswersAreNotLeaderless(t *testing.T) {
 	r.snapshot()
 	r.next()
 	must.False(t, r.w.Status().NoLeader)
+}
+
+// What the watcher tells the timeline: an answer that changed nothing
+// usable, but not the end of a wait with no write; Consul unreachable,
+// then reachable again.
+func TestRules_Events(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		events []string
+	)
+	r := newRules(t, WatcherInput{OnEvent: func(kind, cause string) {
+		mu.Lock()
+		defer mu.Unlock()
+		events = append(events, kind)
+	}})
+	r.next()
+	r.answer(5, "c1")
+	r.snapshot()
+	r.next()
+	r.answer(6, "c1") // check output: a new index, the same set
+	r.next()
+	r.answer(6, "c1") // the wait ended: the same index
+	r.next()
+	r.fail()
+	r.next()
+	r.answer(7, "c1")
+	r.next()
+	mu.Lock()
+	defer mu.Unlock()
+	must.Eq(t, []string{EventUnchanged, EventUnreachable, EventReachable, EventUnchanged}, events)
 }

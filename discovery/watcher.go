@@ -154,6 +154,7 @@ func (w *Watcher) Run(ctx context.Context) {
 		}
 		backoff = 0
 		w.reached(w.leaderless(meta))
+		woke := meta.LastIndex != index // a write, not the end of the wait
 
 		switch {
 		case meta.LastIndex < index:
@@ -176,7 +177,9 @@ func (w *Watcher) Run(ctx context.Context) {
 		resync = false
 		w.setHeld(w.hold.held, w.hold.wake())
 		if applied && slices.EqualFunc(last, insts, Instance.equal) {
-			w.emit(&eventQueue{{EventUnchanged, fmt.Sprintf("index %d: nothing usable changed", meta.LastIndex)}})
+			if woke {
+				w.emit(&eventQueue{{EventUnchanged, fmt.Sprintf("index %d: nothing usable changed", meta.LastIndex)}})
+			}
 			continue
 		}
 		last, applied = insts, true
