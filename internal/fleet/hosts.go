@@ -70,10 +70,7 @@ func (a *AgentHost) Dial(ctx context.Context, network, addr string) (net.Conn, e
 	if err != nil {
 		return nil, err
 	}
-	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return a.Host.Dial(ctx, network, "127.0.0.1:8600")
-	}}
-	ips, err := r.LookupHost(ctx, name)
+	ips, err := a.Resolve(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -88,6 +85,15 @@ func (a *AgentHost) Dial(ctx context.Context, network, addr string) (net.Conn, e
 		errs = append(errs, err)
 	}
 	return nil, errors.Join(errs...)
+}
+
+// Resolve looks name up through the local Consul agent's DNS, as the
+// host's agents do.
+func (a *AgentHost) Resolve(ctx context.Context, name string) ([]string, error) {
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return a.Host.Dial(ctx, network, "127.0.0.1:8600")
+	}}
+	return r.LookupHost(ctx, name)
 }
 
 // StartAgent starts a simulated agent on a with its gRPC streams (agent,

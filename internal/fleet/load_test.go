@@ -5,7 +5,6 @@ package fleet
 import (
 	"context"
 	"fmt"
-	"net"
 	"slices"
 	"testing"
 	"time"
@@ -110,13 +109,9 @@ func (l *load) finish(t *testing.T) (lost, cut int64) {
 
 // resolve is what Consul DNS answers for pinlb on the first agent host.
 func resolve(b *Bed) []string {
-	h := b.Agents[0].Host
-	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return h.Dial(ctx, network, "127.0.0.1:8600")
-	}}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	ips, _ := r.LookupHost(ctx, ServiceName)
+	ips, _ := b.Agents[0].Resolve(ctx, ServiceName)
 	slices.Sort(ips)
 	return ips
 }

@@ -18,10 +18,13 @@ var fleetSize = Options{Servers: 3, Pinlbs: 2, Collectors: 2, AgentHosts: 1}
 // stops returning it.
 func TestFleet_PinlbKilled(t *testing.T) {
 	b := startBed(t, fleetSize)
+	// The agents start once DNS returns both hosts: the first to pass its
+	// checks would otherwise get them all, and the victim none.
+	waitUntil(t, time.Minute, "both pinlb hosts in DNS", func() bool { return len(resolve(b)) == 2 })
 	l := startLoad(t, b, 20, 50*time.Millisecond)
 	victim := b.Pinlbs[0]
-	waitUntil(t, time.Minute, "both pinlb hosts in DNS and serving", func() bool {
-		return len(resolve(b)) == 2 && total(active(t, victim.Pinlb, "grpc-agent")) > 0
+	waitUntil(t, time.Minute, "the victim serving agents", func() bool {
+		return total(active(t, victim.Pinlb, "grpc-agent")) > 0
 	})
 	start := time.Now()
 	victim.Pinlb.Kill()
