@@ -2,6 +2,7 @@ package agent
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -42,6 +43,8 @@ func (h *history) record(ls []ListenerStatus, now time.Time) {
 			h.by[l.Name] = lh
 		}
 		c := l.Counters
+		// Past historyLen the oldest sample goes: the window slides
+		// along its array, and append copies it to a new one now and then.
 		lh.T = keepLast(append(lh.T, now.UnixMilli()))
 		lh.Active = keepLast(append(lh.Active, c.Active+c.Sessions))
 		lh.Bytes = keepLast(append(lh.Bytes, c.BytesIn+c.BytesOut))
@@ -54,17 +57,8 @@ func (h *history) record(ls []ListenerStatus, now time.Time) {
 	}
 }
 
-// keepLast drops the oldest samples beyond historyLen, in place once the
-// slice has grown to twice that, so that appending stays amortised O(1).
-func keepLast[T any](s []T) []T {
-	if len(s) <= historyLen {
-		return s
-	}
-	if cap(s) >= 2*historyLen {
-		return append(s[:0], s[len(s)-historyLen:]...)
-	}
-	return s[len(s)-historyLen:]
-}
+// keepLast drops the oldest samples beyond historyLen.
+func keepLast[T any](s []T) []T { return s[max(0, len(s)-historyLen):] }
 
 // since returns every listener's samples after the unix millisecond ms.
 func (h *history) since(ms int64) map[string]listenerHistory {
@@ -76,14 +70,13 @@ func (h *history) since(ms int64) map[string]listenerHistory {
 		for i > 0 && lh.T[i-1] > ms {
 			i--
 		}
-		out[name] = listenerHistory{
-			T: clone(lh.T[i:]), Active: clone(lh.Active[i:]), Bytes: clone(lh.Bytes[i:]), Datagrams: clone(lh.Datagrams[i:]),
+		out[name] = listenerHistory{ // copies: the answer is encoded after the lock
+			T: slices.Clone(lh.T[i:]), Active: slices.Clone(lh.Active[i:]),
+			Bytes: slices.Clone(lh.Bytes[i:]), Datagrams: slices.Clone(lh.Datagrams[i:]),
 		}
 	}
 	return out
 }
-
-func clone[T any](s []T) []T { return append([]T{}, s...) }
 
 // serveHistory is GET /v1/history: every listener's samples of the last
 // 15 minutes, or those after ?since= (unix milliseconds, the last t a

@@ -12,17 +12,19 @@ import (
 // changes here, Consul's through the feeds, reloads and listeners in
 // reload.go and commit.
 
+// proxyKinds names the proxy's event kinds on the timeline.
+var proxyKinds = map[string]string{
+	proxy.EventEjected:   EventEjected,
+	proxy.EventRestored:  EventRestored,
+	proxy.EventDrained:   EventDrained,
+	proxy.EventRebalance: EventRebalance,
+}
+
 // proxyEvents is a listener's proxy.Config Events hook: the proxy's
 // decisions, under the listener's name.
 func (a *Agent) proxyEvents(name string) func(proxy.Event) {
-	kinds := map[string]string{
-		proxy.EventEjected:   EventEjected,
-		proxy.EventRestored:  EventRestored,
-		proxy.EventDrained:   EventDrained,
-		proxy.EventRebalance: EventRebalance,
-	}
 	return func(e proxy.Event) {
-		ev := Event{Kind: kinds[e.Kind], Listener: name, Cause: e.Cause}
+		ev := Event{Kind: proxyKinds[e.Kind], Listener: name, Cause: e.Cause}
 		if node, id, ok := strings.Cut(e.ID, "/"); ok { // a Consul endpoint's: node/service ID
 			ev.Node, ev.ID = node, id
 		}
@@ -46,14 +48,14 @@ func (l *listener) poolChanges(eps []proxy.Endpoint, prev map[string]discovery.I
 		old[endpointKey(ep)] = ep
 	}
 	for _, ep := range eps {
-		prev, had := old[endpointKey(ep)]
+		before, had := old[endpointKey(ep)]
 		delete(old, endpointKey(ep))
 		switch {
-		case ep.Draining && (!had || !prev.Draining):
+		case ep.Draining && (!had || !before.Draining):
 			l.endpointEvent(EventDraining, ep, l.instances, "consul maintenance: no new traffic, open connections drain")
 		case !ep.Draining && !had:
 			l.endpointEvent(EventJoined, ep, l.instances, "usable in "+l.source())
-		case !ep.Draining && prev.Draining:
+		case !ep.Draining && before.Draining:
 			l.endpointEvent(EventJoined, ep, l.instances, "out of maintenance")
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -122,9 +123,12 @@ func (c *MonitorCommand) monitor(ctx context.Context, api *apiClient, f monitorF
 	if f.listener != "" {
 		q.Set("listener", f.listener)
 	}
-	history := q
-	if f.since != "" {
-		history = url.Values{"since": {f.since}, "listener": q["listener"]}
+	history := maps.Clone(q)
+	switch {
+	case f.since != "":
+		history.Set("since", f.since)
+	case f.last == 0:
+		history.Set("since", "0s") // no history: only the index to follow from
 	}
 	events, index, err := fetchEvents(ctx, api, history)
 	if err != nil {
