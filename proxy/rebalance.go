@@ -85,7 +85,7 @@ func (l *tcpListener) rebalance(rb *rebalancer, r *RebalanceConfig, conns []*tcp
 		if rb.tokens < 1 {
 			continue
 		}
-		if n, err := bytesMoved(c.client, c.upstream); quiet && (err != nil || n != c.lastBytes) {
+		if n, err := c.moved(); quiet && (err != nil || n != c.lastBytes) {
 			continue // a byte moved since the last look: not quiet after all
 		}
 		rb.tokens--

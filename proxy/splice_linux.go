@@ -30,6 +30,10 @@ func getPipe() (*pipe, error) {
 		return p, nil
 	default:
 	}
+	return newPipe()
+}
+
+func newPipe() (*pipe, error) {
 	var fds [2]int
 	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -68,6 +69,10 @@ func listenTCP(cfg Config, logger hclog.Logger) (*tcpListener, error) {
 	ln, err := net.Listen("tcp", cfg.Address)
 	if err != nil {
 		return nil, err
+	}
+	if err := acquireLoops(); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("relay loops: %w", err)
 	}
 	l := &tcpListener{
 		logger:    logger,

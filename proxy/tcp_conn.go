@@ -31,6 +31,18 @@ type tcpConn struct {
 	start    time.Time
 	lifetime time.Duration // max_lifetime with this connection's jitter; 0 none
 
+	// What the end of the connection needs: its listener's config then,
+	// who it is from, its per-source hold, and the client's bytes sent
+	// ahead of the relay.
+	cfg   *Config
+	peers peers
+	src   *source
+	early int64
+
+	// flow is set once a loop relays the connection; its sockets are the
+	// loop's then, and reached only through commands.
+	flow atomic.Pointer[tcpFlow]
+
 	// Owned by the watchdog goroutine.
 	lastBytes   uint64
 	lastActive  time.Time
@@ -47,6 +59,10 @@ const moveGrace = 5 * time.Second
 func (c *tcpConn) move(now time.Time, r closeReason) {
 	c.reason.CompareAndSwap(int32(closedByPeer), int32(r))
 	c.movedAt = now
+	if f := c.flow.Load(); f != nil {
+		f.lp.post(opMove, f)
+		return
+	}
 	if c.tls != nil {
 		// A close_notify first; it waits for a write in progress, which
 		// must not hold up the watchdog.
@@ -68,6 +84,9 @@ func (c *tcpConn) closeWriteClient() {
 // clientBytes are the bytes received from the client and sent to it: the
 // kernel's counters, or those of the TLS side's socket.
 func (c *tcpConn) clientBytes() (in, out uint64, err error) {
+	if f := c.flow.Load(); f != nil {
+		return f.dirs[clientSide].bytes.Load(), f.dirs[upstreamSide].bytes.Load(), nil
+	}
 	if c.wire != nil {
 		return c.wire.in.Load(), c.wire.out.Load(), nil
 	}
@@ -77,7 +96,19 @@ func (c *tcpConn) clientBytes() (in, out uint64, err error) {
 // abort closes both sockets; the copies in flight return at once.
 func (c *tcpConn) abort(r closeReason) {
 	c.reason.CompareAndSwap(int32(closedByPeer), int32(r))
+	if f := c.flow.Load(); f != nil {
+		f.lp.post(opAbort, f)
+		return
+	}
 	c.closeBoth()
+}
+
+// moved is a counter that grows whenever bytes move either way.
+func (c *tcpConn) moved() (uint64, error) {
+	if f := c.flow.Load(); f != nil {
+		return f.dirs[clientSide].bytes.Load() + f.dirs[upstreamSide].bytes.Load(), nil
+	}
+	return bytesMoved(c.client, c.upstream)
 }
 
 // record hands a finished connection to the recorder, if there is one.
@@ -108,26 +139,23 @@ func (l *tcpListener) record(cfg *Config, p peers, upstream netip.AddrPort, star
 }
 
 func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
-	defer l.handlers.Done()
-	defer l.stats.active.Add(-1)
 	start := time.Now()
-	c := &tcpConn{client: client, start: start, lastActive: start}
-	p, src, ok := l.gate(c, cfg)
-	if src != nil {
-		defer l.sources.release(src)
-	}
-	if !ok {
+	c := &tcpConn{client: client, start: start, lastActive: start, cfg: cfg}
+	var ok bool
+	if c.peers, c.src, ok = l.gate(c, cfg); !ok {
 		client.Close()
+		l.done(c)
 		return
 	}
-	upstream, b, status := l.connect(p.client, cfg)
+	upstream, b, status := l.connect(c.peers.client, cfg)
 	if upstream == nil {
 		addr := netip.AddrPort{}
 		if b != nil {
 			addr = b.addr
 		}
-		l.record(cfg, p, addr, start, 0, 0, status)
+		l.record(cfg, c.peers, addr, start, 0, 0, status)
 		client.Close()
+		l.done(c)
 		return
 	}
 	c.upstream, c.backend = upstream, b
@@ -137,27 +165,47 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 	if !l.track(c) {
 		c.abort(closedShutdown)
 		releaseConn(cfg, b)
+		l.done(c)
 		return
 	}
-	early, err := sendFirst(upstream, cfg.SendProxyProtocol, p)
-	var in, out int64
-	if err == nil {
-		var firstByte func()
-		if cfg.Balance == LeastTime {
-			firstByte = func() { b.observe(time.Since(start)) }
-		}
-		in, out, err = c.relay(firstByte)
-	} else {
-		client.Close()
-		upstream.Close()
+	early, err := sendFirst(upstream, cfg.SendProxyProtocol, c.peers)
+	if err != nil {
+		c.closeBoth()
+		l.finish(c, 0, 0, err)
+		return
 	}
-	in += early
+	c.early = early
+	if c.tls == nil && l.handoff(c) {
+		return
+	}
+	var firstByte func()
+	if cfg.Balance == LeastTime {
+		firstByte = func() { b.observe(time.Since(start)) }
+	}
+	in, out, err := c.relay(firstByte)
+	l.finish(c, in, out, err)
+}
+
+// finish ends a relayed connection: its bytes, its backend's count, the
+// access log.
+func (l *tcpListener) finish(c *tcpConn, in, out int64, err error) {
+	in += c.early
 	if c.wire != nil {
 		in, out = int64(c.wire.in.Load()), int64(c.wire.out.Load())
 	}
-	releaseConn(cfg, b)
+	releaseConn(c.cfg, c.backend)
 	l.untrack(c)
-	l.ended(c, cfg, p, in, out, err)
+	l.ended(c, c.cfg, c.peers, in, out, err)
+	l.done(c)
+}
+
+// done lets go of what the connection held from its accept on.
+func (l *tcpListener) done(c *tcpConn) {
+	if c.src != nil {
+		l.sources.release(c.src)
+	}
+	l.stats.active.Add(-1)
+	l.handlers.Done()
 }
 
 // ended counts, records and logs a connection that was relayed.
@@ -177,6 +225,9 @@ func (l *tcpListener) ended(c *tcpConn, cfg *Config, p peers, in, out int64, err
 		l.stats.drainClosed.Add(1)
 	case closedUnhealthy:
 		l.stats.unhealthyClosed.Add(1)
+	}
+	if !l.logger.IsDebug() {
+		return
 	}
 	args := []any{"client", p.client, "endpoint", b.addr,
 		"bytes_in", in, "bytes_out", out, "duration", time.Since(c.start), "status", reason}

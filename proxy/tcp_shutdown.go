@@ -28,6 +28,7 @@ func (l *tcpListener) Shutdown(ctx context.Context) error {
 	l.endOnce.Do(func() {
 		close(l.watchDone)
 		l.cancelDial()
+		releaseLoops()
 	})
 	return err
 }

@@ -33,7 +33,7 @@ func tcpConfig() Config {
 
 // startTCP runs a TCP listener forwarding to addrs and shuts it down at the
 // end of the test.
-func startTCP(t *testing.T, cfg Config, addrs ...netip.AddrPort) Listener {
+func startTCP(t testing.TB, cfg Config, addrs ...netip.AddrPort) Listener {
 	t.Helper()
 	l, err := Listen(cfg, hclog.NewNullLogger())
 	must.NoError(t, err)

@@ -64,7 +64,7 @@ func (l *tcpListener) watch() {
 			if !activity {
 				continue
 			}
-			if n, err := bytesMoved(c.client, c.upstream); err == nil && n != c.lastBytes {
+			if n, err := c.moved(); err == nil && n != c.lastBytes {
 				c.lastBytes, c.lastActive = n, now
 			}
 			quiet := now.Sub(c.lastActive)

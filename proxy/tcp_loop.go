@@ -1,0 +1,283 @@
+//go:build linux
+
+package proxy
+
+import (
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// A loop relays established TCP connections over one epoll set: it reads
+// whatever socket is ready and writes it on, so that a connection costs its
+// two sockets and a small struct, not two parked goroutines, and a message
+// costs no scheduler wake-up. The loops, one per CPU, are shared by every
+// TCP listener; accept, the PROXY header, TLS and the connect stay on
+// goroutines, and so does everything but the bytes.
+type loop struct {
+	epfd, wake int // the epoll set; an eventfd that wakes it for commands
+
+	mu    sync.Mutex
+	inbox []loopCmd // guarded by mu
+	work  []loopCmd // the loop's own, swapped with inbox
+
+	// Owned by the loop's goroutine.
+	flows  []*tcpFlow // by slot
+	free   []uint32   // slots to reuse
+	again  []*tcpFlow // flows with a direction that ran out of its turn
+	buf    []byte     // the read buffer of every flow of this loop
+	pipes  []*pipe    // empty pipes, for directions that splice
+	spares [][]byte   // empty buffers, for bytes a full socket did not take
+	events [128]unix.EpollEvent
+
+	done chan struct{}
+}
+
+type loopOp uint8
+
+const (
+	opAdd   loopOp = iota // take the flow
+	opAbort               // close both sockets
+	opMove                // a FIN toward the client; see tcpConn.move
+	opStop                // end the loop
+)
+
+type loopCmd struct {
+	op loopOp
+	f  *tcpFlow
+}
+
+// wakeSlot marks the eventfd's events.
+const wakeSlot = -1
+
+// readBufferSize is each loop's read buffer. A read that fills it marks
+// its direction as bulk, which then splices.
+const readBufferSize = 64 << 10
+
+func newLoop() (*loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: wakeSlot}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wake)
+		return nil, err
+	}
+	lp := &loop{epfd: epfd, wake: wake, buf: make([]byte, readBufferSize), done: make(chan struct{})}
+	go lp.run()
+	return lp, nil
+}
+
+// post hands the loop a command. Only the first command of a batch writes
+// the eventfd: the loop takes the whole inbox once it wakes.
+func (lp *loop) post(op loopOp, f *tcpFlow) {
+	lp.mu.Lock()
+	first := len(lp.inbox) == 0
+	lp.inbox = append(lp.inbox, loopCmd{op, f})
+	lp.mu.Unlock()
+	if first {
+		one := [8]byte{1}
+		unix.Write(lp.wake, one[:])
+	}
+}
+
+func (lp *loop) run() {
+	defer close(lp.done)
+	for {
+		timeout := -1
+		if len(lp.again) > 0 {
+			timeout = 0
+		}
+		n, err := unix.EpollWait(lp.epfd, lp.events[:], timeout)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			panic("proxy: epoll_wait: " + err.Error()) // EBADF or EINVAL: a bug of ours
+		}
+		commands := false
+		for i := range n {
+			ev := &lp.events[i]
+			if ev.Fd == wakeSlot {
+				commands = true
+				continue
+			}
+			if f := lp.flows[ev.Fd]; f != nil {
+				f.ready(side(ev.Pad), ev.Events)
+			}
+		}
+		lp.runAgain()
+		if commands && !lp.commands() {
+			return
+		}
+	}
+}
+
+// runAgain gives the flows that ran out of their turn another one.
+func (lp *loop) runAgain() {
+	again := lp.again
+	lp.again = nil
+	for _, f := range again {
+		f.resume()
+	}
+	if lp.again == nil {
+		lp.again = again[:0]
+	}
+}
+
+// commands carries out what was posted; false once told to stop.
+func (lp *loop) commands() bool {
+	var b [8]byte
+	unix.Read(lp.wake, b[:]) // before taking the inbox, so no post is missed
+	lp.mu.Lock()
+	lp.work, lp.inbox = lp.inbox, lp.work[:0]
+	lp.mu.Unlock()
+	for i, c := range lp.work {
+		switch c.op {
+		case opAdd:
+			lp.add(c.f)
+		case opAbort:
+			c.f.abort()
+		case opMove:
+			c.f.shutdownClient()
+		case opStop:
+			return false
+		}
+		lp.work[i] = loopCmd{}
+	}
+	return true
+}
+
+// add registers the flow's sockets, edge-triggered: the flow reads and
+// writes until the kernel says EAGAIN, and is told when that changes.
+func (lp *loop) add(f *tcpFlow) {
+	slot := uint32(len(lp.flows))
+	if n := len(lp.free); n > 0 {
+		slot, lp.free = lp.free[n-1], lp.free[:n-1]
+		lp.flows[slot] = f
+	} else {
+		lp.flows = append(lp.flows, f)
+	}
+	f.slot = slot
+	for s, fd := range f.fds {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(slot), Pad: int32(s)}
+		if err := unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			f.fail(err)
+			return
+		}
+	}
+}
+
+// remove forgets a closed flow's slot. Its sockets left the epoll set when
+// they were closed; an event of this batch for the slot finds it empty, as
+// no flow is added before the batch ends.
+func (lp *loop) remove(f *tcpFlow) {
+	lp.flows[f.slot] = nil
+	lp.free = append(lp.free, f.slot)
+}
+
+func (lp *loop) getPipe() (*pipe, error) {
+	if n := len(lp.pipes); n > 0 {
+		p := lp.pipes[n-1]
+		lp.pipes = lp.pipes[:n-1]
+		return p, nil
+	}
+	return newPipe()
+}
+
+// putPipe keeps an empty pipe, up to a few, or closes it.
+func (lp *loop) putPipe(p *pipe) {
+	if len(lp.pipes) < 64 {
+		lp.pipes = append(lp.pipes, p)
+		return
+	}
+	p.close()
+}
+
+func (lp *loop) getSpare() []byte {
+	if n := len(lp.spares); n > 0 {
+		b := lp.spares[n-1]
+		lp.spares = lp.spares[:n-1]
+		return b
+	}
+	return make([]byte, 0, readBufferSize)
+}
+
+func (lp *loop) putSpare(b []byte) {
+	if len(lp.spares) < 64 {
+		lp.spares = append(lp.spares, b[:0])
+	}
+}
+
+// stop ends the loop and frees what it holds, once it has no flow.
+func (lp *loop) stop() {
+	lp.post(opStop, nil)
+	<-lp.done
+	for _, p := range lp.pipes {
+		p.close()
+	}
+	unix.Close(lp.epfd)
+	unix.Close(lp.wake)
+}
+
+// loops are the process's relay loops, started with the first TCP listener
+// and stopped with the last.
+var loops struct {
+	mu    sync.Mutex
+	users int
+	all   []*loop
+	// started is all, for pickLoop to read without the lock.
+	started atomic.Pointer[[]*loop]
+	next    atomic.Uint32
+}
+
+// acquireLoops starts the loops if no listener holds them yet.
+func acquireLoops() error {
+	loops.mu.Lock()
+	defer loops.mu.Unlock()
+	if loops.users == 0 {
+		for range runtime.NumCPU() {
+			lp, err := newLoop()
+			if err != nil {
+				stopLoops()
+				return err
+			}
+			loops.all = append(loops.all, lp)
+		}
+		all := loops.all
+		loops.started.Store(&all)
+	}
+	loops.users++
+	return nil
+}
+
+// releaseLoops stops the loops when the last listener lets them go: every
+// flow has ended by then (Shutdown waits for them).
+func releaseLoops() {
+	loops.mu.Lock()
+	defer loops.mu.Unlock()
+	if loops.users--; loops.users == 0 {
+		stopLoops()
+	}
+}
+
+func stopLoops() {
+	for _, lp := range loops.all {
+		lp.stop()
+	}
+	loops.all = nil
+	loops.started.Store(nil)
+}
+
+// pickLoop spreads new flows over the loops in turn.
+func pickLoop() *loop {
+	all := *loops.started.Load()
+	return all[int(loops.next.Add(1))%len(all)]
+}

@@ -1,0 +1,138 @@
+//go:build linux
+
+package proxy
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/pinlb/pinlb/internal/testsupport"
+	"github.com/shoenig/test/must"
+)
+
+// An idle relayed connection costs its sockets: no goroutine waits on it.
+func TestTCP_IdleConnectionsHoldNoGoroutine(t *testing.T) {
+	const conns = 200
+	be := testsupport.StartTCP(t) // a goroutine per connection of its own
+	l := startTCP(t, tcpConfig(), be.Addr)
+	dial(t, l) // the first connection starts what runs once
+	base := runtime.NumGoroutine()
+	var b [1]byte
+	for range conns {
+		c := dial(t, l)
+		_, err := c.Write(b[:])
+		must.NoError(t, err)
+		_, err = io.ReadFull(c, b[:]) // echoed: relayed, both ways
+		must.NoError(t, err)
+	}
+	// The backend's echo goroutines are conns; pinlb's may add none.
+	testsupport.WaitFor(t, "pinlb's per-connection goroutines to end", func() bool {
+		return runtime.NumGoroutine()-base <= conns+conns/10
+	})
+}
+
+// A gigabyte each way at once, written and read in random sizes from a
+// byte to 256 KB, so that each direction keeps switching between reading
+// small messages and splicing bulk, and the bytes are checked in order.
+// With small socket buffers, the sockets fill often: bytes wait in pinlb,
+// in a buffer or a pipe, for the destination to take them.
+func TestTCP_RandomSizesEachWay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves gigabytes")
+	}
+	for _, tc := range []struct {
+		name   string
+		total  int
+		buffer int // SO_RCVBUF and SO_SNDBUF of the ends; 0 the kernel's
+	}{
+		{"a gigabyte", 1 << 30, 0},
+		{"small socket buffers", 16 << 20, 16 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			errs := make(chan error, 1)
+			be := testsupport.StartTCPFunc(t, "127.0.0.1:0", func(c *net.TCPConn) {
+				errs <- exchange(c, 2, 1, tc.total, tc.buffer)
+			})
+			l := startTCP(t, tcpConfig(), be.Addr)
+			must.NoError(t, exchange(dial(t, l), 1, 2, tc.total, tc.buffer))
+			must.NoError(t, <-errs)
+		})
+	}
+}
+
+// exchange sends total bytes of stream send and reads, to its end, total
+// bytes of stream recv, both in random sizes.
+func exchange(c *net.TCPConn, send, recv uint64, total, buffer int) error {
+	if buffer > 0 {
+		c.SetReadBuffer(buffer)
+		c.SetWriteBuffer(buffer)
+	}
+	var wg sync.WaitGroup
+	var werr error
+	wg.Go(func() {
+		werr = writeStream(c, send, total)
+		c.CloseWrite()
+	})
+	rerr := readStream(c, recv, total)
+	wg.Wait()
+	if werr != nil {
+		return werr
+	}
+	return rerr
+}
+
+// randomSize is a write's or a read's size: half are up to 512 B, half up
+// to 256 KB.
+func randomSize(r *rand.Rand) int {
+	if r.IntN(2) == 0 {
+		return 1 + r.IntN(512)
+	}
+	return 1 + r.IntN(256<<10)
+}
+
+func writeStream(w io.Writer, seed uint64, total int) error {
+	data := rand.NewChaCha8([32]byte{byte(seed)})
+	sizes := rand.New(rand.NewPCG(seed, 1))
+	buf := make([]byte, 256<<10)
+	for left := total; left > 0; {
+		n := min(randomSize(sizes), left)
+		data.Read(buf[:n])
+		if _, err := w.Write(buf[:n]); err != nil {
+			return fmt.Errorf("write at %d: %w", total-left, err)
+		}
+		left -= n
+	}
+	return nil
+}
+
+func readStream(r io.Reader, seed uint64, total int) error {
+	data := rand.NewChaCha8([32]byte{byte(seed)})
+	sizes := rand.New(rand.NewPCG(seed, 2))
+	buf, want := make([]byte, 256<<10), make([]byte, 256<<10)
+	got := 0
+	for {
+		n, err := r.Read(buf[:randomSize(sizes)])
+		data.Read(want[:n])
+		for i := range n {
+			if buf[i] != want[i] {
+				return fmt.Errorf("byte %d differs", got+i)
+			}
+		}
+		got += n
+		switch {
+		case err == io.EOF && got == total:
+			return nil
+		case err == io.EOF:
+			return fmt.Errorf("stream ended after %d of %d bytes", got, total)
+		case err != nil:
+			return fmt.Errorf("read at %d: %w", got, err)
+		case got > total:
+			return fmt.Errorf("%d bytes, more than the %d sent", got, total)
+		}
+	}
+}
