@@ -82,7 +82,7 @@ func (c *tcpConn) closeWriteClient() {
 }
 
 // clientBytes are the bytes received from the client and sent to it: the
-// kernel's counters, or those of the TLS side's socket.
+// relay loop's counters, the kernel's, or those of the TLS side's socket.
 func (c *tcpConn) clientBytes() (in, out uint64, err error) {
 	if f := c.flow.Load(); f != nil {
 		return f.dirs[clientSide].bytes.Load(), f.dirs[upstreamSide].bytes.Load(), nil

@@ -230,8 +230,6 @@ func (f *tcpFlow) fail(err error) {
 	f.close()
 }
 
-func (f *tcpFlow) abort() { f.close() }
-
 // close closes both sockets, gives back what the flow holds (a pipe with
 // bytes that can no longer go anywhere is closed, never reused), and ends
 // the connection's accounting.

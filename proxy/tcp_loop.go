@@ -144,7 +144,7 @@ func (lp *loop) commands() bool {
 		case opAdd:
 			lp.add(c.f)
 		case opAbort:
-			c.f.abort()
+			c.f.close()
 		case opMove:
 			c.f.shutdownClient()
 		case opStop:
