@@ -118,7 +118,23 @@ func reqResp(dial dialFunc, conns int, d time.Duration) (result, error) {
 // connRate has workers connect, send 128 bytes, read the echo and close,
 // for d: connections per second.
 func connRate(t *target, workers int, d time.Duration) (result, error) {
-	return connections(plain(t.ports.echo), nil, workers, d)
+	return withCPUPerConn(t, func() (result, error) { return connections(plain(t.ports.echo), nil, workers, d) })
+}
+
+// withCPUPerConn runs a connection-rate case and adds the proxy's CPU
+// milliseconds per thousand connections: on a machine whose cores the
+// load and the backends share, what a connection costs the proxy is what
+// its rate is bounded by.
+func withCPUPerConn(t *target, run func() (result, error)) (result, error) {
+	cpu0 := cpuSeconds(t.pids())
+	start := time.Now()
+	res, err := run()
+	if err != nil || t.cmd == nil || res.Value == 0 {
+		return res, err
+	}
+	conns := res.Value * time.Since(start).Seconds()
+	res.Extra["cpu_ms_per_kconn"] = (cpuSeconds(t.pids()) - cpu0) * 1e3 / (conns / 1e3)
+	return res, nil
 }
 
 // proxyV2 is a PROXY v2 header for 192.0.2.1:5000 → 198.51.100.7:9991, as

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"syscall"
 	"time"
 )
@@ -30,6 +31,7 @@ type options struct {
 	udpPorts int           // source ports for the UDP-flood RSS case
 	rates    []float64     // offered UDP rates for the loss case
 	smoke    bool
+	only     *regexp.Regexp // the cases to run; nil: all
 }
 
 func main() {
@@ -38,12 +40,18 @@ func main() {
 	flag.StringVar(&o.pinlb, "pinlb", "bin/pinlb", "the pinlb binary to measure")
 	flag.IntVar(&o.reps, "reps", 3, "repetitions of every case")
 	flag.BoolVar(&o.smoke, "smoke", false, "a few seconds per case: checks that the harness works, measures nothing")
+	only := flag.String("cases", "", "run only the cases whose name matches this regular expression (tcp_rr_64, udp_4096.*; names as in results.json), to profile one")
 	flag.Parse()
 	if o.smoke {
 		o = smokeOptions(o.out, o.pinlb)
 	} else {
 		o.tcpTime, o.udpTime, o.idleConn, o.udpPorts = 2*time.Second, 1500*time.Millisecond, 10000, 10000
 		o.rates = []float64{50000, 100000, 200000}
+	}
+	var err error
+	if o.only, err = compileCases(*only); err != nil {
+		fmt.Fprintln(os.Stderr, "Error: -cases:", err)
+		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -61,4 +69,13 @@ func smokeOptions(out, bin string) options {
 		tcpTime: 300 * time.Millisecond, udpTime: 200 * time.Millisecond,
 		idleConn: 200, udpPorts: 200, rates: []float64{20000},
 	}
+}
+
+// compileCases is -cases' expression, anchored so that tcp_rr_8 is not
+// also tcp_rr_8_p99's run; nil for "".
+func compileCases(expr string) (*regexp.Regexp, error) {
+	if expr == "" {
+		return nil, nil
+	}
+	return regexp.Compile("^(?:" + expr + ")$")
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -83,9 +84,21 @@ func cases(o options, b *backends) []benchCase {
 			run: func(_ context.Context, t *target) (result, error) { return udpFloodRSS(t, b, o.udpPorts) },
 		},
 		benchCase{Name: "cpu_per_gb", Title: "CPU per GB (bulk, 8 streams)", Unit: "cpu s", from: "tcp_bulk_8", extra: "cpu_s_per_gb", targets: proxies},
+		benchCase{Name: "cpu_per_kconn", Title: "CPU per 1k connections", Unit: "cpu ms", from: "tcp_conn_rate", extra: "cpu_ms_per_kconn", targets: proxies},
 		benchCase{Name: "cpu_per_mdgram", Title: "CPU per M datagrams (512 B, 64 src)", Unit: "cpu s", from: "udp_512_64src", extra: "cpu_s_per_million", targets: []string{nginx, pinlb}},
 	)
-	return cs
+	return selected(cs, o.only)
+}
+
+// selected keeps the cases only matches, and the lines that show their
+// figures (p99 of a chosen req/resp case).
+func selected(cs []benchCase, only *regexp.Regexp) []benchCase {
+	if only == nil {
+		return cs
+	}
+	return slices.DeleteFunc(cs, func(c benchCase) bool {
+		return !only.MatchString(c.Name) && (c.from == "" || !only.MatchString(c.from))
+	})
 }
 
 // tlsCases measure TLS termination: every TLS connection is decrypted and
