@@ -37,6 +37,7 @@ type tcpFlow struct {
 // half is one direction of a flow.
 type half struct {
 	readable bool // the source has bytes, or its end, not read yet
+	hangup   bool // an event said the source's peer ended or failed: read on until that shows
 	blocked  bool // the destination was full; its EPOLLOUT clears this
 	ended    bool // the source's end was passed on as a half-close
 	bulk     bool // the last read filled the buffer: splice from now on
@@ -57,6 +58,9 @@ const flowTurn = 16
 func (f *tcpFlow) ready(s side, events uint32) {
 	if events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		f.dirs[s].readable = true
+	}
+	if events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		f.dirs[s].hangup = true
 	}
 	if events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		f.dirs[1-s].blocked = false
@@ -101,6 +105,13 @@ func (f *tcpFlow) readIn(s side) {
 		return
 	}
 	d.bulk = n == len(buf)
+	// A read short of the buffer emptied the socket: the next bytes raise
+	// an edge of their own, so the read that would say EAGAIN is saved
+	// (one system call of three per small message). An end or error that
+	// came with the bytes raised no new edge: hangup reads on for it.
+	if n < len(buf) && !d.hangup {
+		d.readable = false
+	}
 	w, err := sysSend(f.fds[1-s], buf[:n])
 	if err != nil && err != unix.EAGAIN {
 		f.fail(err)
