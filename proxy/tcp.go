@@ -66,7 +66,7 @@ const (
 )
 
 func listenTCP(cfg Config, logger hclog.Logger) (*tcpListener, error) {
-	ln, err := net.Listen("tcp", cfg.Address)
+	ln, err := listenKeepAlive(cfg.Address)
 	if err != nil {
 		return nil, err
 	}
