@@ -16,77 +16,140 @@ const (
 	statusLocalError    = "local_error"    // pinlb ran out of its own resources
 )
 
-// connect dials the backends the balancer chooses, each at most once, up to
-// tries attempts within next_timeout. The connection is counted on its
-// backend before connect returns, so that least_conn sees it at once. When
-// no connect succeeds, it returns the last backend tried, if any, and the
-// status that says why.
+// tries is one connection's walk over the backends: the balancer's
+// choices, each backend at most once, up to tries attempts within
+// next_timeout. A try is counted on its backend while it runs, so that
+// least_conn sees it at once. connect runs the tries on the connection's
+// goroutine; a relay loop starts each with a non-blocking connect instead
+// and goes on with the outcome.
 //
 // A failure of pinlb's own (no file descriptor, buffer or local port) ends
 // the tries: it is not the endpoint's fault, so it counts against no
 // endpoint, and the next one would fail the same way.
-func (l *tcpListener) connect(client netip.AddrPort, cfg *Config) (*net.TCPConn, *backend, string) {
-	set := l.pool.load()
+type tries struct {
+	l      *tcpListener
+	cfg    *Config
+	set    *endpointSet
+	p      pick
+	start  time.Time
+	left   int
+	cur    *backend // the backend of the try running, nil between tries
+	probe  bool     // cur is on probation: this connect is its one probe
+	last   *backend // the backend of the last try
+	client netip.AddrPort
+}
+
+func (l *tcpListener) newTries(t *tries, client netip.AddrPort, cfg *Config) {
 	start := time.Now()
-	p := &pick{
-		client: client, now: start.UnixNano(),
-		maxConns: int64(cfg.MaxConns), slowStart: cfg.SlowStart,
+	*t = tries{l: l, cfg: cfg, set: l.pool.load(), start: start, left: cfg.Tries, client: client}
+	t.p = pick{client: client, now: start.UnixNano(), maxConns: int64(cfg.MaxConns), slowStart: cfg.SlowStart}
+	if t.left <= 0 {
+		t.left = len(t.set.backends)
 	}
-	tries := cfg.Tries
-	if tries <= 0 {
-		tries = len(set.backends)
-	}
-	var last *backend
-	for dials := 0; dials < tries; dials++ {
-		b := set.choose(p)
+}
+
+// next starts a try: its backend and connect timeout, or nil when no try
+// is left; exhausted says why then.
+func (t *tries) next() (*backend, time.Duration) {
+	for t.left > 0 {
+		b := t.set.choose(&t.p)
 		if b == nil {
-			break
+			return nil, 0
 		}
-		p.tried = append(p.tried, b)
+		t.p.tried = append(t.p.tried, b)
 		// A backend back from passive failure takes one connect at a
 		// time until one succeeds, so that a black hole stalls one client,
 		// not half of them.
-		probe := !set.single && b.onProbation(p.now)
+		probe := !t.set.single && b.onProbation(t.p.now)
 		if probe && !b.probing.CompareAndSwap(false, true) {
-			dials--
 			continue
 		}
-		timeout, ok := dialTimeout(cfg, start)
+		timeout, ok := dialTimeout(t.cfg, t.start)
 		if !ok {
 			if probe {
 				b.probing.Store(false)
 			}
-			break
+			return nil, 0
 		}
-		last = b
-		conn, err := l.dial(b, timeout)
-		if probe {
-			b.probing.Store(false)
-		}
-		switch {
-		case err == nil:
-			return conn, b, ""
-		case localError(err):
-			l.localFailure(client, b, err)
-			return nil, b, statusLocalError
-		case l.dialCtx.Err() != nil: // shutting down: nobody's fault
-			return nil, b, statusConnectFailed
-		}
-		l.connectFailed(b, err, cfg, set.single, len(p.tried))
+		t.left--
+		t.cur, t.probe, t.last = b, probe, b
+		b.active.Add(1)
+		return b, timeout
 	}
+	return nil, 0
+}
+
+// end ends the running try.
+func (t *tries) end() *backend {
+	b := t.cur
+	if t.probe {
+		b.probing.Store(false)
+	}
+	t.cur, t.probe = nil, false
+	return b
+}
+
+// connected ends the running try with the connection made.
+func (t *tries) connected() *backend {
+	b := t.end()
+	if b.succeeded() {
+		emit(t.l.cfg.Load(), backendEvent(EventRestored, b, "a connect succeeded after its fail_timeout"))
+	}
+	b.conns.Add(1)
+	return b
+}
+
+// failed ends the running try with err. again is false when no try may
+// follow, with the status that says why.
+func (t *tries) failed(err error) (status string, again bool) {
+	b, l := t.end(), t.l
+	b.active.Add(-1)
+	switch {
+	case localError(err):
+		l.localFailure(t.client, b, err)
+		return statusLocalError, false
+	case l.dialCtx.Err() != nil: // shutting down: nobody's fault
+		return statusConnectFailed, false
+	}
+	l.connectFailed(b, err, t.cfg, t.set.single, len(t.p.tried))
+	return "", true
+}
+
+// exhausted counts and logs a connection that no try connected, and says
+// why.
+func (t *tries) exhausted() string {
+	l := t.l
 	l.stats.noBackend.Add(1)
 	if s, ok := l.emptyLog.allow(); ok {
 		msg := "no endpoint reachable; closing client"
-		if last == nil {
+		if t.last == nil {
 			msg = "no endpoint available; closing client"
 		}
-		l.logger.Warn(msg, "client", client, "tried", len(p.tried),
-			"endpoints", len(set.backends), "suppressed", s)
+		l.logger.Warn(msg, "client", t.client, "tried", len(t.p.tried),
+			"endpoints", len(t.set.backends), "suppressed", s)
 	}
-	if last == nil {
-		return nil, nil, statusNoBackend
+	if t.last == nil {
+		return statusNoBackend
 	}
-	return nil, last, statusConnectFailed
+	return statusConnectFailed
+}
+
+// connect runs the tries on the caller's goroutine. When none connects, it
+// returns the last backend tried, if any, and the status that says why.
+func (l *tcpListener) connect(client netip.AddrPort, cfg *Config) (*net.TCPConn, *backend, string) {
+	var t tries
+	l.newTries(&t, client, cfg)
+	for b, timeout := t.next(); b != nil; b, timeout = t.next() {
+		d := net.Dialer{Timeout: timeout}
+		conn, err := d.DialContext(l.dialCtx, "tcp", b.addr.String())
+		if err == nil {
+			return conn.(*net.TCPConn), t.connected(), ""
+		}
+		if status, again := t.failed(err); !again {
+			return nil, b, status
+		}
+	}
+	return nil, t.last, t.exhausted()
 }
 
 // dialTimeout is the connect timeout of the next try: connect_timeout,
@@ -97,22 +160,6 @@ func dialTimeout(cfg *Config, start time.Time) (time.Duration, bool) {
 	}
 	left := cfg.NextTimeout - time.Since(start)
 	return min(cfg.ConnectTimeout, left), left > 0
-}
-
-// dial connects to b, counted on it while it tries.
-func (l *tcpListener) dial(b *backend, timeout time.Duration) (*net.TCPConn, error) {
-	b.active.Add(1)
-	d := net.Dialer{Timeout: timeout}
-	conn, err := d.DialContext(l.dialCtx, "tcp", b.addr.String())
-	if err != nil {
-		b.active.Add(-1)
-		return nil, err
-	}
-	if b.succeeded() {
-		emit(l.cfg.Load(), backendEvent(EventRestored, b, "a connect succeeded after its fail_timeout"))
-	}
-	b.conns.Add(1)
-	return conn.(*net.TCPConn), nil
 }
 
 // connectFailed counts a failed connect against its backend, which passive

@@ -3,14 +3,19 @@
 //
 // A pool holds an immutable endpoint set behind an atomic pointer; updates
 // swap the whole set, so a new connection or datagram never takes a lock to
-// choose its backend. A TCP connection is accepted, gated and connected on
-// a goroutine of its own, then handed to a relay loop (tcp_loop.go), one
-// per CPU, shared by every listener: an edge-triggered epoll set that reads
-// whatever socket is ready and writes it on (tcp_flow.go), and splices
-// kernel-side for a direction whose reads fill the buffer. An idle
-// connection then costs its two sockets and a small struct, no goroutine;
-// a watchdog reads the loop's byte counters for idleness instead of
-// per-read deadlines. TLS connections copy on their own goroutines. A UDP listener has
+// choose its backend. TCP runs on relay loops (tcp_loop.go), one per CPU,
+// shared by every listener: each holds the listening sockets in its epoll
+// set and accepts (tcp_accept.go), admits and connects without blocking
+// (tcp_open.go, tcp_dial.go, with its deadlines in tcp_timers.go), then
+// reads whatever socket is ready and writes it on (tcp_flow.go), splicing
+// kernel-side for a direction whose reads fill the buffer. A connection
+// thus costs no goroutine and no scheduler wake-up from accept to close;
+// an idle one costs its two sockets and a small struct, and a watchdog
+// reads the loop's byte counters for idleness instead of per-read
+// deadlines. A listener that reads a PROXY header or terminates TLS waits
+// on the client, so its connections go to a goroutine each after the
+// accept (tcp_conn.go); plain ones come back to a loop once connected
+// (tcp_handoff.go), TLS ones copy on their own goroutines. A UDP listener has
 // a socket per CPU (SO_REUSEPORT), each read in batches with recvmmsg(2) by
 // a goroutine that owns its clients' flows; a flow's share of a batch goes
 // out with one sendmmsg(2). No allocation and no lock per datagram.

@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Client keep-alive: Go's default for accepted connections (idle 15 s,
+// Keep-alive: Go's default for its connections (idle 15 s,
 // probes every 15 s, 9 of them), so a client that vanished without a FIN
 // is found in about 2.5 minutes.
 const (
@@ -18,30 +18,34 @@ const (
 	keepAliveCount    = 9
 )
 
-// listenKeepAlive listens on address with keep-alive set on the listening
-// socket. Accepted sockets inherit it from the kernel, which saves Go's
-// four setsockopt calls on every accept.
+// listenKeepAlive listens on address with keep-alive and TCP_NODELAY set
+// on the listening socket. Accepted sockets inherit both from the kernel,
+// which saves five setsockopt calls on every accept.
 func listenKeepAlive(address string) (net.Listener, error) {
-	lc := net.ListenConfig{KeepAlive: -1, Control: setKeepAlive}
+	lc := net.ListenConfig{KeepAlive: -1, Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) { serr = setTCPOptions(int(fd)) }); err != nil {
+			return err
+		}
+		return serr
+	}}
 	return lc.Listen(context.Background(), "tcp", address)
 }
 
-func setKeepAlive(_, _ string, rc syscall.RawConn) error {
-	var serr error
-	err := rc.Control(func(fd uintptr) {
-		for _, o := range [...]struct{ level, name, value int }{
-			{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
-			{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(keepAliveIdle / time.Second)},
-			{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, int(keepAliveInterval / time.Second)},
-			{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, keepAliveCount},
-		} {
-			if serr = unix.SetsockoptInt(int(fd), o.level, o.name, o.value); serr != nil {
-				return
-			}
+// setTCPOptions sets what every socket of the relay has: keep-alive, and
+// no Nagle delay (a proxy that batched small messages would add latency
+// its peers did not ask for).
+func setTCPOptions(fd int) error {
+	for _, o := range [...]struct{ level, name, value int }{
+		{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(keepAliveIdle / time.Second)},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, int(keepAliveInterval / time.Second)},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, keepAliveCount},
+		{unix.IPPROTO_TCP, unix.TCP_NODELAY, 1},
+	} {
+		if err := unix.SetsockoptInt(fd, o.level, o.name, o.value); err != nil {
+			return err
 		}
-	})
-	if err != nil {
-		return err
 	}
-	return serr
+	return nil
 }

@@ -52,8 +52,8 @@ func tcpInfo(c syscall.Conn) (*unix.TCPInfo, error) {
 
 // acceptQueueLen is how many completed connections wait in a listening
 // socket's accept queue: TCP_INFO's unacked, for a listener.
-func acceptQueueLen(ln *net.TCPListener) (int, error) {
-	info, err := tcpInfo(ln)
+func acceptQueueLen(fd int) (int, error) {
+	info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
 	if err != nil {
 		return 0, err
 	}

@@ -4,7 +4,6 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -13,9 +12,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 )
 
-// Accept error back-off bounds.
+// Accept error back-off bounds (see acceptor.failed).
 const (
 	acceptBackoffMin = 5 * time.Millisecond
 	acceptBackoffMax = time.Second
@@ -23,9 +23,13 @@ const (
 
 type tcpListener struct {
 	logger hclog.Logger
-	ln     *net.TCPListener
-	cfg    atomic.Pointer[Config]
-	pool   *pool
+	// The listening socket, owned by the loops, which accept on it.
+	fd        int
+	addr      net.Addr
+	local     netip.AddrPort // addr as bound
+	acceptors []*acceptor    // one per loop
+	cfg       atomic.Pointer[Config]
+	pool      *pool
 
 	// dialCtx is cancelled when open connections are force-closed, so
 	// connects still in progress give up too.
@@ -36,7 +40,7 @@ type tcpListener struct {
 	conns  map[*tcpConn]struct{}
 	forced bool // Shutdown's deadline passed: close whatever is still open
 
-	handlers  sync.WaitGroup // the accept loop and one per connection
+	handlers  sync.WaitGroup // one per connection
 	stopOnce  sync.Once      // closes the socket
 	endOnce   sync.Once      // stops the watchdog
 	watchDone chan struct{}
@@ -66,17 +70,19 @@ const (
 )
 
 func listenTCP(cfg Config, logger hclog.Logger) (*tcpListener, error) {
-	ln, err := listenKeepAlive(cfg.Address)
+	fd, addr, err := listenFD(cfg.Address)
 	if err != nil {
 		return nil, err
 	}
 	if err := acquireLoops(); err != nil {
-		ln.Close()
+		unix.Close(fd)
 		return nil, fmt.Errorf("relay loops: %w", err)
 	}
 	l := &tcpListener{
 		logger:    logger,
-		ln:        ln.(*net.TCPListener),
+		fd:        fd,
+		addr:      addr,
+		local:     addrPort(addr),
 		pool:      newPool(cfg.Balance),
 		conns:     map[*tcpConn]struct{}{},
 		watchDone: make(chan struct{}),
@@ -84,13 +90,36 @@ func listenTCP(cfg Config, logger hclog.Logger) (*tcpListener, error) {
 	}
 	l.dialCtx, l.cancelDial = context.WithCancel(context.Background())
 	l.cfg.Store(&cfg)
-	l.handlers.Add(1)
-	go l.serve()
+	if err := l.listen(); err != nil {
+		l.unlisten()
+		unix.Close(fd)
+		releaseLoops()
+		return nil, fmt.Errorf("relay loops: %w", err)
+	}
 	go l.watch()
 	return l, nil
 }
 
-func (l *tcpListener) Addr() net.Addr { return l.ln.Addr() }
+// listen has every loop accept on the listener's socket.
+func (l *tcpListener) listen() error {
+	for _, lp := range *loops.started.Load() {
+		a := &acceptor{l: l, lp: lp}
+		if err := lp.call(opListen, a); err != nil {
+			return err
+		}
+		l.acceptors = append(l.acceptors, a)
+	}
+	return nil
+}
+
+// unlisten has the loops stop accepting; what they accepted stays theirs.
+func (l *tcpListener) unlisten() {
+	for _, a := range l.acceptors {
+		a.lp.call(opUnlisten, a)
+	}
+}
+
+func (l *tcpListener) Addr() net.Addr { return l.addr }
 
 func (l *tcpListener) Update(cfg Config) error {
 	if err := checkUpdate(l.cfg.Load(), cfg); err != nil {
@@ -179,42 +208,4 @@ func (l *tcpListener) liveBytes() map[*backend][2]uint64 {
 		}
 	}
 	return live
-}
-
-func (l *tcpListener) serve() {
-	defer l.handlers.Done()
-	var delay time.Duration
-	for {
-		client, err := l.ln.AcceptTCP()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// EMFILE, ECONNABORTED and the like: back off and go on. The
-			// listener never dies of an accept error.
-			l.stats.acceptErrors.Add(1)
-			delay = min(max(2*delay, acceptBackoffMin), acceptBackoffMax)
-			if n, ok := l.acceptLog.allow(); ok {
-				l.logger.Error("accept failed; backing off", "error", err, "backoff", delay, "suppressed", n)
-			}
-			time.Sleep(delay)
-			continue
-		}
-		delay = 0
-		l.stats.accepted.Add(1)
-		cfg := l.cfg.Load()
-		if cfg.MaxConnections > 0 && l.stats.active.Load() >= int64(cfg.MaxConnections) {
-			l.stats.rejected.Add(1)
-			if n, ok := l.limitLog.allow(); ok {
-				l.logger.Warn("max_connections reached; closing new connection",
-					"client", client.RemoteAddr(), "max_connections", cfg.MaxConnections, "suppressed", n)
-			}
-			l.record(cfg, socketPeers(client), netip.AddrPort{}, time.Now(), 0, 0, "rejected")
-			client.Close()
-			continue
-		}
-		l.stats.active.Add(1)
-		l.handlers.Add(1)
-		go l.handle(client, cfg)
-	}
 }

@@ -111,6 +111,14 @@ func (c *tcpConn) moved() (uint64, error) {
 	return bytesMoved(c.client, c.upstream)
 }
 
+// setLifetime draws the connection's max_lifetime, ±10%, so that
+// connections opened together do not all end at once.
+func (c *tcpConn) setLifetime() {
+	if lt := c.cfg.Rebalance.MaxLifetime; lt > 0 {
+		c.lifetime = time.Duration(float64(lt) * (0.9 + 0.2*rand.Float64()))
+	}
+}
+
 // record hands a finished connection to the recorder, if there is one.
 func (l *tcpListener) record(cfg *Config, p peers, upstream netip.AddrPort, start time.Time, in, out int64, status string) {
 	if cfg.Recorder == nil {
@@ -159,9 +167,7 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 		return
 	}
 	c.upstream, c.backend = upstream, b
-	if lt := cfg.Rebalance.MaxLifetime; lt > 0 {
-		c.lifetime = time.Duration(float64(lt) * (0.9 + 0.2*rand.Float64())) // ±10%, so they do not all end at once
-	}
+	c.setLifetime()
 	if !l.track(c) {
 		c.abort(closedShutdown)
 		releaseConn(cfg, b)
@@ -237,25 +243,16 @@ func (l *tcpListener) ended(c *tcpConn, cfg *Config, p peers, in, out int64, err
 	l.logger.Debug("connection closed", args...)
 }
 
-// gate reads the PROXY header, applies allow and deny and the per-source
-// limits, then terminates TLS when the listener does, all before any
-// backend is dialled. A refused connection is counted and recorded; the
-// caller closes it. src (nil without limits) is held until the connection
-// ends, admitted or not.
+// gate reads the PROXY header, admits the client, then terminates TLS
+// when the listener does, all before any backend is dialled. A refused
+// connection is counted and recorded; the caller closes it. src (nil
+// without limits) is held until the connection ends, admitted or not.
 func (l *tcpListener) gate(c *tcpConn, cfg *Config) (p peers, src *source, ok bool) {
 	p, status, err := readPeers(l.dialCtx, c.client, &cfg.ProxyProtocol)
-	switch {
-	case err != nil:
+	if err != nil {
 		l.proxyHeaderFailed(p, err)
-	case !cfg.Access.allows(p.client.Addr()):
-		l.stats.denied.Add(1)
-		status = statusDenied
-	case cfg.Limits.on():
-		var limit string
-		if src, limit = l.sources.admit(p.client.Addr().Unmap(), cfg.Limits, c.start); src == nil {
-			l.overLimit(p, limit)
-			status = statusLimited
-		}
+	} else {
+		src, status = l.admit(p.client, cfg, c.start)
 	}
 	if status == "" && cfg.TLS.Config != nil && l.handshake(c, &p, &cfg.TLS) != nil {
 		status = statusTLSFailed
@@ -267,12 +264,31 @@ func (l *tcpListener) gate(c *tcpConn, cfg *Config) (p peers, src *source, ok bo
 	return p, src, true
 }
 
+// admit applies allow and deny and the per-source limits to a client;
+// status says why one is refused. src is the client's hold under the
+// limits, nil without them.
+func (l *tcpListener) admit(client netip.AddrPort, cfg *Config, now time.Time) (src *source, status string) {
+	switch {
+	case !cfg.Access.allows(client.Addr()):
+		l.stats.denied.Add(1)
+		return nil, statusDenied
+	case cfg.Limits.on():
+		src, limit := l.sources.admit(client.Addr().Unmap(), cfg.Limits, now)
+		if src == nil {
+			l.overLimit(client, limit)
+			return nil, statusLimited
+		}
+		return src, ""
+	}
+	return nil, ""
+}
+
 // overLimit counts and logs, rate-limited, a connection over a per-source
 // limit.
-func (l *tcpListener) overLimit(p peers, limit string) {
+func (l *tcpListener) overLimit(client netip.AddrPort, limit string) {
 	l.stats.limited.Add(1)
 	if n, ok := l.limitedLog.allow(); ok {
-		l.logger.Warn("closing a connection over a per-source limit", "client", p.client.Addr(), "limit", limit, "suppressed", n)
+		l.logger.Warn("closing a connection over a per-source limit", "client", client.Addr(), "limit", limit, "suppressed", n)
 	}
 }
 

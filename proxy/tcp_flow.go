@@ -32,6 +32,12 @@ type tcpFlow struct {
 	queued  bool     // in lp.again
 	closed  bool
 	err     error
+
+	// A flow the loop accepted connects there first.
+	connecting bool
+	tries      tries
+	deadline   int64 // of the connect, Unix nanoseconds
+	timer      int   // one past the flow's place in lp.timers; 0 for none
 }
 
 // half is one direction of a flow.
@@ -56,6 +62,9 @@ const flowTurn = 16
 
 // ready takes an event of one of the flow's sockets and moves what it can.
 func (f *tcpFlow) ready(s side, events uint32) {
+	if f.connecting && s == upstreamSide && !f.connectDone(events) {
+		return
+	}
 	if events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		f.dirs[s].readable = true
 	}
@@ -65,7 +74,9 @@ func (f *tcpFlow) ready(s side, events uint32) {
 	if events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		f.dirs[1-s].blocked = false
 	}
-	f.resume()
+	if !f.connecting { // the client's bytes wait for the connect
+		f.resume()
+	}
 }
 
 // resume moves what both directions can move now.

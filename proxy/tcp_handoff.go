@@ -3,7 +3,7 @@
 package proxy
 
 import (
-	"net"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -44,8 +44,8 @@ func (l *tcpListener) handoff(c *tcpConn) bool {
 	return true
 }
 
-// dupSocket duplicates a connection's socket, non-blocking as Go made it.
-func dupSocket(c *net.TCPConn) (int, error) {
+// dupSocket duplicates a socket of Go's, non-blocking as Go made it.
+func dupSocket(c syscall.Conn) (int, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return -1, err

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,8 +16,10 @@ import (
 // whatever socket is ready and writes it on, so that a connection costs its
 // two sockets and a small struct, not two parked goroutines, and a message
 // costs no scheduler wake-up. The loops, one per CPU, are shared by every
-// TCP listener; accept, the PROXY header, TLS and the connect stay on
-// goroutines, and so does everything but the bytes.
+// TCP listener, and accept and connect on it too (tcp_accept.go,
+// tcp_dial.go); a connection whose client sends a PROXY header or TLS
+// goes to a goroutine until its relay starts, and everything but the
+// connections stays on goroutines.
 type loop struct {
 	epfd, wake int // the epoll set; an eventfd that wakes it for commands
 
@@ -25,13 +28,16 @@ type loop struct {
 	work  []loopCmd // the loop's own, swapped with inbox
 
 	// Owned by the loop's goroutine.
-	flows  []*tcpFlow // by slot
-	free   []uint32   // slots to reuse
-	again  []*tcpFlow // flows with a direction that ran out of its turn
-	buf    []byte     // the read buffer of every flow of this loop
-	pipes  []*pipe    // empty pipes, for directions that splice
-	spares [][]byte   // empty buffers, for bytes a full socket did not take
-	events [128]unix.EpollEvent
+	flows     []*tcpFlow // by slot
+	free      []uint32   // slots to reuse
+	freed     []uint32   // slots freed during this batch of events: reused after it
+	timers    loopTimers
+	acceptors []*acceptor // by slot
+	again     []*tcpFlow  // flows with a direction that ran out of its turn
+	buf       []byte      // the read buffer of every flow of this loop
+	pipes     []*pipe     // empty pipes, for directions that splice
+	spares    [][]byte    // empty buffers, for bytes a full socket did not take
+	events    [128]unix.EpollEvent
 
 	done chan struct{}
 }
@@ -39,19 +45,30 @@ type loop struct {
 type loopOp uint8
 
 const (
-	opAdd   loopOp = iota // take the flow
-	opAbort               // close both sockets
-	opMove                // a FIN toward the client; see tcpConn.move
-	opStop                // end the loop
+	opAdd      loopOp = iota // take the flow
+	opAbort                  // close both sockets
+	opMove                   // a FIN toward the client; see tcpConn.move
+	opListen                 // accept on the acceptor's socket
+	opUnlisten               // stop accepting on it
+	opRearm                  // accept again after a back-off
+	opCancel                 // fail the listener's connects in progress
+	opStop                   // end the loop
 )
 
 type loopCmd struct {
-	op loopOp
-	f  *tcpFlow
+	op   loopOp
+	f    *tcpFlow
+	a    *acceptor
+	l    *tcpListener
+	done chan error // a call's result
 }
 
-// wakeSlot marks the eventfd's events.
-const wakeSlot = -1
+// wakeSlot marks the eventfd's events; acceptPad, in an event's Pad, an
+// acceptor's (a flow's holds its side).
+const (
+	wakeSlot  = -1
+	acceptPad = 2
+)
 
 // readBufferSize is each loop's read buffer. A read that fills it marks
 // its direction as bulk, which then splices.
@@ -80,10 +97,21 @@ func newLoop() (*loop, error) {
 
 // post hands the loop a command. Only the first command of a batch writes
 // the eventfd: the loop takes the whole inbox once it wakes.
-func (lp *loop) post(op loopOp, f *tcpFlow) {
+func (lp *loop) post(op loopOp, f *tcpFlow) { lp.send(loopCmd{op: op, f: f}) }
+
+func (lp *loop) postAcceptor(op loopOp, a *acceptor) { lp.send(loopCmd{op: op, a: a}) }
+
+// call posts an acceptor's command and waits for its outcome.
+func (lp *loop) call(op loopOp, a *acceptor) error {
+	done := make(chan error, 1)
+	lp.send(loopCmd{op: op, a: a, done: done})
+	return <-done
+}
+
+func (lp *loop) send(c loopCmd) {
 	lp.mu.Lock()
 	first := len(lp.inbox) == 0
-	lp.inbox = append(lp.inbox, loopCmd{op, f})
+	lp.inbox = append(lp.inbox, c)
 	lp.mu.Unlock()
 	if first {
 		one := [8]byte{1}
@@ -95,8 +123,11 @@ func (lp *loop) run() {
 	defer close(lp.done)
 	for {
 		timeout := -1
-		if len(lp.again) > 0 {
+		switch {
+		case len(lp.again) > 0:
 			timeout = 0
+		case len(lp.timers.h) > 0:
+			timeout = lp.timers.wait(time.Now().UnixNano())
 		}
 		n, err := unix.EpollWait(lp.epfd, lp.events[:], timeout)
 		if err != nil && !errors.Is(err, unix.EINTR) {
@@ -109,9 +140,17 @@ func (lp *loop) run() {
 				commands = true
 				continue
 			}
-			if f := lp.flows[ev.Fd]; f != nil {
+			if ev.Pad == acceptPad {
+				if a := lp.acceptors[ev.Fd]; a != nil {
+					a.accept()
+				}
+			} else if f := lp.flows[ev.Fd]; f != nil {
 				f.ready(side(ev.Pad), ev.Events)
 			}
+		}
+		lp.free, lp.freed = append(lp.free, lp.freed...), lp.freed[:0]
+		if len(lp.timers.h) > 0 {
+			lp.timers.expire(time.Now().UnixNano())
 		}
 		lp.runAgain()
 		if commands && !lp.commands() {
@@ -147,6 +186,15 @@ func (lp *loop) commands() bool {
 			c.f.close()
 		case opMove:
 			c.f.shutdownClient()
+		case opListen:
+			c.done <- lp.listen(c.a)
+		case opUnlisten:
+			lp.unlisten(c.a)
+			c.done <- nil
+		case opRearm:
+			c.a.rearm()
+		case opCancel:
+			lp.cancelConnects(c.l)
 		case opStop:
 			return false
 		}
@@ -155,9 +203,19 @@ func (lp *loop) commands() bool {
 	return true
 }
 
-// add registers the flow's sockets, edge-triggered: the flow reads and
-// writes until the kernel says EAGAIN, and is told when that changes.
+// add takes a flow handed off with both its sockets.
 func (lp *loop) add(f *tcpFlow) {
+	lp.place(f)
+	for s := range f.fds {
+		if err := lp.watch(f, side(s)); err != nil {
+			f.fail(err)
+			return
+		}
+	}
+}
+
+// place gives the flow a slot.
+func (lp *loop) place(f *tcpFlow) {
 	slot := uint32(len(lp.flows))
 	if n := len(lp.free); n > 0 {
 		slot, lp.free = lp.free[n-1], lp.free[:n-1]
@@ -166,21 +224,48 @@ func (lp *loop) add(f *tcpFlow) {
 		lp.flows = append(lp.flows, f)
 	}
 	f.slot = slot
-	for s, fd := range f.fds {
-		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(slot), Pad: int32(s)}
-		if err := unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-			f.fail(err)
-			return
-		}
-	}
+}
+
+// watch registers one of the flow's sockets, edge-triggered: the flow
+// reads and writes until the kernel says EAGAIN, and is told when that
+// changes.
+func (lp *loop) watch(f *tcpFlow, s side) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(f.slot), Pad: int32(s)}
+	return unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, f.fds[s], &ev)
 }
 
 // remove forgets a closed flow's slot. Its sockets left the epoll set when
 // they were closed; an event of this batch for the slot finds it empty, as
-// no flow is added before the batch ends.
+// the slot is reused only once the batch ends.
 func (lp *loop) remove(f *tcpFlow) {
 	lp.flows[f.slot] = nil
-	lp.free = append(lp.free, f.slot)
+	lp.freed = append(lp.freed, f.slot)
+}
+
+// listen gives the acceptor a slot and arms it.
+func (lp *loop) listen(a *acceptor) error {
+	a.slot = len(lp.acceptors)
+	for i, b := range lp.acceptors {
+		if b == nil {
+			a.slot = i
+			break
+		}
+	}
+	if a.slot == len(lp.acceptors) {
+		lp.acceptors = append(lp.acceptors, nil)
+	}
+	lp.acceptors[a.slot] = a
+	if err := a.arm(); err != nil {
+		lp.acceptors[a.slot] = nil
+		return err
+	}
+	return nil
+}
+
+func (lp *loop) unlisten(a *acceptor) {
+	a.disarm()
+	a.gone = true
+	lp.acceptors[a.slot] = nil
 }
 
 func (lp *loop) getPipe() (*pipe, error) {

@@ -5,12 +5,15 @@ package proxy
 import (
 	"context"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func (l *tcpListener) Shutdown(ctx context.Context) error {
 	l.stopOnce.Do(func() {
 		l.takeAcceptQueue(ctx)
-		l.ln.Close()
+		l.unlisten()
+		unix.Close(l.fd)
 	})
 	drained := make(chan struct{})
 	go func() {
@@ -37,14 +40,14 @@ func (l *tcpListener) Shutdown(ctx context.Context) error {
 // connections the kernel has already completed.
 const acceptQueueWait = time.Second
 
-// takeAcceptQueue waits, briefly, until the accept loop has taken every
+// takeAcceptQueue waits, briefly, until the loops have taken every
 // connection in the socket's accept queue: the kernel completed those
 // handshakes, their clients may have sent data already, and closing the
 // socket would reset them. The ones taken drain with the others.
 func (l *tcpListener) takeAcceptQueue(ctx context.Context) {
 	deadline := time.Now().Add(acceptQueueWait)
 	for ctx.Err() == nil && time.Now().Before(deadline) {
-		if n, err := acceptQueueLen(l.ln); err != nil || n == 0 {
+		if n, err := acceptQueueLen(l.fd); err != nil || n == 0 {
 			return
 		}
 		time.Sleep(time.Millisecond)
@@ -61,6 +64,9 @@ func (l *tcpListener) forceClose() {
 	}
 	l.mu.Unlock()
 	l.cancelDial()
+	for _, a := range l.acceptors { // the loops' connects in progress
+		a.lp.send(loopCmd{op: opCancel, l: l})
+	}
 	if n > 0 {
 		l.logger.Warn("closed connections still open at the deadline", "connections", n)
 	}

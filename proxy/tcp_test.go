@@ -329,6 +329,7 @@ func TestTCP_AcceptErrorsDoNotKillListener(t *testing.T) {
 	restore()
 
 	// The same connection is accepted once descriptors are free again.
+	c.SetDeadline(time.Now().Add(10 * time.Second))
 	_, err := c.Write([]byte("x"))
 	must.NoError(t, err)
 	_, err = io.ReadFull(c, make([]byte, 1))
@@ -478,4 +479,57 @@ func TestTCP_ShutdownTakesTheAcceptQueue(t *testing.T) {
 	}
 	must.NoError(t, <-done)
 	must.Eq(t, len(conns), whole)
+}
+
+// A Shutdown that reaches its deadline cuts the connects still in
+// progress, which would otherwise hold it for their connect_timeout.
+func TestTCP_ShutdownCutsConnectsInProgress(t *testing.T) {
+	cfg := tcpConfig()
+	cfg.ConnectTimeout = time.Minute
+	l := startTCP(t, cfg, testsupport.BlackHole(t))
+	c := dial(t, l)
+	testsupport.WaitFor(t, "the connection to be accepted", func() bool { return l.Stats().Accepted == 1 })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- l.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		must.ErrorIs(t, err, context.DeadlineExceeded)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown waited for a connect in progress")
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err := c.Read(make([]byte, 1))
+	must.ErrorIs(t, err, io.EOF)             // closed by pinlb
+	must.Eq(t, 0, l.Stats().ConnectFailures) // nobody's fault
+}
+
+// A backend that speaks first may have spoken by the time its connect is
+// seen to complete: its bytes still reach the client.
+func TestTCP_BackendSpeaksFirst(t *testing.T) {
+	be := testsupport.StartTCPFunc(t, "127.0.0.1:0", func(c *net.TCPConn) {
+		c.Write([]byte("greeting"))
+		c.Close()
+	})
+	l := startTCP(t, tcpConfig(), be.Addr)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				c := dial(t, l)
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				b, err := io.ReadAll(c)
+				c.Close()
+				if err != nil || string(b) != "greeting" {
+					t.Errorf("got %q, %v", b, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -1,0 +1,93 @@
+//go:build linux
+
+package proxy
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// accepted takes a connection a loop accepted: max_connections first, then
+// the loop opens it, or a goroutine does when the listener reads a PROXY
+// header or terminates TLS (both wait on the client).
+func (l *tcpListener) accepted(lp *loop, fd int, peer netip.AddrPort) {
+	l.stats.accepted.Add(1)
+	cfg := l.cfg.Load()
+	if cfg.MaxConnections > 0 && l.stats.active.Load() >= int64(cfg.MaxConnections) {
+		l.stats.rejected.Add(1)
+		if n, ok := l.limitLog.allow(); ok {
+			l.logger.Warn("max_connections reached; closing new connection",
+				"client", peer, "max_connections", cfg.MaxConnections, "suppressed", n)
+		}
+		l.record(cfg, peers{peer: peer, local: l.localOf(fd), client: peer}, netip.AddrPort{}, time.Now(), 0, 0, "rejected")
+		unix.Close(fd)
+		return
+	}
+	l.stats.active.Add(1)
+	l.handlers.Add(1)
+	if cfg.ProxyProtocol.Accept || cfg.TLS.Config != nil {
+		go l.handleFD(fd, cfg)
+		return
+	}
+	l.open(lp, fd, peer, cfg)
+}
+
+// open admits a connection and starts its connect, on the loop.
+func (l *tcpListener) open(lp *loop, fd int, peer netip.AddrPort, cfg *Config) {
+	start := time.Now()
+	c := &tcpConn{start: start, lastActive: start, cfg: cfg}
+	local := l.localOf(fd)
+	c.peers = peers{peer: peer, local: local, client: peer, server: local}
+	var status string
+	if c.src, status = l.admit(peer, cfg, start); status != "" {
+		l.record(cfg, c.peers, netip.AddrPort{}, start, 0, 0, status)
+		unix.Close(fd)
+		l.done(c)
+		return
+	}
+	f := &tcpFlow{lp: lp, l: l, c: c, fds: [2]int{fd, -1}, connecting: true}
+	l.newTries(&f.tries, peer, cfg)
+	lp.place(f)
+	if err := lp.watch(f, clientSide); err != nil {
+		l.stats.localErrors.Add(1)
+		f.gaveUp(statusLocalError)
+		return
+	}
+	f.dialNext()
+}
+
+// localOf is the address a client reached: the listener's, unless it is
+// bound to every address of the host, when the socket says which.
+func (l *tcpListener) localOf(fd int) netip.AddrPort {
+	if l.local.Addr().IsValid() && !l.local.Addr().IsUnspecified() {
+		return l.local
+	}
+	local, err := sysLocal(fd)
+	if err != nil {
+		return l.local
+	}
+	return local
+}
+
+// handleFD runs a connection accepted by a loop on a goroutine of its own,
+// as a net.TCPConn.
+func (l *tcpListener) handleFD(fd int, cfg *Config) {
+	f := os.NewFile(uintptr(fd), "")
+	conn, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		l.stats.localErrors.Add(1)
+		if n, ok := l.localLog.allow(); ok {
+			l.logger.Error("cannot take an accepted connection; closing it", "error", err, "suppressed", n,
+				"hint", "raise the open-file limit (ulimit -n, LimitNOFILE) or lower max_connections")
+		}
+		l.stats.active.Add(-1)
+		l.handlers.Done()
+		return
+	}
+	l.handle(conn.(*net.TCPConn), cfg)
+}
