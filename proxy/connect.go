@@ -27,21 +27,20 @@ const (
 // the tries: it is not the endpoint's fault, so it counts against no
 // endpoint, and the next one would fail the same way.
 type tries struct {
-	l      *tcpListener
-	cfg    *Config
-	set    *endpointSet
-	p      pick
-	start  time.Time
-	left   int
-	cur    *backend // the backend of the try running, nil between tries
-	probe  bool     // cur is on probation: this connect is its one probe
-	last   *backend // the backend of the last try
-	client netip.AddrPort
+	l     *tcpListener
+	cfg   *Config
+	set   *endpointSet
+	p     pick
+	start time.Time
+	left  int
+	cur   *backend // the backend of the try running, nil between tries
+	probe bool     // cur is on probation: this connect is its one probe
+	last  *backend // the backend of the last try
 }
 
 func (l *tcpListener) newTries(t *tries, client netip.AddrPort, cfg *Config) {
 	start := time.Now()
-	*t = tries{l: l, cfg: cfg, set: l.pool.load(), start: start, left: cfg.Tries, client: client}
+	*t = tries{l: l, cfg: cfg, set: l.pool.load(), start: start, left: cfg.Tries}
 	t.p = pick{client: client, now: start.UnixNano(), maxConns: int64(cfg.MaxConns), slowStart: cfg.SlowStart}
 	if t.left <= 0 {
 		t.left = len(t.set.backends)
@@ -106,7 +105,7 @@ func (t *tries) failed(err error) (status string, again bool) {
 	b.active.Add(-1)
 	switch {
 	case localError(err):
-		l.localFailure(t.client, b, err)
+		l.localFailure(t.p.client, b, err)
 		return statusLocalError, false
 	case l.dialCtx.Err() != nil: // shutting down: nobody's fault
 		return statusConnectFailed, false
@@ -125,7 +124,7 @@ func (t *tries) exhausted() string {
 		if t.last == nil {
 			msg = "no endpoint available; closing client"
 		}
-		l.logger.Warn(msg, "client", t.client, "tried", len(t.p.tried),
+		l.logger.Warn(msg, "client", t.p.client, "tried", len(t.p.tried),
 			"endpoints", len(t.set.backends), "suppressed", s)
 	}
 	if t.last == nil {
