@@ -23,7 +23,7 @@ func (l *tcpListener) accepted(lp *loop, fd int, peer netip.AddrPort) {
 			l.logger.Warn("max_connections reached; closing new connection",
 				"client", peer, "max_connections", cfg.MaxConnections, "suppressed", n)
 		}
-		l.record(cfg, peers{peer: peer, local: l.localOf(fd), client: peer}, netip.AddrPort{}, time.Now(), 0, 0, "rejected")
+		l.record(cfg, l.peersOf(fd, peer), netip.AddrPort{}, time.Now(), 0, 0, "rejected")
 		unix.Close(fd)
 		return
 	}
@@ -40,8 +40,7 @@ func (l *tcpListener) accepted(lp *loop, fd int, peer netip.AddrPort) {
 func (l *tcpListener) open(lp *loop, fd int, peer netip.AddrPort, cfg *Config) {
 	start := time.Now()
 	c := &tcpConn{start: start, lastActive: start, cfg: cfg}
-	local := l.localOf(fd)
-	c.peers = peers{peer: peer, local: local, client: peer, server: local}
+	c.peers = l.peersOf(fd, peer)
 	var status string
 	if c.src, status = l.admit(peer, cfg, start); status != "" {
 		l.record(cfg, c.peers, netip.AddrPort{}, start, 0, 0, status)
@@ -58,6 +57,12 @@ func (l *tcpListener) open(lp *loop, fd int, peer netip.AddrPort, cfg *Config) {
 		return
 	}
 	f.dialNext()
+}
+
+// peersOf is who an accepted connection is between, as its socket says.
+func (l *tcpListener) peersOf(fd int, peer netip.AddrPort) peers {
+	local := l.localOf(fd)
+	return peers{peer: peer, local: local, client: peer, server: local}
 }
 
 // localOf is the address a client reached: the listener's, unless it is
