@@ -58,6 +58,7 @@ func TestSmoke(t *testing.T) {
 	var back report
 	must.NoError(t, json.Unmarshal(b, &back))
 	must.Eq(t, len(rep.Lines), len(back.Lines))
+	must.StrHasPrefix(t, "pinlb v", back.Build)
 	png, err := os.ReadFile(filepath.Join(dir, "results.png"))
 	must.NoError(t, err)
 	must.Eq(t, "\x89PNG", string(png[:4]))

@@ -24,6 +24,7 @@ import (
 // report gathers every run and its medians.
 type report struct {
 	Machine  string                         `json:"machine"`
+	Build    string                         `json:"build"` // pinlb version of the binary measured
 	Started  time.Time                      `json:"started"`
 	Reps     int                            `json:"repetitions"`
 	Smoke    bool                           `json:"smoke"`
@@ -52,8 +53,8 @@ type goal struct {
 	Seen string `json:"seen"`
 }
 
-func newReport(o options, machine string) *report {
-	return &report{Machine: machine, Started: time.Now(), Reps: o.reps, Smoke: o.smoke,
+func newReport(o options, machine, build string) *report {
+	return &report{Machine: machine, Build: build, Started: time.Now(), Reps: o.reps, Smoke: o.smoke,
 		runs: map[string]map[string][]result{}, failed: map[string]bool{}}
 }
 
@@ -178,7 +179,7 @@ func format(v float64, unit string) string {
 }
 
 func (r *report) print(w io.Writer) {
-	fmt.Fprintf(w, "\n%s\nmedians of %d run(s), targets interleaved, %s in all\n\n", r.Machine, r.Reps, r.duration.Round(time.Second))
+	fmt.Fprintf(w, "\n%s\nbuild: %s\nmedians of %d run(s), targets interleaved, %s in all\n\n", r.Machine, r.Build, r.Reps, r.duration.Round(time.Second))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "case\tunit\tdirect\tnginx\thaproxy\tpinlb\tpinlb/nginx\tpinlb/haproxy\tpinlb/direct\t")
 	for _, l := range r.Lines {
@@ -256,7 +257,7 @@ func (r *report) chart() image.Image {
 		d := font.Drawer{Dst: img, Src: image.NewUniform(c), Face: face, Dot: fixed.P(x, y)}
 		d.DrawString(s)
 	}
-	text(10, 20, "pinlb, nginx and HAProxy relative to nginx (longer is better; the line is nginx)", color.Black)
+	text(10, 20, r.Build+", nginx and HAProxy relative to nginx (longer is better; the line is nginx)", color.Black)
 	text(10, 38, r.Machine[:min(len(r.Machine), 125)], color.Gray{100})
 	colors := map[string]color.RGBA{direct: {150, 150, 150, 255}, haproxy: {230, 140, 40, 255}, pinlb: {30, 110, 220, 255}, nginx: {60, 160, 60, 255}}
 	const maxRel = 5.0

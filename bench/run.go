@@ -156,8 +156,9 @@ func run(ctx context.Context, o options, out io.Writer) (*report, error) {
 		}
 	}()
 
-	rep := newReport(o, machine())
+	rep := newReport(o, machine(), firstLine(exec.Command(o.pinlb, "version")))
 	fmt.Fprintln(out, rep.Machine)
+	fmt.Fprintln(out, "build:", rep.Build)
 	cs := cases(o, b)
 	begin := time.Now()
 	for r := range o.reps {

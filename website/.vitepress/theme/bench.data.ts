@@ -19,7 +19,7 @@ export interface Bar {
 
 export default {
   watch: ['../../../bench/out/results.json', '../../data/bench-results.json'],
-  load(): { machine: string; started: string; source: string; bars: Bar[] } {
+  load(): { machine: string; build: string; started: string; source: string; bars: Bar[] } {
     const file = existsSync(local) ? local : recorded
     const run = JSON.parse(readFileSync(file, 'utf8'))
     const bars = (run.cases as Case[])
@@ -28,6 +28,6 @@ export default {
         title: c.title,
         ratio: c.higher_is_better ? c.median.pinlb / c.median.nginx : c.median.nginx / c.median.pinlb,
       }))
-    return { machine: run.machine, started: run.started, source: file === local ? 'bench/out' : 'recorded', bars }
+    return { machine: run.machine, build: run.build ?? '', started: run.started, source: file === local ? 'bench/out' : 'recorded', bars }
   },
 }
