@@ -32,6 +32,9 @@ func Version() (string, error) {
 // `make consul` fills ($PINLB_CACHE or ~/.cache/pinlb), then $PATH.
 func Path() (string, error) {
 	if p := os.Getenv("PINLB_CONSUL"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("PINLB_CONSUL: %w (unset it to use `make consul`'s build)", err)
+		}
 		return p, nil
 	}
 	version, err := Version()

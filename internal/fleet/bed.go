@@ -59,11 +59,12 @@ func Start(ctx context.Context, o Options) (b *Bed, err error) {
 		return nil, err
 	}
 	b = &Bed{opts: o, Net: n}
-	defer func() {
+	// bed, not b: each failed return sets b to nil before this runs.
+	defer func(bed *Bed) {
 		if err != nil {
-			b.Close()
+			bed.Close()
 		}
-	}()
+	}(b)
 	if err := b.startServers(ctx); err != nil {
 		return nil, err
 	}

@@ -21,10 +21,13 @@ type load struct {
 
 // startLoad starts n agents sending a message every every on each stream,
 // redialling a second after a stream ends (gRPC's first backoff), and
-// waits until every stream is up.
+// waits until every stream is up. The agents start once every agent host's
+// DNS returns every pinlb: the first pinlb to pass its checks would
+// otherwise get them all, and the fleet start out of balance.
 func startLoad(t *testing.T, b *Bed, n int, every time.Duration) *load {
 	t.Helper()
 	waitPools(t, b)
+	waitUntil(t, time.Minute, "every pinlb in every agent host's DNS", func() bool { return inDNS(b) == len(b.Pinlbs) })
 	l := &load{bed: b}
 	for i := range n {
 		h := b.Agents[i%len(b.Agents)]
@@ -108,12 +111,23 @@ func (l *load) finish(t *testing.T) (lost, cut int64) {
 }
 
 // resolve is what Consul DNS answers for pinlb on the first agent host.
-func resolve(b *Bed) []string {
+func resolve(b *Bed) []string { return resolveOn(b.Agents[0]) }
+
+func resolveOn(a *AgentHost) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	ips, _ := b.Agents[0].Resolve(ctx, ServiceName)
+	ips, _ := a.Resolve(ctx, ServiceName)
 	slices.Sort(ips)
 	return ips
+}
+
+// inDNS is the fewest pinlb hosts an agent host's DNS answers with.
+func inDNS(b *Bed) int {
+	fewest := len(b.Pinlbs)
+	for _, a := range b.Agents {
+		fewest = min(fewest, len(resolveOn(a)))
+	}
+	return fewest
 }
 
 // active is how many connections pinlb p holds on listener name, by
