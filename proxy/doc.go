@@ -12,22 +12,23 @@
 // thus costs no goroutine and no scheduler wake-up from accept to close;
 // an idle one costs its two sockets and a small struct, and a watchdog
 // reads the loop's byte counters for idleness instead of per-read
-// deadlines. A listener that reads a PROXY header or terminates TLS waits
-// on the client, so its connections go to a goroutine each after the
-// accept (tcp_conn.go); plain ones come back to a loop once connected
-// (tcp_handoff.go), TLS ones copy on their own goroutines. A UDP listener has
+// deadlines. A PROXY header is peeked at on the loop until it is whole
+// (tcp_header.go). A listener that terminates TLS gives each connection a
+// goroutine after the accept (tcp_conn.go), for the handshake and the copy
+// through crypto/tls. A UDP listener has
 // a socket per CPU (SO_REUSEPORT), each read in batches with recvmmsg(2) by
 // a goroutine that owns its clients' flows; a flow's share of a batch goes
 // out with one sendmmsg(2). No allocation and no lock per datagram.
 //
-// Before a TCP connection is dialled, its gate reads an accepted PROXY
-// header (proxyproto.go), then applies allow and deny (access.go) and the
+// Before a TCP connection is dialled, an accepted PROXY header is read
+// (proxyproto.go), then pinlb applies allow and deny (access.go) and the
 // per-source limits (sources.go) to the client's real address, then
 // terminates TLS when the listener does (tls.go), whose connections copy
-// through pooled buffers on a goroutine pair instead of a loop. A UDP source is checked once,
-// when its flow is made; a trusted peer's datagrams may carry a PROXY v2
-// header each (proxyproto_udp.go), and a source's datagram rate is kept in
-// one atomic number per address (udp_rate.go).
+// through pooled buffers on a goroutine pair instead of a loop. A UDP
+// source is checked once, when its flow is made; a trusted peer's
+// datagrams may carry a PROXY v2 header each (proxyproto_udp.go), and a
+// source's datagram rate is kept in one atomic number per address
+// (udp_rate.go).
 //
 // The package knows nothing of HCL or Consul: callers hand it a Config and
 // []Endpoint. Its data path is Linux's (epoll, splice, recvmmsg and sendmmsg,

@@ -75,60 +75,71 @@ func readPeers(stop context.Context, c *net.TCPConn, cfg *ProxyProtocolConfig) (
 	if n := br.Buffered(); n > 0 {
 		p.early, _ = br.Peek(n)
 	}
-	if h.Command.IsProxy() && h.SourceAddr != nil && h.DestinationAddr != nil {
-		src, dst := addrPort(h.SourceAddr), addrPort(h.DestinationAddr)
-		if src.IsValid() && dst.IsValid() {
-			p.client, p.server, p.proxied = src, dst, true
-		}
-	}
+	p.fromHeader(h)
 	return p, "", nil
 }
 
 // Bounds of a header: a v1 line is at most 107 bytes with its CRLF; a v2
-// header is its 16 fixed bytes and the length they give.
+// header is its 16 fixed bytes and the length they give, which pinlb takes
+// up to 64 KiB in all (real ones are well under a kilobyte).
 const (
 	maxV1Header = 107
 	v2Fixed     = 16
+	maxHeader   = 64 << 10
 )
 
 var v2Signature = []byte("\r\n\r\n\x00\r\nQUIT\n")
 
-// frameHeader takes the bytes of the header that starts br, whole, and
-// nothing after it: a v1 line up to its CRLF, or a v2 header as long as it
-// says. It waits for segments until the deadline; what does not start like
-// a header is an error.
-func frameHeader(br *bufio.Reader) ([]byte, error) {
-	first, err := br.Peek(1)
-	if err != nil {
-		return nil, err
-	}
-	switch first[0] {
-	case 'P':
-		for n := 1; ; n++ {
-			b, err := br.Peek(n)
-			if err != nil {
-				return nil, err
-			}
-			if bytes.HasSuffix(b, []byte("\r\n")) {
-				return br.ReadSlice('\n')
-			}
-			if n == maxV1Header {
-				return nil, fmt.Errorf("no CRLF in the first %d bytes of a v1 header", maxV1Header)
-			}
+// headerLength is the length of the PROXY header that starts b: a v1 line
+// up to its CRLF, or a v2 header as long as it says; 0 while b is too
+// short to tell. What does not start like a header is an error.
+func headerLength(b []byte) (int, error) {
+	switch {
+	case len(b) == 0:
+		return 0, nil
+	case b[0] == 'P':
+		if i := bytes.Index(b[:min(len(b), maxV1Header)], []byte("\r\n")); i >= 0 {
+			return i + 2, nil
 		}
-	case v2Signature[0]:
-		fixed, err := br.Peek(v2Fixed)
+		if len(b) >= maxV1Header {
+			return 0, fmt.Errorf("no CRLF in the first %d bytes of a v1 header", maxV1Header)
+		}
+		return 0, nil
+	case b[0] == v2Signature[0]:
+		if len(b) < v2Fixed {
+			return 0, nil
+		}
+		if !bytes.Equal(b[:len(v2Signature)], v2Signature) {
+			return 0, proxyproto.ErrNoProxyProtocol
+		}
+		n := v2Fixed + int(binary.BigEndian.Uint16(b[14:]))
+		if n > maxHeader {
+			return 0, fmt.Errorf("a v2 header of %d bytes, more than the %d pinlb takes", n, maxHeader)
+		}
+		return n, nil
+	}
+	return 0, proxyproto.ErrNoProxyProtocol
+}
+
+// frameHeader takes the bytes of the header that starts br, whole, and
+// nothing after it. It waits for segments until the deadline.
+func frameHeader(br *bufio.Reader) ([]byte, error) {
+	for want := 1; ; {
+		b, err := br.Peek(want)
 		if err != nil {
 			return nil, err
 		}
-		if !bytes.Equal(fixed[:len(v2Signature)], v2Signature) {
-			return nil, proxyproto.ErrNoProxyProtocol
+		n, err := headerLength(b)
+		switch {
+		case err != nil:
+			return nil, err
+		case n > 0:
+			raw := make([]byte, n)
+			_, err = io.ReadFull(br, raw)
+			return raw, err
 		}
-		raw := make([]byte, v2Fixed+int(binary.BigEndian.Uint16(fixed[14:])))
-		_, err = io.ReadFull(br, raw)
-		return raw, err
+		want = max(len(b)+1, br.Buffered())
 	}
-	return nil, proxyproto.ErrNoProxyProtocol
 }
 
 // decodeHeader reads the header that starts br, and nothing after it.
@@ -137,10 +148,25 @@ func decodeHeader(br *bufio.Reader) (*proxyproto.Header, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The parser gets the whole header at once: it refuses a v1 line it
-	// cannot read in one go, and a header split across segments is legal
-	// (the timeout bounds a slow one).
-	return proxyproto.Read(bufio.NewReader(bytes.NewReader(raw)))
+	return parseHeader(raw)
+}
+
+// parseHeader decodes a whole header. The parser gets it at once: it
+// refuses a v1 line it cannot read in one go, and a header split across
+// segments is legal (the timeout bounds a slow one).
+func parseHeader(raw []byte) (*proxyproto.Header, error) {
+	return proxyproto.Read(bufio.NewReaderSize(bytes.NewReader(raw), len(raw)))
+}
+
+// fromHeader takes the client's and the server's addresses from a PROXY
+// command's header; a LOCAL or UNKNOWN one keeps the socket's.
+func (p *peers) fromHeader(h *proxyproto.Header) {
+	if h.Command.IsProxy() && h.SourceAddr != nil && h.DestinationAddr != nil {
+		src, dst := addrPort(h.SourceAddr), addrPort(h.DestinationAddr)
+		if src.IsValid() && dst.IsValid() {
+			p.client, p.server, p.proxied = src, dst, true
+		}
+	}
 }
 
 // addrPort is a TCP or UDP address as an unmapped netip.AddrPort; zero for

@@ -10,6 +10,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -81,6 +83,10 @@ func TestProxyProtocol_AcceptedHeaders(t *testing.T) {
 			h := v2(t, proxyproto.PROXY, "192.0.2.1:5000", "198.51.100.7:9991")
 			return [][]byte{h[:7], h[7:], data}
 		}(), "192.0.2.1:5000", "198.51.100.7:9991"},
+		{"v2 split after its fixed part", func() [][]byte {
+			h := v2(t, proxyproto.PROXY, "192.0.2.1:5000", "198.51.100.7:9991")
+			return [][]byte{h[:20], h[20:], data}
+		}(), "192.0.2.1:5000", "198.51.100.7:9991"},
 		{"v2 LOCAL: a health check keeps the socket's addresses", [][]byte{v2(t, proxyproto.LOCAL, "192.0.2.1:5000", "198.51.100.7:9991"), data}, "", ""},
 		{"v1 UNKNOWN keeps the socket's addresses", [][]byte{[]byte("PROXY UNKNOWN\r\n"), data}, "", ""},
 	} {
@@ -110,15 +116,19 @@ func TestProxyProtocol_AcceptedHeaders(t *testing.T) {
 func TestProxyProtocol_RefusedHeaders(t *testing.T) {
 	bad := v2(t, proxyproto.PROXY, "192.0.2.1:5000", "198.51.100.7:9991")
 	binary.BigEndian.PutUint16(bad[14:], 4000) // claims more than it has
+	huge := slices.Clone(bad)
+	binary.BigEndian.PutUint16(huge[14:], 0xffff) // more than pinlb takes
 	for _, tc := range []struct {
 		name, status string
 		parts        [][]byte
+		hold         bool // the client keeps its side open
 	}{
-		{"no header", statusProxyInvalid, [][]byte{[]byte("agent bytes")}},
-		{"malformed v1", statusProxyInvalid, [][]byte{[]byte("PROXY TCP4 192.0.2.1 nonsense\r\n")}},
-		{"v1 without its end", statusProxyInvalid, [][]byte{bytes.Repeat([]byte("PROXY TCP4 "), 12)}},
-		{"truncated v2", statusProxyInvalid, [][]byte{bad[:40]}},
-		{"silence", statusProxyTimeout, nil},
+		{"no header", statusProxyInvalid, [][]byte{[]byte("agent bytes")}, false},
+		{"malformed v1", statusProxyInvalid, [][]byte{[]byte("PROXY TCP4 192.0.2.1 nonsense\r\n")}, false},
+		{"v1 without its end", statusProxyInvalid, [][]byte{bytes.Repeat([]byte("PROXY TCP4 "), 12)}, false},
+		{"truncated v2", statusProxyInvalid, [][]byte{bad[:40]}, false},
+		{"v2 over 64 KiB", statusProxyInvalid, [][]byte{huge}, true}, // refused at once, not at the timeout
+		{"silence", statusProxyTimeout, nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, _ := firstBytes(t)
@@ -131,7 +141,7 @@ func TestProxyProtocol_RefusedHeaders(t *testing.T) {
 				_, err := c.Write(p)
 				must.NoError(t, err)
 			}
-			if tc.status != statusProxyTimeout {
+			if !tc.hold {
 				c.CloseWrite()
 			}
 			c.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -213,4 +223,45 @@ func TestProxyProtocol_ShutdownCutsASlowHeader(t *testing.T) {
 	begin := time.Now()
 	must.Error(t, l.Shutdown(ctx))
 	must.Less(t, 10*time.Second, time.Since(begin)) // not the header's minute
+}
+
+// allow and deny judge the client a header names, not the balancer in
+// front: a denied one is closed before any dial.
+func TestProxyProtocol_AccessJudgesTheHeadersClient(t *testing.T) {
+	b, got := firstBytes(t)
+	rec := &records{}
+	cfg := acceptingConfig(rec)
+	cfg.Access = AccessConfig{Deny: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}
+	l := startTCP(t, cfg, b.Addr)
+	denied := dial(t, l)
+	_, err := denied.Write([]byte("PROXY TCP4 192.0.2.1 198.51.100.7 5000 9991\r\ndenied"))
+	must.NoError(t, err)
+	denied.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = denied.Read(make([]byte, 1))
+	must.Error(t, err) // closed by pinlb
+	r := rec.wait(t, 1)[0]
+	must.Eq(t, statusDenied, r.Status)
+	must.Eq(t, netip.MustParseAddrPort("192.0.2.1:5000"), r.ProxyClient)
+	sendParts(t, l, []byte("PROXY TCP4 198.51.100.1 198.51.100.7 5000 9991\r\nallowed"))
+	must.Eq(t, "allowed", string(<-got))
+	must.Eq(t, int64(1), b.Accepted.Load()) // the denied one was never dialled
+}
+
+// Headers that are slow to come (a balancer in front under load, or a
+// client trickling bytes on purpose) wait on the loop: they hold no
+// goroutine.
+func TestProxyProtocol_AwaitedHeadersHoldNoGoroutine(t *testing.T) {
+	const conns = 200
+	b, _ := firstBytes(t)
+	cfg := acceptingConfig(nil)
+	cfg.ProxyProtocol.Timeout = time.Minute
+	l := startTCP(t, cfg, b.Addr)
+	dial(t, l) // the first connection starts what runs once
+	base := runtime.NumGoroutine()
+	for range conns {
+		_, err := dial(t, l).Write([]byte("PROXY TCP4 "))
+		must.NoError(t, err)
+	}
+	testsupport.WaitFor(t, "every connection taken", func() bool { return l.Stats().Active == conns+1 })
+	must.Less(t, conns/10, runtime.NumGoroutine()-base)
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -129,4 +130,20 @@ func sysLocal(fd int) (netip.AddrPort, error) {
 		return netip.AddrPort{}, e
 	}
 	return sockaddrAddrPort(unsafe.Pointer(&rsa)), nil
+}
+
+// dupSocket duplicates a socket of Go's, non-blocking as Go made it.
+func dupSocket(c syscall.Conn) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(s uintptr) {
+		fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, err
+	}
+	return fd, derr
 }

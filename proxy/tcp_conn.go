@@ -146,6 +146,8 @@ func (l *tcpListener) record(cfg *Config, p peers, upstream netip.AddrPort, star
 	cfg.Recorder.Record(r)
 }
 
+// handle serves a connection to a TLS listener on its own goroutine: the
+// handshake waits on the client, and the relay copies through crypto/tls.
 func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 	start := time.Now()
 	c := &tcpConn{client: client, start: start, lastActive: start, cfg: cfg}
@@ -181,9 +183,6 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 		return
 	}
 	c.early = early
-	if c.tls == nil && l.handoff(c) {
-		return
-	}
 	var firstByte func()
 	if cfg.Balance == LeastTime {
 		firstByte = func() { b.observe(time.Since(start)) }
@@ -292,7 +291,7 @@ func (l *tcpListener) overLimit(client netip.AddrPort, limit string) {
 	}
 }
 
-// sendFirst writes what goes to the backend before the splice: the PROXY
+// sendFirst writes what goes to the backend before the relay: the PROXY
 // header when the upstream asks for one, then the client's bytes that the
 // header's reader took. It returns how many of the client's bytes it sent.
 func sendFirst(upstream *net.TCPConn, version string, p peers) (int64, error) {
@@ -324,14 +323,13 @@ func (l *tcpListener) proxyHeaderFailed(p peers, err error) {
 	}
 }
 
-// relay copies both ways until both directions end. A clean EOF on one
-// side is passed on as a half-close and the other direction goes on; an
-// error on either side aborts both. Plain TCP moves kernel-side with
-// splice(2); TLS through a pooled buffer each way.
+// relay copies a TLS connection both ways, through a pooled buffer each
+// way, until both directions end. A clean EOF on one side is passed on as
+// a half-close and the other direction goes on; an error on either side
+// aborts both.
 //
 // firstByte, if set, is called once the backend's first byte is ready to
-// read (or the stream ended), before the copy toward the client starts: a
-// readiness wait on the socket, so the copy still splices.
+// read (or the stream ended), before the copy toward the client starts.
 func (c *tcpConn) relay(firstByte func()) (in, out int64, err error) {
 	type result struct {
 		n   int64
@@ -361,19 +359,9 @@ func (c *tcpConn) relay(firstByte func()) (in, out int64, err error) {
 	return r.n, out, firstCause(r.err, err)
 }
 
-func (c *tcpConn) copyUp() (int64, error) {
-	if c.tls != nil {
-		return copyBuffered(c.upstream, c.tls)
-	}
-	return spliceCopy(c.upstream, c.client)
-}
+func (c *tcpConn) copyUp() (int64, error) { return copyBuffered(c.upstream, c.tls) }
 
-func (c *tcpConn) copyDown() (int64, error) {
-	if c.tls != nil {
-		return copyBuffered(c.tls, c.upstream)
-	}
-	return spliceCopy(c.client, c.upstream)
-}
+func (c *tcpConn) copyDown() (int64, error) { return copyBuffered(c.tls, c.upstream) }
 
 func (c *tcpConn) closeBoth() {
 	c.client.Close()

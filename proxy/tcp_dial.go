@@ -176,8 +176,8 @@ func (f *tcpFlow) gaveUp(status string) {
 	l.done(c)
 }
 
-// cancelConnects fails the tries in progress of l's flows: its Shutdown
-// passed its deadline.
+// cancelConnects fails the tries in progress of l's flows, and their
+// headers awaited: its Shutdown passed its deadline.
 func (lp *loop) cancelConnects(l *tcpListener) {
 	var cut []*tcpFlow
 	for _, f := range lp.timers.h {
@@ -186,7 +186,11 @@ func (lp *loop) cancelConnects(l *tcpListener) {
 		}
 	}
 	for _, f := range cut {
-		if f.connecting && !f.closed {
+		switch {
+		case f.closed:
+		case f.header:
+			f.headerFailed(statusProxyTimeout, errShuttingDown)
+		case f.connecting:
 			f.tryFailed(dialError(f.tries.cur.addr, errShuttingDown))
 		}
 	}

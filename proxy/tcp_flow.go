@@ -18,8 +18,8 @@ const (
 	upstreamSide
 )
 
-// tcpFlow is a connection relayed by a loop: its two sockets, taken from Go's
-// poller, and the state of each direction. Only its loop touches it, but
+// tcpFlow is a connection on a loop: its two sockets, which Go's poller
+// never sees, and the state of each direction. Only its loop touches it, but
 // for the byte counters, which the watchdog and the status read.
 type tcpFlow struct {
 	lp      *loop
@@ -33,10 +33,12 @@ type tcpFlow struct {
 	closed  bool
 	err     error
 
-	// A flow the loop accepted connects there first.
+	// A flow the loop accepted reads its PROXY header there, if its peer
+	// must send one, and connects there first.
+	header     bool
 	connecting bool
 	tries      tries
-	deadline   int64 // of the connect, Unix nanoseconds
+	deadline   int64 // of the header or the connect, Unix nanoseconds
 	timer      int   // one past the flow's place in lp.timers; 0 for none
 }
 
@@ -62,6 +64,10 @@ const flowTurn = 16
 
 // ready takes an event of one of the flow's sockets and moves what it can.
 func (f *tcpFlow) ready(s side, events uint32) {
+	if f.header { // only the client's socket is open yet
+		f.readHeader(events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0)
+		return
+	}
 	if f.connecting && s == upstreamSide && !f.connectDone(events) {
 		return
 	}

@@ -17,9 +17,9 @@ import (
 // two sockets and a small struct, not two parked goroutines, and a message
 // costs no scheduler wake-up. The loops, one per CPU, are shared by every
 // TCP listener, and accept and connect on it too (tcp_accept.go,
-// tcp_dial.go); a connection whose client sends a PROXY header or TLS
-// goes to a goroutine until its relay starts, and everything but the
-// connections stays on goroutines.
+// tcp_dial.go) and read PROXY headers (tcp_header.go); a TLS connection
+// goes to a goroutine of its own, and everything but the connections stays
+// on goroutines.
 type loop struct {
 	epfd, wake int // the epoll set; an eventfd that wakes it for commands
 
@@ -45,8 +45,7 @@ type loop struct {
 type loopOp uint8
 
 const (
-	opAdd      loopOp = iota // take the flow
-	opAbort                  // close both sockets
+	opAbort    loopOp = iota // close both sockets
 	opMove                   // a FIN toward the client; see tcpConn.move
 	opListen                 // accept on the acceptor's socket
 	opUnlisten               // stop accepting on it
@@ -180,8 +179,6 @@ func (lp *loop) commands() bool {
 	lp.mu.Unlock()
 	for i, c := range lp.work {
 		switch c.op {
-		case opAdd:
-			lp.add(c.f)
 		case opAbort:
 			c.f.close()
 		case opMove:
@@ -201,17 +198,6 @@ func (lp *loop) commands() bool {
 		lp.work[i] = loopCmd{}
 	}
 	return true
-}
-
-// add takes a flow handed off with both its sockets.
-func (lp *loop) add(f *tcpFlow) {
-	lp.place(f)
-	for s := range f.fds {
-		if err := lp.watch(f, side(s)); err != nil {
-			f.fail(err)
-			return
-		}
-	}
 }
 
 // place gives the flow a slot.

@@ -12,8 +12,7 @@ import (
 )
 
 // accepted takes a connection a loop accepted: max_connections first, then
-// the loop opens it, or a goroutine does when the listener reads a PROXY
-// header or terminates TLS (both wait on the client).
+// the loop opens it, or a goroutine does when the listener terminates TLS.
 func (l *tcpListener) accepted(lp *loop, fd int, peer netip.AddrPort) {
 	l.stats.accepted.Add(1)
 	cfg := l.cfg.Load()
@@ -29,33 +28,42 @@ func (l *tcpListener) accepted(lp *loop, fd int, peer netip.AddrPort) {
 	}
 	l.stats.active.Add(1)
 	l.handlers.Add(1)
-	if cfg.ProxyProtocol.Accept || cfg.TLS.Config != nil {
+	if cfg.TLS.Config != nil {
 		go l.handleFD(fd, cfg)
 		return
 	}
 	l.open(lp, fd, peer, cfg)
 }
 
-// open admits a connection and starts its connect, on the loop.
+// open starts a connection on the loop: its PROXY header first, when its
+// peer must send one, then its admission and connect.
 func (l *tcpListener) open(lp *loop, fd int, peer netip.AddrPort, cfg *Config) {
 	start := time.Now()
-	c := &tcpConn{start: start, lastActive: start, cfg: cfg}
-	c.peers = l.peersOf(fd, peer)
-	var status string
-	if c.src, status = l.admit(peer, cfg, start); status != "" {
-		l.record(cfg, c.peers, netip.AddrPort{}, start, 0, 0, status)
-		unix.Close(fd)
-		l.done(c)
-		return
-	}
+	c := &tcpConn{start: start, lastActive: start, cfg: cfg, peers: l.peersOf(fd, peer)}
 	f := &tcpFlow{lp: lp, l: l, c: c, fds: [2]int{fd, -1}, connecting: true}
-	l.newTries(&f.tries, peer, cfg)
 	lp.place(f)
 	if err := lp.watch(f, clientSide); err != nil {
 		l.stats.localErrors.Add(1)
 		f.gaveUp(statusLocalError)
 		return
 	}
+	if pp := &cfg.ProxyProtocol; pp.Accept && pp.trusted(peer.Addr()) {
+		f.awaitHeader(pp.Timeout)
+		return
+	}
+	f.admit()
+}
+
+// admit applies allow and deny and the per-source limits to the client,
+// and starts the connect of one admitted.
+func (f *tcpFlow) admit() {
+	c, l := f.c, f.l
+	var status string
+	if c.src, status = l.admit(c.peers.client, c.cfg, c.start); status != "" {
+		f.gaveUp(status)
+		return
+	}
+	l.newTries(&f.tries, c.peers.client, c.cfg)
 	f.dialNext()
 }
 
@@ -78,8 +86,8 @@ func (l *tcpListener) localOf(fd int) netip.AddrPort {
 	return local
 }
 
-// handleFD runs a connection accepted by a loop on a goroutine of its own,
-// as a net.TCPConn.
+// handleFD runs a TLS connection accepted by a loop on a goroutine of its
+// own, as a net.TCPConn.
 func (l *tcpListener) handleFD(fd int, cfg *Config) {
 	f := os.NewFile(uintptr(fd), "")
 	conn, err := net.FileConn(f)

@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// loopTimers are a loop's connect deadlines: a min-heap of the flows that
-// connect, by deadline. Each flow knows its place (tcpFlow.timer, one
+// loopTimers are a loop's deadlines of PROXY headers and connects: a
+// min-heap of the flows that wait for one or the other, by deadline. Each flow knows its place (tcpFlow.timer, one
 // past its index; 0 for none), so a connect that ends takes its deadline
 // out at once.
 type loopTimers struct {
@@ -77,10 +77,14 @@ func (t *loopTimers) wait(now int64) int {
 	return int(max(0, (t.h[0].deadline-now+int64(time.Millisecond)-1)/int64(time.Millisecond)))
 }
 
-// expire fails the connects whose deadline has passed.
+// expire fails the headers and connects whose deadline has passed; each
+// failure takes its deadline out.
 func (t *loopTimers) expire(now int64) {
 	for len(t.h) > 0 && t.h[0].deadline <= now {
-		f := t.h[0]
-		f.tryFailed(dialError(f.tries.cur.addr, os.ErrDeadlineExceeded)) // takes the deadline out
+		if f := t.h[0]; f.header {
+			f.headerLate()
+		} else {
+			f.tryFailed(dialError(f.tries.cur.addr, os.ErrDeadlineExceeded))
+		}
 	}
 }
