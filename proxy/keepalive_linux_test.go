@@ -1,10 +1,15 @@
 package proxy
 
 import (
+	"io"
 	"net"
+	"net/netip"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
 	"golang.org/x/sys/unix"
 )
@@ -46,4 +51,37 @@ func TestTCP_AcceptedSocketsInheritTCPOptions(t *testing.T) {
 	must.NoError(t, err)
 	defer unix.Close(accepted)
 	must.Eq(t, wantTCPOptions, tcpOptionsOf(t, accepted))
+}
+
+// A backend connection gets keep-alive once it is keepAliveAfter old: the
+// connect sets only TCP_NODELAY, so that one that ends sooner never pays
+// for it.
+func TestTCP_BackendSocketsGetKeepAliveOnceOld(t *testing.T) {
+	accepted := make(chan *net.TCPConn, 1)
+	b := testsupport.StartTCPFunc(t, "127.0.0.1:0", func(c *net.TCPConn) {
+		accepted <- c
+		io.Copy(io.Discard, c)
+	})
+	l := startTCP(t, tcpConfig(), b.Addr)
+	dial(t, l)
+	fd := socketOf(t, (<-accepted).RemoteAddr().(*net.TCPAddr).AddrPort()) // pinlb's, in this process
+	testsupport.WaitFor(t, "keep-alive on the backend socket", func() bool { return tcpOptionsOf(t, fd) == wantTCPOptions })
+}
+
+// socketOf is this process's socket bound to local.
+func socketOf(t *testing.T, local netip.AddrPort) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	must.NoError(t, err)
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if got, err := sysLocal(fd); err == nil && got == local {
+			return fd
+		}
+	}
+	t.Fatalf("no socket of this process is bound to %s", local)
+	return -1
 }

@@ -59,7 +59,7 @@ func startConnect(addr netip.AddrPort) (int, error) {
 	if err != nil {
 		return -1, dialError(addr, os.NewSyscallError("socket", err))
 	}
-	if err := setTCPOptions(fd); err != nil {
+	if err := setNoDelay(fd); err != nil { // keep-alive comes later: keepAliveAfter
 		unix.Close(fd)
 		return -1, dialError(addr, os.NewSyscallError("setsockopt", err))
 	}
@@ -86,10 +86,14 @@ func dialError(addr netip.AddrPort, err error) error {
 // connectDone takes the upstream socket's event while it connects: the
 // connect's outcome. True when the flow relays from now on; the event
 // then counts for the relay too, as it may say the backend has spoken
-// already, and no new edge would tell.
+// already, and no new edge would tell. EPOLLOUT alone is a connect that
+// worked; only an error or a hang-up asks the socket what happened.
 func (f *tcpFlow) connectDone(events uint32) bool {
-	if events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
+	switch {
+	case events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0:
 		return false
+	case events&(unix.EPOLLERR|unix.EPOLLHUP) == 0:
+		return f.connected()
 	}
 	errno, err := unix.GetsockoptInt(f.fds[upstreamSide], unix.SOL_SOCKET, unix.SO_ERROR)
 	if err == nil && errno != 0 {
@@ -120,6 +124,7 @@ func (f *tcpFlow) tryFailed(err error) {
 func (f *tcpFlow) connected() bool {
 	c, l := f.c, f.l
 	f.lp.timers.cancel(f)
+	f.lp.timers.add(f, time.Now().Add(keepAliveAfter).UnixNano())
 	f.connecting = false
 	c.backend = f.tries.connected()
 	c.setLifetime()
@@ -170,6 +175,7 @@ func (f *tcpFlow) gaveUp(status string) {
 		addr = b.addr
 	}
 	l.record(c.cfg, c.peers, addr, c.start, 0, 0, status)
+	f.lp.timers.cancel(f)
 	f.closed = true
 	unix.Close(f.fds[clientSide])
 	f.lp.remove(f)

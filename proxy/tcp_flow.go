@@ -38,7 +38,7 @@ type tcpFlow struct {
 	header     bool
 	connecting bool
 	tries      tries
-	deadline   int64 // of the header or the connect, Unix nanoseconds
+	deadline   int64 // of the header, the connect or the keep-alive, Unix nanoseconds (see timeUp)
 	timer      int   // one past the flow's place in lp.timers; 0 for none
 }
 
@@ -237,10 +237,11 @@ func (f *tcpFlow) ended(s side) {
 		f.lp.putPipe(d.p)
 		d.p = nil
 	}
-	unix.Shutdown(f.fds[1-s], unix.SHUT_WR)
 	if f.dirs[1-s].ended {
-		f.close()
+		f.close() // its FIN: every byte of the other end was read, so no reset
+		return
 	}
+	unix.Shutdown(f.fds[1-s], unix.SHUT_WR)
 }
 
 // shutdownClient sends the client a FIN, for tcpConn.move.
@@ -266,6 +267,7 @@ func (f *tcpFlow) close() {
 		return
 	}
 	f.closed = true
+	f.lp.timers.cancel(f)
 	unix.Close(f.fds[0])
 	unix.Close(f.fds[1])
 	for i := range f.dirs {

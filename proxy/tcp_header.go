@@ -81,7 +81,6 @@ func (f *tcpFlow) takeHeader(size int) error {
 
 // headerFailed ends a flow whose header did not come whole, or not in time.
 func (f *tcpFlow) headerFailed(status string, err error) {
-	f.lp.timers.cancel(f)
 	f.l.proxyHeaderFailed(f.c.peers, err)
 	f.gaveUp(status)
 }

@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// loopTimers are a loop's deadlines of PROXY headers and connects: a
-// min-heap of the flows that wait for one or the other, by deadline. Each flow knows its place (tcpFlow.timer, one
+// loopTimers are a loop's deadlines: of PROXY headers, of connects, and
+// of turning keep-alive on (see timeUp). They are a min-heap of flows, by
+// deadline. Each flow knows its place (tcpFlow.timer, one
 // past its index; 0 for none), so a connect that ends takes its deadline
 // out at once.
 type loopTimers struct {
@@ -77,14 +78,25 @@ func (t *loopTimers) wait(now int64) int {
 	return int(max(0, (t.h[0].deadline-now+int64(time.Millisecond)-1)/int64(time.Millisecond)))
 }
 
-// expire fails the headers and connects whose deadline has passed; each
-// failure takes its deadline out.
+// expire hands each flow whose deadline has passed its time-up, which takes
+// the deadline out.
 func (t *loopTimers) expire(now int64) {
 	for len(t.h) > 0 && t.h[0].deadline <= now {
-		if f := t.h[0]; f.header {
-			f.headerLate()
-		} else {
-			f.tryFailed(dialError(f.tries.cur.addr, os.ErrDeadlineExceeded))
-		}
+		t.h[0].timeUp()
+	}
+}
+
+// timeUp takes the flow's deadline: its PROXY header's or its connect's,
+// which fail, or, once it relays, the time to turn keep-alive on for its
+// backend's socket (its client's has it from the listening socket).
+func (f *tcpFlow) timeUp() {
+	switch {
+	case f.header:
+		f.headerLate()
+	case f.connecting:
+		f.tryFailed(dialError(f.tries.cur.addr, os.ErrDeadlineExceeded))
+	default:
+		f.lp.timers.cancel(f)
+		setKeepAlive(f.fds[upstreamSide]) // fails only on a socket that is failing anyway
 	}
 }
