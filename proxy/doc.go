@@ -18,7 +18,9 @@
 // through crypto/tls. A UDP listener has
 // a socket per CPU (SO_REUSEPORT), each read in batches with recvmmsg(2) by
 // a goroutine that owns its clients' flows; a flow's share of a batch goes
-// out with one sendmmsg(2). No allocation and no lock per datagram.
+// out with one sendmmsg(2), its datagrams of one size to one backend as
+// segments of one message (UDP_SEGMENT, udpsend_linux.go). No allocation
+// and no lock per datagram.
 //
 // Before a TCP connection is dialled, an accepted PROXY header is read
 // (proxyproto.go), then pinlb applies allow and deny (access.go) and the

@@ -64,12 +64,13 @@ func TestTCP_BackendSocketsGetKeepAliveOnceOld(t *testing.T) {
 	})
 	l := startTCP(t, tcpConfig(), b.Addr)
 	dial(t, l)
-	fd := socketOf(t, (<-accepted).RemoteAddr().(*net.TCPAddr).AddrPort()) // pinlb's, in this process
+	fd := socketOf(t, unix.SOCK_STREAM, (<-accepted).RemoteAddr().(*net.TCPAddr).AddrPort()) // pinlb's, in this process
 	testsupport.WaitFor(t, "keep-alive on the backend socket", func() bool { return tcpOptionsOf(t, fd) == wantTCPOptions })
 }
 
-// socketOf is this process's socket bound to local.
-func socketOf(t *testing.T, local netip.AddrPort) int {
+// socketOf is this process's socket of the type (SOCK_STREAM, SOCK_DGRAM)
+// bound to local, or to its port on every address.
+func socketOf(t *testing.T, typ int, local netip.AddrPort) int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc/self/fd")
 	must.NoError(t, err)
@@ -78,7 +79,11 @@ func socketOf(t *testing.T, local netip.AddrPort) int {
 		if err != nil {
 			continue
 		}
-		if got, err := sysLocal(fd); err == nil && got == local {
+		got, err := sysLocal(fd)
+		if err != nil || got.Port() != local.Port() || (got.Addr() != local.Addr() && !got.Addr().IsUnspecified()) {
+			continue
+		}
+		if st, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err == nil && st == typ {
 			return fd
 		}
 	}

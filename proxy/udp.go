@@ -73,6 +73,7 @@ type udpListener struct {
 	bytesIn, bytesOut                  atomic.Uint64
 	dropped                            [numDropReasons]atomic.Uint64
 	dropLog                            [numDropReasons]rateLog
+	segmentLog                         rateLog    // segmentation refused
 	sources                            udpSources // for limits { datagram_rate_per_source }
 }
 

@@ -93,8 +93,11 @@ type flow struct {
 	sock   *net.UDPConn
 	raw    syscall.RawConn
 	v6     bool // the socket is AF_INET6 (dual-stack): backends are addressed as IPv6
-	start  time.Time
-	src    *udpSource // the client address's datagram rate
+	// unsegmented: the kernel refused a message of several datagrams on
+	// the socket; they go one by one. The reader's alone.
+	unsegmented bool
+	start       time.Time
+	src         *udpSource // the client address's datagram rate
 
 	last atomic.Int64 // unix nanoseconds of the last datagram either way
 	dead atomic.Bool

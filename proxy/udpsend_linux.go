@@ -9,33 +9,56 @@ import (
 )
 
 // queued is a datagram of a received batch on its way out: the flow and
-// backend chosen for it.
+// backend chosen for it, and the message of the send batch it went into.
 type queued struct {
 	p    []byte
 	peer netip.AddrPort
 	o    origin
 	f    *flow
 	b    *backend
+	msg  int
 	done bool
 }
 
 // sender sends a received batch with one sendmmsg(2) per flow: a flow's
 // datagrams (to whichever backends) leave its socket in one system call.
-// It belongs to the reader goroutine.
+// Datagrams of one size to one backend go as one message of several
+// segments (UDP_SEGMENT), which the kernel cuts into datagrams again: one
+// trip through the stack for all of them. It belongs to the reader
+// goroutine.
 type sender struct {
-	q     [udpBatch]queued
-	n     int
+	q    [udpBatch]queued
+	n    int
+	mine [udpBatch]int // q's indexes of the flow being sent, in order
+	nq   int
+
+	// The flow's messages, by index.
 	hdrs  [udpBatch]unix.Mmsghdr
-	iovs  [2 * udpBatch]unix.Iovec // each message's PROXY header, if any, and bytes
 	names [udpBatch]unix.RawSockaddrInet6
-	idx   [udpBatch]int   // q's index of each of hdrs
-	fail  [udpBatch]error // why each of hdrs was not sent; nil if it was
-	m     int             // messages in hdrs
+	cmsgs [udpBatch][32]byte // UDP_SEGMENT, for a message of several datagrams (cmsgSegmentSpace of each)
+	to    [udpBatch]*backend
+	segs  [udpBatch]int   // datagrams in each
+	size  [udpBatch]int   // of each datagram of a message of several
+	fail  [udpBatch]error // why each was not sent; nil if it was
+	m     int             // messages
 	sent  int             // of them, handled so far
 	err   error
 
+	iovs [2 * udpBatch]unix.Iovec // each datagram's PROXY header, if any, and bytes, by message
+	next [udpBatch]int            // the next free iovs index of each message, while laid out
+
 	sendFn func(fd uintptr) bool
 }
+
+// Bounds of a message of several datagrams: the kernel's segment limit
+// (UDP_MAX_SEGMENTS is 64 on older kernels), and what one UDP datagram can
+// carry.
+const (
+	maxSegments    = 64
+	maxSegmentsLen = 65507
+)
+
+var cmsgSegmentSpace = unix.CmsgSpace(2)
 
 // enqueue is forward's first half: count, choose the flow and the backend,
 // and queue the datagram for flush. A datagram that cannot go is dropped
@@ -58,7 +81,8 @@ func (r *udpReader) enqueue(p []byte, peer netip.AddrPort, pp *ProxyProtocolConf
 
 // flush sends what enqueue queued, flow by flow, and counts it. A datagram
 // whose flow ended meanwhile (a timeout) goes again through forward, which
-// opens a new flow.
+// opens a new flow; so do the datagrams of a message of several that the
+// kernel refused as such.
 func (r *udpReader) flush() {
 	l := r.l
 	s := &r.out
@@ -67,31 +91,33 @@ func (r *udpReader) flush() {
 		if s.q[i].done {
 			continue
 		}
-		s.m = 0
+		s.m, s.nq = 0, 0
 		for j := i; j < s.n; j++ {
 			if q := &s.q[j]; !q.done && q.f == f {
 				q.done = true
-				s.fill(s.m, q, f)
-				s.idx[s.m] = j
-				s.m++
+				s.add(q, f)
+				s.mine[s.nq] = j
+				s.nq++
+				l.sent(q.p, f, q.b) // counted before it leaves: see sent
 			}
 		}
-		for k := range s.m { // counted before they leave: see sent
-			q := &s.q[s.idx[k]]
-			l.sent(q.p, f, q.b)
-		}
+		s.layout(f)
 		s.sendAll(f)
-		for k := range s.m {
-			q := &s.q[s.idx[k]]
-			if s.fail[k] == nil {
+		for _, j := range s.mine[:s.nq] {
+			q := &s.q[j]
+			err := s.fail[q.msg]
+			if err == nil {
 				continue
 			}
 			l.unsent(q.p, f, q.b)
 			switch {
 			case f.dead.Load():
 				r.route(q.p, q.peer, q.o, time.Now().UnixNano())
+			case s.segs[q.msg] > 1:
+				r.segmentsRefused(f, err)
+				r.route(q.p, q.peer, q.o, time.Now().UnixNano())
 			default:
-				l.drop(dropSendError, q.o.client, s.fail[k])
+				l.drop(dropSendError, q.o.client, err)
 			}
 		}
 	}
@@ -99,7 +125,123 @@ func (r *udpReader) flush() {
 	s.n = 0
 }
 
-// sendAll sends the batch on f's socket, going past a datagram the kernel
+// segmentsRefused turns segmentation off for f, once the kernel refused a
+// message of several datagrams on its socket (a path whose MTU is below
+// the datagrams' size, or a kernel without UDP_SEGMENT): its datagrams go
+// one by one from then on.
+func (r *udpReader) segmentsRefused(f *flow, err error) {
+	if f.unsegmented {
+		return
+	}
+	f.unsegmented = true
+	l := r.l
+	if n, ok := l.segmentLog.allow(); ok {
+		l.logger.Info("the kernel refused datagrams sent as segments of one; this flow sends them one by one",
+			"client", f.client, "error", err, "suppressed", n)
+	}
+}
+
+// add puts q in a message: the flow's last one to q's backend, when that
+// one takes segments of q's size, or a new one.
+func (s *sender) add(q *queued, f *flow) {
+	if k := s.lastTo(q.b); k >= 0 && s.joins(k, q, f) {
+		s.segs[k]++
+		q.msg = k
+		return
+	}
+	k := s.m
+	s.m++
+	s.to[k], s.segs[k], s.size[k] = q.b, 1, len(q.p)
+	s.address(k, q.b, f)
+	q.msg = k
+}
+
+// lastTo is the index of the last message to b, or -1.
+func (s *sender) lastTo(b *backend) int {
+	for k := s.m - 1; k >= 0; k-- {
+		if s.to[k] == b {
+			return k
+		}
+	}
+	return -1
+}
+
+// joins reports whether q can be one more segment of message k: same size
+// (the kernel cuts a message into equal segments), no PROXY header (each
+// datagram would need its own), and within the kernel's bounds.
+func (s *sender) joins(k int, q *queued, f *flow) bool {
+	size := s.size[k]
+	return !f.unsegmented && len(f.header) == 0 && len(q.p) == size && size > 0 &&
+		s.segs[k] < maxSegments && (s.segs[k]+1)*size <= maxSegmentsLen
+}
+
+// address writes message k's destination, b, as the flow socket's address
+// family wants it.
+func (s *sender) address(k int, b *backend, f *flow) {
+	h := &s.hdrs[k].Hdr
+	h.Name = (*byte)(unsafe.Pointer(&s.names[k]))
+	port := ntohs(b.addr.Port()) // the swap is its own inverse
+	if f.v6 {
+		sa := &s.names[k]
+		*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: port, Addr: b.addr.Addr().As16()}
+		h.Namelen = unix.SizeofSockaddrInet6
+	} else {
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&s.names[k]))
+		*sa = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: port, Addr: b.addr.Addr().Unmap().As4()}
+		h.Namelen = unix.SizeofSockaddrInet4
+	}
+}
+
+// layout points each message at its datagrams' bytes, in order, after f's
+// PROXY header if it sends one, and gives a message of several its
+// segment size.
+func (s *sender) layout(f *flow) {
+	iov := 0
+	for k := range s.m {
+		h := &s.hdrs[k].Hdr
+		h.Iov = &s.iovs[iov]
+		s.next[k] = iov
+		n := s.segs[k]
+		if len(f.header) > 0 {
+			n++
+		}
+		h.SetIovlen(n)
+		iov += n
+		h.Control, h.Controllen = nil, 0
+		if s.segs[k] > 1 {
+			s.segment(k)
+		}
+	}
+	for _, j := range s.mine[:s.nq] {
+		q := &s.q[j]
+		if len(f.header) > 0 {
+			s.iovs[s.next[q.msg]].Base = &f.header[0]
+			s.iovs[s.next[q.msg]].SetLen(len(f.header))
+			s.next[q.msg]++
+		}
+		v := &s.iovs[s.next[q.msg]]
+		v.Base = nil
+		if len(q.p) > 0 {
+			v.Base = &q.p[0]
+		}
+		v.SetLen(len(q.p))
+		s.next[q.msg]++
+	}
+}
+
+// segment gives message k its UDP_SEGMENT control message.
+func (s *sender) segment(k int) {
+	h := &s.hdrs[k].Hdr
+	c := s.cmsgs[k][:cmsgSegmentSpace]
+	cm := (*unix.Cmsghdr)(unsafe.Pointer(&c[0]))
+	cm.Level, cm.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+	cm.SetLen(unix.CmsgLen(2))
+	*(*uint16)(unsafe.Pointer(&c[unix.CmsgLen(0)])) = uint16(s.size[k])
+	h.Control = &c[0]
+	h.SetControllen(len(c))
+}
+
+// sendAll sends the batch on f's socket, going past a message the kernel
 // refuses (noted in fail) to the next.
 func (s *sender) sendAll(f *flow) {
 	clear(s.fail[:s.m])
@@ -117,38 +259,6 @@ func (s *sender) sendAll(f *flow) {
 		}
 		s.fail[s.sent] = s.err
 		s.sent++
-	}
-}
-
-// fill writes message k of the send batch for q: f's PROXY header if it
-// sends one, its bytes, and its backend, as the flow socket's address
-// family wants it.
-func (s *sender) fill(k int, q *queued, f *flow) {
-	iov := s.iovs[2*k : 2*k+2]
-	n := 0
-	if len(f.header) > 0 {
-		iov[0].Base = &f.header[0]
-		iov[0].SetLen(len(f.header))
-		n = 1
-	}
-	iov[n].Base = nil
-	if len(q.p) > 0 {
-		iov[n].Base = &q.p[0]
-	}
-	iov[n].SetLen(len(q.p))
-	h := &s.hdrs[k].Hdr
-	h.Iov = &iov[0]
-	h.SetIovlen(n + 1)
-	h.Name = (*byte)(unsafe.Pointer(&s.names[k]))
-	port := ntohs(q.b.addr.Port()) // the swap is its own inverse
-	if f.v6 {
-		sa := &s.names[k]
-		*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: port, Addr: q.b.addr.Addr().As16()}
-		h.Namelen = unix.SizeofSockaddrInet6
-	} else {
-		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&s.names[k]))
-		*sa = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: port, Addr: q.b.addr.Addr().Unmap().As4()}
-		h.Namelen = unix.SizeofSockaddrInet4
 	}
 }
 
