@@ -302,9 +302,13 @@ func sysRead(fd int, p []byte) (int, error) {
 
 // sysSend writes without SIGPIPE: a peer's reset is an error, not a signal.
 func sysSend(fd int, p []byte) (int, error) {
+	return sockIO(unix.SYS_SENDTO, fd, p, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
+}
+
+// sockIO is sendto(2) or recvfrom(2), with flags and no address.
+func sockIO(trap uintptr, fd int, p []byte, flags int) (int, error) {
 	for {
-		n, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
-			unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT, 0, 0)
+		n, _, e := unix.RawSyscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), uintptr(flags), 0, 0)
 		if e != unix.EINTR {
 			return retval(n, e)
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -92,11 +91,5 @@ func (f *tcpFlow) headerLate() {
 
 // sysPeek reads what the socket holds without taking it.
 func sysPeek(fd int, p []byte) (int, error) {
-	for {
-		n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
-			unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
-		if e != unix.EINTR {
-			return retval(n, e)
-		}
-	}
+	return sockIO(unix.SYS_RECVFROM, fd, p, unix.MSG_PEEK|unix.MSG_DONTWAIT)
 }

@@ -117,7 +117,7 @@ func TestUDP_SegmentedDatagramsArriveAsSent(t *testing.T) {
 // lost to it.
 func TestUDP_SegmentsRefusedSendOneByOne(t *testing.T) {
 	a := startDatagramLog(t)
-	var logs syncBuffer
+	var logs testsupport.LogBuffer
 	l := startUDPTo(t, udpConfig(PacketMode), hclog.New(&hclog.LoggerOptions{Output: &logs}), a)
 	c := client(t, l)
 	_, err := c.Write(datagram(0, 512))
@@ -149,22 +149,4 @@ func startUDPTo(t *testing.T, cfg Config, logger hclog.Logger, backends ...*data
 	}
 	l.SetEndpoints(eps)
 	return l
-}
-
-// syncBuffer is a log output that tests read while the listener writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
