@@ -81,8 +81,8 @@ func (r *udpReader) enqueue(p []byte, peer netip.AddrPort, pp *ProxyProtocolConf
 
 // flush sends what enqueue queued, flow by flow, and counts it. A datagram
 // whose flow ended meanwhile (a timeout) goes again through forward, which
-// opens a new flow; so do the datagrams of a message of several that the
-// kernel refused as such.
+// opens a new flow; so do the datagrams of a message of several that
+// failed, each to go or fail on its own.
 func (r *udpReader) flush() {
 	l := r.l
 	s := &r.out
@@ -113,8 +113,10 @@ func (r *udpReader) flush() {
 			switch {
 			case f.dead.Load():
 				r.route(q.p, q.peer, q.o, time.Now().UnixNano())
-			case s.segs[q.msg] > 1:
-				r.segmentsRefused(f, err)
+			case s.segs[q.msg] > 1: // one by one now: each goes, or fails, on its own
+				if refusesSegments(err) {
+					r.unsegment(f, err)
+				}
 				r.route(q.p, q.peer, q.o, time.Now().UnixNano())
 			default:
 				l.drop(dropSendError, q.o.client, err)
@@ -125,11 +127,16 @@ func (r *udpReader) flush() {
 	s.n = 0
 }
 
-// segmentsRefused turns segmentation off for f, once the kernel refused a
-// message of several datagrams on its socket (a path whose MTU is below
-// the datagrams' size, or a kernel without UDP_SEGMENT): its datagrams go
-// one by one from then on.
-func (r *udpReader) segmentsRefused(f *flow, err error) {
+// refusesSegments reports whether a send failed for being a message of
+// segments: a path whose MTU is below the datagrams' size, a socket
+// without checksums, a kernel without UDP_SEGMENT.
+func refusesSegments(err error) bool {
+	return err == unix.EINVAL || err == unix.EIO || err == unix.EMSGSIZE || err == unix.ENOPROTOOPT
+}
+
+// unsegment turns segmentation off for f, whose socket refused a message
+// of several datagrams: they go one by one from then on.
+func (r *udpReader) unsegment(f *flow, err error) {
 	if f.unsegmented {
 		return
 	}
