@@ -3,16 +3,20 @@
 package proxy
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
+	"golang.org/x/sys/unix"
 )
 
 // An idle relayed connection costs its sockets: no goroutine waits on it.
@@ -54,14 +58,42 @@ func TestTCP_RandomSizesEachWay(t *testing.T) {
 		{"small socket buffers", 16 << 20, 16 << 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			lc := net.ListenConfig{Control: smallSegments(tc.buffer)}
+			ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+			must.NoError(t, err)
+			defer ln.Close()
 			errs := make(chan error, 1)
-			be := testsupport.StartTCPFunc(t, "127.0.0.1:0", func(c *net.TCPConn) {
-				errs <- exchange(c, 2, 1, tc.total, tc.buffer)
-			})
-			l := startTCP(t, tcpConfig(), be.Addr)
-			must.NoError(t, exchange(dial(t, l), 1, 2, tc.total, tc.buffer))
+			go func() {
+				c, err := ln.Accept()
+				if err == nil {
+					defer c.Close()
+					err = exchange(c.(*net.TCPConn), 2, 1, tc.total, tc.buffer)
+				}
+				errs <- err
+			}()
+			l := startTCP(t, tcpConfig(), ln.Addr().(*net.TCPAddr).AddrPort())
+			d := net.Dialer{Control: smallSegments(tc.buffer)}
+			c, err := d.Dial("tcp", l.Addr().String())
+			must.NoError(t, err)
+			defer c.Close()
+			must.NoError(t, exchange(c.(*net.TCPConn), 1, 2, tc.total, tc.buffer))
 			must.NoError(t, <-errs)
 		})
+	}
+}
+
+// smallSegments keeps an end's segments well under its small buffers
+// (buffer > 0): with loopback's 64 KB segments, a window smaller than one
+// segment waits on the kernel's zero-window probes, up to 100 s, with or
+// without a proxy between the ends.
+func smallSegments(buffer int) func(string, string, syscall.RawConn) error {
+	return func(_, _ string, rc syscall.RawConn) error {
+		if buffer == 0 {
+			return nil
+		}
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_MAXSEG, buffer/4) })
+		return errors.Join(err, serr)
 	}
 }
 
