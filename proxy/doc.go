@@ -5,7 +5,8 @@
 // swap the whole set, so a new connection or datagram never takes a lock to
 // choose its backend. TCP runs on relay loops (tcp_loop.go), one per CPU,
 // shared by every listener: each holds the listening sockets in its epoll
-// set and accepts (tcp_accept.go), admits and connects without blocking
+// set and accepts (tcp_accept.go), hands a connection to a lighter loop
+// when its own holds many more, admits and connects without blocking
 // (tcp_open.go, tcp_dial.go, with its deadlines in tcp_timers.go), then
 // reads whatever socket is ready and writes it on (tcp_flow.go), splicing
 // kernel-side for a direction whose reads fill the buffer. A connection

@@ -28,9 +28,10 @@ type loop struct {
 	work  []loopCmd // the loop's own, swapped with inbox
 
 	// Owned by the loop's goroutine.
-	flows     []*tcpFlow // by slot
-	free      []uint32   // slots to reuse
-	freed     []uint32   // slots freed during this batch of events: reused after it
+	flows     []*tcpFlow   // by slot
+	held      atomic.Int32 // flows in slots, for other loops to compare
+	free      []uint32     // slots to reuse
+	freed     []uint32     // slots freed during this batch of events: reused after it
 	timers    loopTimers
 	acceptors []*acceptor // by slot
 	again     []*tcpFlow  // flows with a direction that ran out of its turn
@@ -45,7 +46,8 @@ type loop struct {
 type loopOp uint8
 
 const (
-	opAbort    loopOp = iota // close both sockets
+	opOpen     loopOp = iota // start a flow another loop accepted
+	opAbort                  // close both sockets
 	opMove                   // a FIN toward the client; see tcpConn.move
 	opListen                 // accept on the acceptor's socket
 	opUnlisten               // stop accepting on it
@@ -179,6 +181,8 @@ func (lp *loop) commands() bool {
 	lp.mu.Unlock()
 	for i, c := range lp.work {
 		switch c.op {
+		case opOpen:
+			c.f.start()
 		case opAbort:
 			c.f.close()
 		case opMove:
@@ -210,6 +214,7 @@ func (lp *loop) place(f *tcpFlow) {
 		lp.flows = append(lp.flows, f)
 	}
 	f.slot = slot
+	lp.held.Add(1)
 }
 
 // watch registers one of the flow's sockets, edge-triggered: the flow
@@ -226,7 +231,29 @@ func (lp *loop) watch(f *tcpFlow, s side) error {
 func (lp *loop) remove(f *tcpFlow) {
 	lp.flows[f.slot] = nil
 	lp.freed = append(lp.freed, f.slot)
+	lp.held.Add(-1)
 }
+
+// lightest is where a flow lp accepted goes: lp, unless it holds more
+// than the loop holding the fewest by over loopSlack. A few connections
+// stay together (a hand-off costs a wake-up of the other loop, and on a
+// small host that loop's CPU serves the peers too), while many spread.
+func (lp *loop) lightest() *loop {
+	best, least := lp, lp.held.Load()
+	for _, o := range *loops.started.Load() {
+		if n := o.held.Load(); n < least {
+			best, least = o, n
+		}
+	}
+	if lp.held.Load() > least+loopSlack(least) {
+		return best
+	}
+	return lp
+}
+
+// loopSlack is how many more flows than the lightest loop a loop may keep:
+// 8, and a quarter more as they grow.
+func loopSlack(least int32) int32 { return 8 + least/4 }
 
 // listen gives the acceptor a slot and arms it.
 func (lp *loop) listen(a *acceptor) error {

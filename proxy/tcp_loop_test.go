@@ -168,3 +168,32 @@ func readStream(r io.Reader, seed uint64, total int) error {
 		}
 	}
 }
+
+// Connections that come one at a time spread over the loops, within
+// loopSlack of each other: the kernel would give them all to the loop it
+// wakes first.
+func TestTCP_ConnectionsSpreadOverTheLoops(t *testing.T) {
+	be := testsupport.StartTCP(t)
+	l := startTCP(t, tcpConfig(), be.Addr).(*tcpListener)
+	const conns = 200
+	var b [1]byte
+	for range conns {
+		c := dial(t, l)
+		_, err := c.Write(b[:])
+		must.NoError(t, err)
+		_, err = io.ReadFull(c, b[:]) // relayed: on its loop for good
+		must.NoError(t, err)
+	}
+	held := map[*loop]int{}
+	l.mu.Lock()
+	for c := range l.conns {
+		held[c.flow.Load().lp]++
+	}
+	l.mu.Unlock()
+	must.MapLen(t, runtime.NumCPU(), held)
+	least, most := conns, 0
+	for _, n := range held {
+		least, most = min(least, n), max(most, n)
+	}
+	must.LessEq(t, int(loopSlack(int32(least)))+1, most-least)
+}

@@ -35,12 +35,25 @@ func (l *tcpListener) accepted(lp *loop, fd int, peer netip.AddrPort) {
 	l.open(lp, fd, peer, cfg)
 }
 
-// open starts a connection on the loop: its PROXY header first, when its
-// peer must send one, then its admission and connect.
+// open starts a connection accepted by lp, on lp or, when it holds many
+// more, on the loop holding the fewest: the kernel wakes the first idle
+// loop for each accept, so long-lived agent streams that come one at a
+// time would all land on one loop, and one CPU.
 func (l *tcpListener) open(lp *loop, fd int, peer netip.AddrPort, cfg *Config) {
 	start := time.Now()
 	c := &tcpConn{start: start, lastActive: start, cfg: cfg, peers: l.peersOf(fd, peer)}
-	f := &tcpFlow{lp: lp, l: l, c: c, fds: [2]int{fd, -1}, connecting: true}
+	f := &tcpFlow{lp: lp.lightest(), l: l, c: c, fds: [2]int{fd, -1}, connecting: true}
+	if f.lp != lp {
+		f.lp.post(opOpen, f)
+		return
+	}
+	f.start()
+}
+
+// start takes a new flow on its loop: its PROXY header first, when its peer
+// must send one, then its admission and connect.
+func (f *tcpFlow) start() {
+	lp, l, cfg, peer := f.lp, f.l, f.c.cfg, f.c.peers.peer
 	lp.place(f)
 	if err := lp.watch(f, clientSide); err != nil {
 		l.stats.localErrors.Add(1)
