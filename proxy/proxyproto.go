@@ -32,8 +32,8 @@ type peers struct {
 	client, server netip.AddrPort
 	// proxied: client and server came from a header.
 	proxied bool
-	// early is what the reader took past the header: the client's first
-	// bytes, to send to the backend before the splice.
+	// early is what the reader took past the header: the first bytes of
+	// the client's TLS, for the handshake to read first.
 	early []byte
 	// tls is the client's TLS, when the listener terminates it.
 	tls *tls.Conn

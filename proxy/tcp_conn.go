@@ -32,12 +32,10 @@ type tcpConn struct {
 	lifetime time.Duration // max_lifetime with this connection's jitter; 0 none
 
 	// What the end of the connection needs: its listener's config then,
-	// who it is from, its per-source hold, and the client's bytes sent
-	// ahead of the relay.
+	// who it is from, and its per-source hold.
 	cfg   *Config
 	peers peers
 	src   *source
-	early int64
 
 	// flow is set once a loop relays the connection; its sockets are the
 	// loop's then, and reached only through commands.
@@ -176,13 +174,11 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 		l.done(c)
 		return
 	}
-	early, err := sendFirst(upstream, cfg.SendProxyProtocol, c.peers)
-	if err != nil {
+	if err := sendProxyHeader(upstream, cfg.SendProxyProtocol, c.peers); err != nil {
 		c.closeBoth()
 		l.finish(c, 0, 0, err)
 		return
 	}
-	c.early = early
 	var firstByte func()
 	if cfg.Balance == LeastTime {
 		firstByte = func() { b.observe(time.Since(start)) }
@@ -194,7 +190,6 @@ func (l *tcpListener) handle(client *net.TCPConn, cfg *Config) {
 // finish ends a relayed connection: its bytes, its backend's count, the
 // access log.
 func (l *tcpListener) finish(c *tcpConn, in, out int64, err error) {
-	in += c.early
 	if c.wire != nil {
 		in, out = int64(c.wire.in.Load()), int64(c.wire.out.Load())
 	}
@@ -291,26 +286,18 @@ func (l *tcpListener) overLimit(client netip.AddrPort, limit string) {
 	}
 }
 
-// sendFirst writes what goes to the backend before the relay: the PROXY
-// header when the upstream asks for one, then the client's bytes that the
-// header's reader took. It returns how many of the client's bytes it sent.
-func sendFirst(upstream *net.TCPConn, version string, p peers) (int64, error) {
-	if version == "" && len(p.early) == 0 {
-		return 0, nil
+// sendProxyHeader starts the backend's stream with the PROXY header, when
+// the listener sends one.
+func sendProxyHeader(upstream *net.TCPConn, version string, p peers) error {
+	if version == "" {
+		return nil
 	}
-	var b []byte
-	if version != "" {
-		h, err := proxyHeader(version, p)
-		if err != nil {
-			return 0, err
-		}
-		b = h
+	h, err := proxyHeader(version, p)
+	if err != nil {
+		return err
 	}
-	b = append(b, p.early...)
-	if _, err := upstream.Write(b); err != nil {
-		return 0, err
-	}
-	return int64(len(p.early)), nil
+	_, err = upstream.Write(h)
+	return err
 }
 
 // proxyHeaderFailed counts and logs, rate-limited, a connection whose

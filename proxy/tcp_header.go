@@ -39,11 +39,12 @@ func (f *tcpFlow) readHeader(ended bool) {
 	if err == nil {
 		size, err = headerLength(buf[:n])
 	}
+	short := err == nil && (size == 0 || size > n) // not whole yet
 	switch {
-	case err == nil && (size == 0 || size > n) && (n == 0 || ended):
+	case short && (n == 0 || ended):
 		err = io.ErrUnexpectedEOF
-	case err == nil && (size == 0 || size > n):
-		return // not whole yet: the next segment raises an edge
+	case short:
+		return // the next segment raises an edge
 	}
 	if err == nil {
 		err = f.takeHeader(size)

@@ -239,13 +239,14 @@ func (lp *loop) remove(f *tcpFlow) {
 // stay together (a hand-off costs a wake-up of the other loop, and on a
 // small host that loop's CPU serves the peers too), while many spread.
 func (lp *loop) lightest() *loop {
-	best, least := lp, lp.held.Load()
+	mine := lp.held.Load()
+	best, least := lp, mine
 	for _, o := range *loops.started.Load() {
 		if n := o.held.Load(); n < least {
 			best, least = o, n
 		}
 	}
-	if lp.held.Load() > least+loopSlack(least) {
+	if mine > least+loopSlack(least) {
 		return best
 	}
 	return lp

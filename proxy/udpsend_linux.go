@@ -38,14 +38,13 @@ type sender struct {
 	cmsgs [udpBatch][32]byte // UDP_SEGMENT, for a message of several datagrams (cmsgSegmentSpace of each)
 	to    [udpBatch]*backend
 	segs  [udpBatch]int   // datagrams in each
-	size  [udpBatch]int   // of each datagram of a message of several
+	size  [udpBatch]int   // of each datagram in it
 	fail  [udpBatch]error // why each was not sent; nil if it was
 	m     int             // messages
 	sent  int             // of them, handled so far
 	err   error
 
 	iovs [2 * udpBatch]unix.Iovec // each datagram's PROXY header, if any, and bytes, by message
-	next [udpBatch]int            // the next free iovs index of each message, while laid out
 
 	sendFn func(fd uintptr) bool
 }
@@ -203,11 +202,12 @@ func (s *sender) address(k int, b *backend, f *flow) {
 // PROXY header if it sends one, and gives a message of several its
 // segment size.
 func (s *sender) layout(f *flow) {
+	var next [udpBatch]int // each message's next iovs index
 	iov := 0
 	for k := range s.m {
 		h := &s.hdrs[k].Hdr
 		h.Iov = &s.iovs[iov]
-		s.next[k] = iov
+		next[k] = iov
 		n := s.segs[k]
 		if len(f.header) > 0 {
 			n++
@@ -222,17 +222,17 @@ func (s *sender) layout(f *flow) {
 	for _, j := range s.mine[:s.nq] {
 		q := &s.q[j]
 		if len(f.header) > 0 {
-			s.iovs[s.next[q.msg]].Base = &f.header[0]
-			s.iovs[s.next[q.msg]].SetLen(len(f.header))
-			s.next[q.msg]++
+			s.iovs[next[q.msg]].Base = &f.header[0]
+			s.iovs[next[q.msg]].SetLen(len(f.header))
+			next[q.msg]++
 		}
-		v := &s.iovs[s.next[q.msg]]
+		v := &s.iovs[next[q.msg]]
 		v.Base = nil
 		if len(q.p) > 0 {
 			v.Base = &q.p[0]
 		}
 		v.SetLen(len(q.p))
-		s.next[q.msg]++
+		next[q.msg]++
 	}
 }
 
