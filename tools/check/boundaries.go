@@ -24,6 +24,9 @@ var rules = []rule{
 		"github.com/hashicorp/hcl"}},
 	{room: "config", forbidden: []string{module + "/agent", module + "/proxy", module + "/discovery", module + "/command"}},
 	{room: "agent", forbidden: []string{module + "/command"}},
+	// The Pinpoint gRPC stand-ins (internal/pinpointgrpc) are test parts:
+	// gRPC stays out of the pinlb binary, all of which command reaches.
+	{room: "command", forbidden: []string{"google.golang.org/grpc"}},
 	// Consul's API is the discovery room's. The test helpers that run a
 	// real Consul (one server, or a fleet of them and the tool that
 	// measures it) and the demo (a module of its own, outside the binary)
