@@ -23,6 +23,9 @@ func TestFault(t *testing.T) {
 		{"fd exhaustion", fdExhaustion},
 		{"connection churn", churn},
 		{"shutdown under load", shutdownUnderLoad},
+		{"real agents: reloads", realReload},
+		{"real agents: scale-out 2 to 4", realScaleOut},
+		{"real agents: collector crash", realCrash},
 	} {
 		t.Run(s.name, s.run)
 	}

@@ -1,0 +1,261 @@
+package fault
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pinlb/pinlb/internal/nodeagent"
+	"github.com/pinlb/pinlb/internal/pinpointgrpc"
+	"github.com/pinlb/pinlb/internal/testsupport"
+)
+
+// realFleet is Pinpoint as its users run it, on loopback: collector
+// stand-ins that speak Pinpoint's gRPC, each registered by `pinlb register`,
+// pinlb in front of them with the gRPC listeners of `pinlb agent -dev`, and
+// real Pinpoint agents (NAVER's Node.js agent) sending through it.
+type realFleet struct {
+	t      *testing.T
+	consul *testsupport.Consul
+	pinlb  *proc
+	listen map[string]string // pinlb's address by gRPC port name
+	cols   []*realCollector
+	apps   []*nodeagent.App
+	ids    []string
+}
+
+// realCollector is a collector stand-in and its `pinlb register`.
+type realCollector struct {
+	*pinpointgrpc.Collector
+	register *exec.Cmd
+}
+
+// realAgentRate is each app's traced requests a second: one span each, as
+// in the issue that measured real agents (20/s, sampling rate 1).
+const realAgentRate = 20
+
+// startRealFleet starts Consul, collectors, pinlb and agents, and returns
+// once every agent's three connections are up and spans flow.
+func startRealFleet(t *testing.T, collectors, agents int) *realFleet {
+	t.Helper()
+	if err := nodeagent.Installed(); err != nil {
+		testsupport.Missing(t, err.Error())
+	}
+	f := &realFleet{t: t, consul: testsupport.StartConsul(t, testsupport.ConsulOptions{}), listen: map[string]string{}}
+	for i := range collectors {
+		f.addCollector(fmt.Sprintf("collector-%d", i+1))
+	}
+	f.pinlb = startPinlb(t, f.config(), 0)
+	testsupport.WaitUpTo(t, 20*time.Second, "every collector in pinlb's gRPC pools", func() bool { return f.poolsHave(collectors) })
+	for i := range agents {
+		id := fmt.Sprintf("node-%d", i+1)
+		app, err := nodeagent.Start(nodeagent.Config{
+			ID: id, Application: "pinlb-fault", Collector: "127.0.0.1", Ports: f.pinlbPorts(), Rate: realAgentRate,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(app.Close)
+		f.apps, f.ids = append(f.apps, app), append(f.ids, id)
+	}
+	testsupport.WaitUpTo(t, 30*time.Second, "every agent's gRPC connections and spans", func() bool {
+		for _, port := range pinpointgrpc.Ports {
+			if sum(f.conns(port)) != int64(agents) {
+				return false
+			}
+		}
+		return f.received() >= int64(agents*realAgentRate)
+	})
+	return f
+}
+
+// config is pinlb's: the gRPC listeners of `pinlb agent -dev`, each on a
+// free port.
+func (f *realFleet) config() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "consul { address = %q }\n", f.consul.HTTP)
+	for _, port := range pinpointgrpc.Ports {
+		f.listen[port] = testsupport.FreePort(f.t)
+		rebalance := `rebalance {
+    min_idle = "1s"
+    max_wait = "5m"
+  }`
+		if port == "grpc-agent" { // as -dev: the agent channel is never moved
+			rebalance = ""
+		}
+		fmt.Fprintf(&b, `listener %q {
+  address = %q
+  balance = "least_conn"
+  %s
+  upstream {
+    service   = "pinpoint-collector"
+    port_meta = "port_%s"
+  }
+}
+`, port, f.listen[port], rebalance, strings.ReplaceAll(port, "-", "_"))
+	}
+	return b.String()
+}
+
+func (f *realFleet) pinlbPorts() map[string]int {
+	out := map[string]int{}
+	for port, addr := range f.listen {
+		_, n, _ := net.SplitHostPort(addr)
+		out[port], _ = strconv.Atoi(n)
+	}
+	return out
+}
+
+// addCollector starts a collector and `pinlb register` beside it, with its
+// gRPC ports only (a stand-in serves no Thrift).
+func (f *realFleet) addCollector(name string) *realCollector {
+	f.t.Helper()
+	col, err := pinpointgrpc.Start(name, "127.0.0.1", pinpointgrpc.DefaultOptions())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	args := []string{"register", "-id=" + name, "-address=127.0.0.1", "-check-interval=1s",
+		"-thrift-agent-port=0", "-thrift-stat-port=0", "-thrift-span-port=0"}
+	for port, n := range col.Ports {
+		args = append(args, fmt.Sprintf("-%s-port=%d", port, n))
+	}
+	reg := exec.Command(pinlbBin, args...)
+	reg.Env = append(os.Environ(), "CONSUL_HTTP_ADDR="+f.consul.HTTP, "CONSUL_HTTP_TOKEN=")
+	log := &testsupport.LogBuffer{}
+	reg.Stdout, reg.Stderr = log, log
+	if err := reg.Start(); err != nil {
+		f.t.Fatal(err)
+	}
+	rc := &realCollector{Collector: col, register: reg}
+	f.t.Cleanup(func() {
+		reg.Process.Signal(syscall.SIGTERM)
+		reg.Wait()
+		col.Kill()
+	})
+	f.cols = append(f.cols, rc)
+	return rc
+}
+
+// poolsHave reports whether each gRPC listener has n active collectors.
+func (f *realFleet) poolsHave(n int) bool {
+	for _, port := range pinpointgrpc.Ports {
+		var l struct{ Pool struct{ Active int } }
+		if f.pinlb.get("/v1/listeners/"+port, &l) != nil || l.Pool.Active != n {
+			return false
+		}
+	}
+	return true
+}
+
+// conns are the open connections on port at each collector.
+func (f *realFleet) conns(port string) []int64 {
+	out := make([]int64, len(f.cols))
+	for i, c := range f.cols {
+		out[i] = c.Counts().Conns[port]
+	}
+	return out
+}
+
+// received is every span the collectors got, the killed ones' included.
+func (f *realFleet) received() (n int64) {
+	for _, c := range f.cols {
+		n += c.Counts().Spans
+	}
+	return n
+}
+
+// served is every traced request the apps answered so far.
+func (f *realFleet) served() (n int64) {
+	for _, a := range f.apps {
+		n += a.Served()
+	}
+	return n
+}
+
+// finish stops every app's traffic and waits for its spans: it returns
+// the spans served and those that no collector received.
+func (f *realFleet) finish() (served, lost int64) {
+	f.t.Helper()
+	for _, a := range f.apps {
+		n, err := a.StopTraffic()
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		served += n
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for f.received() < served && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	return served, served - f.received()
+}
+
+// timeToEven watches each of ports for up to limit, all at once, until its
+// connections are even over the live collectors (see even), and says for
+// each how long that took, or "not within".
+func (f *realFleet) timeToEven(ports []string, live []int, limit time.Duration) map[string]string {
+	out := map[string]string{}
+	start := time.Now()
+	for len(out) < len(ports) && time.Since(start) < limit {
+		for _, port := range ports {
+			all := f.conns(port)
+			counts := make([]int64, len(live))
+			for i, c := range live {
+				counts[i] = all[c]
+			}
+			if _, done := out[port]; !done && even(counts) {
+				out[port] = fmt.Sprintf("%.1f s", time.Since(start).Seconds())
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, port := range ports {
+		if _, done := out[port]; !done {
+			out[port] = fmt.Sprintf("not within %.0f s", limit.Seconds())
+		}
+	}
+	return out
+}
+
+// even: no collector holds more than 1.25x the mean, rounded up, or fewer
+// than the mean / 1.25, rounded down.
+func even(counts []int64) bool {
+	total := sum(counts)
+	mean := float64(total) / float64(len(counts))
+	for _, n := range counts {
+		if float64(n) > math.Ceil(1.25*mean) || float64(n) < math.Floor(mean/1.25) {
+			return false
+		}
+	}
+	return total > 0
+}
+
+func sum(ns []int64) (n int64) {
+	for _, v := range ns {
+		n += v
+	}
+	return n
+}
+
+// spread is "a/b/c" of port's connections per collector.
+func (f *realFleet) spread(port string) string {
+	var parts []string
+	for _, n := range f.conns(port) {
+		parts = append(parts, fmt.Sprint(n))
+	}
+	return strings.Join(parts, "/")
+}
+
+// streams records every channel's spread over the collectors as figures.
+func (f *realFleet) streams(when string) {
+	for _, port := range pinpointgrpc.Ports {
+		figure(f.t, fmt.Sprintf("%s conns per collector, %s", port, when), f.spread(port), true)
+	}
+}
