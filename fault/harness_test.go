@@ -75,13 +75,13 @@ func printTable(w io.Writer) {
 	if *long {
 		mode = "long"
 	}
-	fmt.Fprintf(w, "\nfault suite (%s)\n%-44s %-46s %18s  %s\n", mode, "scenario", "figure", "value", "pass")
+	fmt.Fprintf(w, "\nfault suite (%s)\n%-40s %-62s %20s  %s\n", mode, "scenario", "figure", "value", "pass")
 	for _, r := range rows {
 		pass := "pass"
 		if !r.pass {
 			pass = "FAIL"
 		}
-		fmt.Fprintf(w, "%-44s %-46s %18s  %s\n", strings.TrimPrefix(r.scenario, "TestFault/"), r.figure, r.value, pass)
+		fmt.Fprintf(w, "%-40s %-62s %20s  %s\n", strings.TrimPrefix(r.scenario, "TestFault/"), r.figure, r.value, pass)
 	}
 }
 

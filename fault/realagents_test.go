@@ -13,7 +13,9 @@ import (
 // The real-agent scenarios: NAVER's Node.js agent through pinlb, each
 // printing spans served, received and lost, and where the streams are. What
 // pinlb promises is asserted; the rest are figures, which the graceful-moves
-// work will raise.
+// work will raise. The scale-out and the crash run once more with the
+// Java-shaped agent (the one that scales to hundreds), which must end the
+// same way as the real one.
 
 // realAgents is how many agents a scenario runs.
 func realAgents() int { return scale(6, 10) }
@@ -21,7 +23,7 @@ func realAgents() int { return scale(6, 10) }
 // realReload: pinlb reloads (SIGHUP) under real agents; no span is lost and
 // no connection moves.
 func realReload(t *testing.T) {
-	f := startRealFleet(t, 2, realAgents())
+	f := startRealFleet(t, nodeAgents, 2, realAgents())
 	before := f.spread("grpc-span")
 	for range 3 {
 		f.pinlb.signal(syscall.SIGHUP)
@@ -34,33 +36,54 @@ func realReload(t *testing.T) {
 	figure(t, "span conns per collector, before / after", before+" -> "+f.spread("grpc-span"), f.spread("grpc-span") == before)
 }
 
+// A run's end: where the streams are, and the spans lost.
+type realOutcome struct {
+	conns map[string][]int64
+	lost  int64
+}
+
 // realScaleOut: 2 collectors, then 4. Every span arrives; how long each
 // channel takes to spread evenly is a figure: a busy span stream is never
 // quiet long enough for pinlb to move it without cutting.
 func realScaleOut(t *testing.T) {
-	f := startRealFleet(t, 2, realAgents())
-	f.streams("2 collectors")
+	node, java := scaleOut(t, nodeAgents), scaleOut(t, javaAgents)
+	sameEnd(t, node, java, 0)
+}
+
+func scaleOut(t *testing.T, kind agentKind) realOutcome {
+	f := startRealFleet(t, kind, 2, realAgents())
+	f.streams(kind, "2 collectors")
 	f.addCollector("collector-3")
 	f.addCollector("collector-4")
 	testsupport.WaitUpTo(t, 20*time.Second, "4 collectors in pinlb's pools", func() bool { return f.poolsHave(4) })
 	limit := time.Duration(scale(15, 60)) * time.Second
 	took := f.timeToEven(pinpointgrpc.Ports, []int{0, 1, 2, 3}, limit)
 	for _, port := range pinpointgrpc.Ports {
-		figure(t, port+" even over 4 (1.25x) after", took[port], true)
+		figure(t, fmt.Sprintf("%s: %s even over 4 (1.25x) after", kind, port), took[port], true)
 	}
-	f.streams("4 collectors")
+	conns := f.streams(kind, "4 collectors")
 	served, lost := f.finish()
-	figure(t, "spans served", served, true)
-	figure(t, "spans lost", lost, lost == 0)
+	figure(t, string(kind)+": spans served", served, true)
+	figure(t, string(kind)+": spans lost", lost, lost == 0)
+	return realOutcome{conns, lost}
 }
 
 // realCrash: one of three collectors dies (its listeners and connections
 // close at once, its sidecar reports it critical). Its agents reconnect to
 // the others; what is lost is at most what was in flight.
 func realCrash(t *testing.T) {
+	node, java := crash(t, nodeAgents), crash(t, javaAgents)
+	sameEnd(t, node, java, inFlight(realAgents()/3))
+}
+
+// inFlight bounds what a crash may lose: what agents send in the second
+// they take to see their connection gone.
+func inFlight(agents int) int64 { return int64(agents * realAgentRate) }
+
+func crash(t *testing.T, kind agentKind) realOutcome {
 	agents := realAgents()
-	f := startRealFleet(t, 3, agents)
-	f.streams("3 collectors")
+	f := startRealFleet(t, kind, 3, agents)
+	f.streams(kind, "3 collectors")
 	victim := f.cols[1]
 	onVictim := victim.Counts().Conns["grpc-span"]
 	killed := time.Now()
@@ -69,13 +92,31 @@ func realCrash(t *testing.T) {
 		n := f.conns("grpc-span")
 		return n[0]+n[2] == int64(agents)
 	})
-	figure(t, "span streams on the killed collector", onVictim, true)
-	figure(t, "seconds until every span stream is back", fmt.Sprintf("%.1f", time.Since(killed).Seconds()), true)
-	f.streams("after the crash")
+	figure(t, fmt.Sprintf("%s: span streams back after (%d moved)", kind, onVictim),
+		fmt.Sprintf("%.1f s", time.Since(killed).Seconds()), true)
+	conns := f.streams(kind, "after the crash")
 	served, lost := f.finish()
-	// In flight: what the killed collector's agents send in the second it
-	// takes them to see the connection gone.
-	inFlight := onVictim * realAgentRate
-	figure(t, "spans served", served, true)
-	figure(t, fmt.Sprintf("spans lost (at most %d in flight)", inFlight), lost, lost <= inFlight)
+	figure(t, string(kind)+": spans served", served, true)
+	bound := inFlight(int(onVictim))
+	figure(t, fmt.Sprintf("%s: spans lost (at most %d in flight)", kind, bound), lost, lost <= bound)
+	return realOutcome{conns, lost}
 }
+
+// sameEnd holds the Java-shaped agent to the real one: the same
+// connections per collector on each channel, give or take one, and losses
+// no more than lossTolerance apart.
+func sameEnd(t *testing.T, node, java realOutcome, lossTolerance int64) {
+	t.Helper()
+	for _, port := range pinpointgrpc.Ports {
+		n, j := node.conns[port], java.conns[port]
+		same := len(n) == len(j)
+		for i := 0; same && i < len(n); i++ {
+			same = abs(n[i]-j[i]) <= 1
+		}
+		figure(t, port+" conns per collector, node.js / java-shaped (±1)", fmt.Sprintf("%v / %v", n, j), same)
+	}
+	figure(t, fmt.Sprintf("spans lost, node.js / java-shaped (±%d)", lossTolerance),
+		fmt.Sprintf("%d / %d", node.lost, java.lost), abs(node.lost-java.lost) <= lossTolerance)
+}
+
+func abs(n int64) int64 { return max(n, -n) }

@@ -27,8 +27,35 @@ type realFleet struct {
 	pinlb  *proc
 	listen map[string]string // pinlb's address by gRPC port name
 	cols   []*realCollector
-	apps   []*nodeagent.App
-	ids    []string
+	apps   []pinpointAgent
+}
+
+// pinpointAgent is a real Node.js agent (nodeagent.App) or one shaped like
+// Pinpoint's Java agent (pinpointgrpc.Agent).
+type pinpointAgent interface {
+	Served() int64
+	StopTraffic() (int64, error)
+	Close()
+}
+
+// agentKind says which agents a fleet runs.
+type agentKind string
+
+const (
+	nodeAgents agentKind = "node.js agent"
+	javaAgents agentKind = "java-shaped agent"
+)
+
+// startAgent starts agent id of kind, sending to pinlb.
+func (f *realFleet) startAgent(kind agentKind, id string) (pinpointAgent, error) {
+	if kind == nodeAgents {
+		return nodeagent.Start(nodeagent.Config{
+			ID: id, Application: "pinlb-fault", Collector: "127.0.0.1", Ports: f.pinlbPorts(), Rate: realAgentRate,
+		})
+	}
+	return pinpointgrpc.StartAgent(pinpointgrpc.AgentConfig{
+		ID: id, Application: "pinlb-fault", Host: "127.0.0.1", Ports: f.pinlbPorts(), Rate: realAgentRate,
+	})
 }
 
 // realCollector is a collector stand-in and its `pinlb register`.
@@ -43,9 +70,9 @@ const realAgentRate = 20
 
 // startRealFleet starts Consul, collectors, pinlb and agents, and returns
 // once every agent's three connections are up and spans flow.
-func startRealFleet(t *testing.T, collectors, agents int) *realFleet {
+func startRealFleet(t *testing.T, kind agentKind, collectors, agents int) *realFleet {
 	t.Helper()
-	if err := nodeagent.Installed(); err != nil {
+	if err := nodeagent.Installed(); kind == nodeAgents && err != nil {
 		testsupport.Missing(t, err.Error())
 	}
 	f := &realFleet{t: t, consul: testsupport.StartConsul(t, testsupport.ConsulOptions{}), listen: map[string]string{}}
@@ -55,15 +82,12 @@ func startRealFleet(t *testing.T, collectors, agents int) *realFleet {
 	f.pinlb = startPinlb(t, f.config(), 0)
 	testsupport.WaitUpTo(t, 20*time.Second, "every collector in pinlb's gRPC pools", func() bool { return f.poolsHave(collectors) })
 	for i := range agents {
-		id := fmt.Sprintf("node-%d", i+1)
-		app, err := nodeagent.Start(nodeagent.Config{
-			ID: id, Application: "pinlb-fault", Collector: "127.0.0.1", Ports: f.pinlbPorts(), Rate: realAgentRate,
-		})
+		app, err := f.startAgent(kind, fmt.Sprintf("agent-%d", i+1))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(app.Close)
-		f.apps, f.ids = append(f.apps, app), append(f.ids, id)
+		f.apps = append(f.apps, app)
 	}
 	testsupport.WaitUpTo(t, 30*time.Second, "every agent's gRPC connections and spans", func() bool {
 		for _, port := range pinpointgrpc.Ports {
@@ -253,9 +277,13 @@ func (f *realFleet) spread(port string) string {
 	return strings.Join(parts, "/")
 }
 
-// streams records every channel's spread over the collectors as figures.
-func (f *realFleet) streams(when string) {
+// streams records every channel's spread over the collectors as figures,
+// and returns it by port.
+func (f *realFleet) streams(kind agentKind, when string) map[string][]int64 {
+	out := map[string][]int64{}
 	for _, port := range pinpointgrpc.Ports {
-		figure(f.t, fmt.Sprintf("%s conns per collector, %s", port, when), f.spread(port), true)
+		out[port] = f.conns(port)
+		figure(f.t, fmt.Sprintf("%s: %s conns per collector, %s", kind, port, when), f.spread(port), true)
 	}
+	return out
 }

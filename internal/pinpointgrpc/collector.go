@@ -45,6 +45,7 @@ func DefaultOptions() Options {
 type Counts struct {
 	Spans      int64
 	SpanChunks int64
+	Batches    int64 // SendSpanBatch calls
 	Stats      int64
 	AgentInfos int64
 	Metadata   int64

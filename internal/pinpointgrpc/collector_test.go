@@ -3,6 +3,7 @@ package pinpointgrpc
 import (
 	"context"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -32,7 +33,7 @@ func agentContext(t *testing.T, id string) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, "agentid", id, "applicationname", "app")
 }
 
-func spanMessage(kind protowire.Number) *[]byte {
+func payloadOf(kind protowire.Number) *[]byte {
 	b := protowire.AppendBytes(protowire.AppendTag(nil, kind, protowire.BytesType), []byte{0x08, 0x01})
 	return &b
 }
@@ -61,7 +62,7 @@ func TestCollector_CountsWhatAgentsSend(t *testing.T) {
 	s, err := spans.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true}, "/v1.Span/SendSpan")
 	must.NoError(t, err)
 	for _, kind := range []protowire.Number{fieldSpan, fieldSpan, fieldSpanChunk, fieldSpan} {
-		must.NoError(t, s.SendMsg(spanMessage(kind)))
+		must.NoError(t, s.SendMsg(payloadOf(kind)))
 	}
 	must.NoError(t, s.CloseSend())
 	must.NoError(t, s.RecvMsg(&result))
@@ -89,7 +90,7 @@ func TestCollector_CountsWhatAgentsSend(t *testing.T) {
 	// A span sent to the agent port is refused, as the collector refuses it.
 	wrong, err := agent.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true}, "/v1.Span/SendSpan")
 	must.NoError(t, err)
-	wrong.SendMsg(spanMessage(fieldSpan))
+	wrong.SendMsg(payloadOf(fieldSpan))
 	wrong.CloseSend()
 	must.Eq(t, codes.Unimplemented, status.Code(wrong.RecvMsg(&result)))
 }
@@ -108,4 +109,17 @@ func TestCollector_KillClosesConnections(t *testing.T) {
 	c.Kill()
 	must.Error(t, ping.RecvMsg(&pong))
 	testsupport.WaitFor(t, "the connection count to fall", func() bool { return c.Counts().Conns["grpc-agent"] == 0 })
+}
+
+// listenOn serves a collector on the given loopback ports.
+func listenOn(ports map[string]int) (*Collector, error) {
+	lns := map[string]net.Listener{}
+	for port, n := range ports {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", n))
+		if err != nil {
+			return nil, err
+		}
+		lns[port] = ln
+	}
+	return Serve("restarted", lns, DefaultOptions()), nil
 }

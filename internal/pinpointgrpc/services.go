@@ -40,7 +40,7 @@ var services = map[string][]grpc.ServiceDesc{
 	}}},
 	"grpc-span": {{ServiceName: "v1.Span", HandlerType: (*any)(nil), Streams: []grpc.StreamDesc{
 		{StreamName: "SendSpan", Handler: clientStream(countSpan), ClientStreams: true},
-	}}},
+	}, Methods: []grpc.MethodDesc{{MethodName: "SendSpanBatch", Handler: sendSpanBatch}}}},
 }
 
 func metadataMethod(name string) grpc.MethodDesc {
@@ -54,6 +54,21 @@ func countSpan(n *Counts, msg []byte) {
 	case fieldSpanChunk:
 		n.SpanChunks++
 	}
+}
+
+// sendSpanBatch counts a batch's spans and answers a PSpanResultBatch with
+// no partial failure.
+func sendSpanBatch(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+	var batch []byte
+	if err := dec(&batch); err != nil {
+		return nil, err
+	}
+	srv.(*Collector).add(agentID(ctx), func(n *Counts) {
+		n.Batches++
+		batchSpans(batch, func(msg []byte) { countSpan(n, msg) })
+	})
+	out := empty
+	return &out, nil
 }
 
 // agentID is the agentid header every Pinpoint call carries.
