@@ -23,9 +23,13 @@ type Options struct {
 	Pinlb    string        // the pinlb binary, run for register, maint and agent
 	Consul   string        // the consul binary
 	Duration time.Duration // 0 runs until ctx is done
-	Agents   int
-	Out      io.Writer
-	Live     bool // redraw the table in place (a terminal)
+	// Agents are the Java-shaped gRPC agents; NodeAgents the real Pinpoint
+	// Node.js agents; ThriftAgents the simulated Thrift (1.x) ones.
+	Agents       int
+	NodeAgents   int
+	ThriftAgents int
+	Out          io.Writer
+	Live         bool // redraw the table in place (a terminal)
 }
 
 // Timeline is the scripted story, from the moment traffic flows.
@@ -36,30 +40,22 @@ var Timeline = []struct {
 	{8 * time.Second, "scale-out: collector-4 starts and registers itself"},
 	{18 * time.Second, "crash: collector-2 dies; its sidecar reports it critical"},
 	{28 * time.Second, "drain: pinlb maint -enable -id collector-3"},
-	{36 * time.Second, "scale-down: collector-3 is stopped; its sidecar deregisters it"},
-}
-
-type member struct {
-	name  string
-	sim   *sim.Collector
-	reg   *proc
-	gone  bool
-	prevM int64 // messages at the previous frame
-	prevD int64 // datagrams at the previous frame
+	{36 * time.Second, "scale-down: its sidecar deregisters collector-3, which stops (GOAWAY first, as Pinpoint's graceful shutdown)"},
 }
 
 type demo struct {
-	o        Options
-	dir      string
-	env      []string // the children's: CONSUL_HTTP_ADDR points at the demo's Consul
-	client   *api.Client
-	consul   *proc
-	agent    *proc
-	members  []*member
-	agents   []*sim.Agent
-	events   []string
-	start    time.Time
-	lastDraw time.Time
+	o            Options
+	dir          string
+	env          []string // the children's: CONSUL_HTTP_ADDR points at the demo's Consul
+	client       *api.Client
+	consul       *proc
+	agent        *proc
+	members      []*member
+	spanAgents   []spanAgent
+	thriftAgents []*sim.Agent
+	events       []string
+	start        time.Time
+	lastDraw     time.Time
 }
 
 // Run runs the demo until its duration ends or ctx is done, then stops
@@ -134,23 +130,11 @@ func (d *demo) setUp(ctx context.Context) error {
 	if err := waitFor(ctx, 10*time.Second, func() bool { return d.poolsHave(len(d.members)) }); err != nil {
 		return fmt.Errorf("pinlb's pools did not fill; see %s", filepath.Join(d.dir, "pinlb-agent.log"))
 	}
-	ports := map[string]int{}
-	for _, p := range pinpoint.Ports {
-		ports[p.Name] = p.Default
+	if err := d.startAgents(); err != nil {
+		return err
 	}
-	for i := 1; i <= d.o.Agents; i++ {
-		d.agents = append(d.agents, sim.StartAgent(sim.AgentConfig{
-			Name: fmt.Sprintf("agent-%d", i), Host: "127.0.0.1", Ports: ports,
-			MessageEvery: 100 * time.Millisecond, PingEvery: 5 * time.Second,
-			// Stats go in batches, spans come with the traffic: both have
-			// quiet gaps, in which pinlb moves a stream without cutting a
-			// message.
-			Every:     map[string]time.Duration{"grpc-stat": 2 * time.Second, "grpc-span": 1500 * time.Millisecond},
-			Reconnect: 3 * time.Second, DatagramEvery: 20 * time.Millisecond,
-		}))
-	}
-	d.logf("%d simulated agents send through pinlb: 4 TCP streams each, UDP stats and spans", d.o.Agents)
 	d.start = time.Now()
+	d.lastDraw = d.start
 	return nil
 }
 
@@ -191,30 +175,6 @@ func (d *demo) startConsul(ctx context.Context) error {
 	return nil
 }
 
-func (d *demo) addCollector(name string) error {
-	c, err := sim.StartCollector(name, "127.0.0.1")
-	if err != nil {
-		return err
-	}
-	args := []string{"register", "-id=" + name, "-address=127.0.0.1", "-check-interval=1s"}
-	for _, p := range append(pinpoint.Ports, pinpoint.Cluster) {
-		args = append(args, fmt.Sprintf("-%s-port=%d", p.Name, c.Ports[p.Name]))
-	}
-	m := &member{name: name, sim: c, reg: d.run("register-"+name, d.o.Pinlb, args...)}
-	d.members = append(d.members, m)
-	d.logf("%s is up (gRPC agent port %d), with pinlb register beside it", name, c.Ports["grpc-agent"])
-	return nil
-}
-
-func (d *demo) member(name string) *member {
-	for _, m := range d.members {
-		if m.name == name {
-			return m
-		}
-	}
-	return nil
-}
-
 func (d *demo) play(ctx context.Context) error {
 	next := 0
 	tick := time.NewTicker(time.Second)
@@ -244,9 +204,7 @@ func (d *demo) act(step int) error {
 	case 0:
 		return d.addCollector("collector-4")
 	case 1:
-		m := d.member("collector-2")
-		m.sim.Kill()
-		m.gone = true
+		d.member("collector-2").kill()
 	case 2:
 		cmd := exec.Command(d.o.Pinlb, "maint", "-enable", "-id=collector-3", "-reason=demo scale-down")
 		cmd.Env = d.env
@@ -257,8 +215,7 @@ func (d *demo) act(step int) error {
 	case 3:
 		m := d.member("collector-3")
 		m.reg.stop(syscall.SIGTERM)
-		m.sim.Kill()
-		m.gone = true
+		m.stop()
 	}
 	return nil
 }
@@ -328,15 +285,13 @@ func (d *demo) showTimeline() {
 // stop ends everything in order: agents, pinlb, sidecars, collectors,
 // consul.
 func (d *demo) stop() {
-	for _, a := range d.agents {
-		a.Stop()
-	}
+	d.stopAgents()
 	if d.agent != nil {
 		d.agent.stop(syscall.SIGTERM)
 	}
 	for _, m := range d.members {
 		m.reg.stop(syscall.SIGTERM)
-		m.sim.Kill()
+		m.kill()
 	}
 	if d.consul != nil {
 		d.consul.stop(syscall.SIGINT)

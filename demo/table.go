@@ -13,6 +13,7 @@ func (d *demo) draw() {
 	if !d.o.Live && time.Since(d.lastDraw) < 5*time.Second {
 		return
 	}
+	elapsed := max(time.Since(d.lastDraw).Seconds(), 1)
 	d.lastDraw = time.Now()
 	health := map[string]string{}
 	if entries, _, err := d.client.Health().Service(pinpoint.Service, "", false, nil); err == nil {
@@ -25,14 +26,10 @@ func (d *demo) draw() {
 		b.WriteString("\033[H\033[2J")
 	}
 	fmt.Fprintf(&b, "pinlb demo  t=%.0fs  agents -> pinlb 127.0.0.1:9991-9996 -> collectors   (Ctrl-C stops)\n\n", time.Since(d.start).Seconds())
-	fmt.Fprintf(&b, "%-12s %-12s %9s %10s %10s %12s %10s\n", "collector", "consul", "tcp conns", "stat+span", "msgs/s", "datagrams/s", "messages")
-	elapsed := 5.0
-	if d.o.Live {
-		elapsed = 1
-	}
+	fmt.Fprintf(&b, "%-12s %-12s %22s %8s %9s %12s %12s\n", "collector", "consul", "gRPC agent/stat/span", "spans/s", "spans", "thrift conns", "datagrams/s")
 	for _, m := range d.members {
-		s := m.sim.Stats()
-		msgs, dgrams := s.Messages.Load(), s.Datagrams.Load()
+		g, s := m.grpc.Counts(), m.thrift.Stats()
+		dgrams := s.Datagrams.Load()
 		state := health[m.name]
 		if state == "" {
 			state = "deregistered"
@@ -40,16 +37,12 @@ func (d *demo) draw() {
 		if m.gone {
 			state += "*"
 		}
-		fmt.Fprintf(&b, "%-12s %-12s %9d %10d %10.0f %12.0f %10d\n", m.name, state, s.ActiveConns.Load(), statSpan(m),
-			float64(msgs-m.prevM)/elapsed, float64(dgrams-m.prevD)/elapsed, msgs)
-		m.prevM, m.prevD = msgs, dgrams
+		conns := fmt.Sprintf("%d/%d/%d", g.Conns["grpc-agent"], g.Conns["grpc-stat"], g.Conns["grpc-span"])
+		fmt.Fprintf(&b, "%-12s %-12s %22s %8.0f %9d %12d %12.0f\n", m.name, state, conns,
+			float64(g.Spans-m.prevSpans)/elapsed, g.Spans, s.ActiveConns.Load(), float64(dgrams-m.prevD)/elapsed)
+		m.prevSpans, m.prevD = g.Spans, dgrams
 	}
-	var up, reconnects int64
-	for _, a := range d.agents {
-		up += a.Stats().Connected.Load()
-		reconnects += a.Stats().Reconnects.Load()
-	}
-	fmt.Fprintf(&b, "\nagent streams up: %d/%d   reconnects: %d   (* = process stopped)\n", up, 4*len(d.agents), reconnects)
+	fmt.Fprintf(&b, "\nspans received by the collectors: %d   (* = process stopped)\n", d.received())
 	if d.o.Live {
 		b.WriteString("\n")
 		from := max(0, len(d.events)-8)
@@ -61,47 +54,44 @@ func (d *demo) draw() {
 }
 
 func (d *demo) summary() {
-	var msgs, cut, corrupt, dgrams int64
+	served := d.finishSpans()
+	received := d.received()
+	var cut, corrupt, dgrams int64
 	for _, m := range d.members {
-		s := m.sim.Stats()
-		msgs += s.Messages.Load()
+		s := m.thrift.Stats()
 		cut += s.Cut.Load()
 		corrupt += s.Corrupt.Load()
 		dgrams += s.Datagrams.Load()
 	}
-	var sent, dsent int64
-	for _, a := range d.agents {
-		sent += a.Stats().Messages.Load()
+	var dsent int64
+	for _, a := range d.thriftAgents {
 		dsent += a.Stats().Datagrams.Load()
 	}
-	fmt.Fprintf(d.o.Out, "\nsummary: %d of %d messages and %d of %d datagrams reached a collector; %d corrupt frames.\n",
-		msgs, sent, dgrams, dsent, corrupt)
-	fmt.Fprintf(d.o.Out, "%d frames were cut mid-way by a collector that crashed or stopped. Datagrams sent to a collector\n"+
-		"between its crash and Consul marking it critical (about one check interval) are lost with it.\n", cut)
+	fmt.Fprintf(d.o.Out, "\nsummary: spans served %d, received %d, lost %d (those in flight when a collector crashed or stopped).\n",
+		served, received, served-received)
+	fmt.Fprintf(d.o.Out, "Thrift: %d of %d datagrams reached a collector; %d frames cut, %d corrupt. Datagrams sent to a\n"+
+		"collector between its crash and Consul marking it critical (about one check interval) are lost with it.\n",
+		dgrams, dsent, cut, corrupt)
 	d.spread()
 	fmt.Fprintf(d.o.Out, "Logs: %s\n", d.dir)
 }
 
-// statSpan is how many gRPC stat and span streams a collector holds now.
-func statSpan(m *member) int64 {
-	s := m.sim.Stats()
-	return s.Streams["grpc-stat"].Load() + s.Streams["grpc-span"].Load()
-}
-
-// spread says where the gRPC stat and span streams ended up, and how many
-// pinlb moved: after the scale-out, the new collector gets its share of
-// them, not only of the UDP datagrams.
+// spread says where the gRPC stat and span connections ended up, and how
+// many pinlb moved. Stat streams, quiet between batches, move to the new
+// collector; a busy span stream is never quiet long enough to move without
+// cutting a message, so it stays until its agent reconnects.
 func (d *demo) spread() {
 	var b strings.Builder
 	for _, m := range d.members {
 		if !m.gone {
-			fmt.Fprintf(&b, " %s %d,", m.name, statSpan(m))
+			n := m.grpc.Counts().Conns
+			fmt.Fprintf(&b, " %s %d/%d,", m.name, n["grpc-stat"], n["grpc-span"])
 		}
 	}
 	moves := 0
 	for _, name := range []string{"grpc-stat", "grpc-span"} {
 		moves += d.rebalanceMoves(name)
 	}
-	fmt.Fprintf(d.o.Out, "gRPC stat and span streams at the end:%s (pinlb's rebalancing moved %d of them).\n",
+	fmt.Fprintf(d.o.Out, "gRPC stat/span connections at the end:%s (pinlb's rebalancing moved %d of them).\n",
 		strings.TrimSuffix(b.String(), ","), moves)
 }

@@ -6,6 +6,7 @@ package nodeagent
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -168,4 +169,16 @@ func (a *App) Close() {
 			<-a.exited
 		}
 	})
+}
+
+// Version is the pinned agent, "pinpoint-node-agent X.Y.Z", as
+// app/package.json names it.
+func Version() string {
+	b, err := os.ReadFile(filepath.Join(Dir(), "package.json"))
+	if err != nil {
+		return "pinpoint-node-agent"
+	}
+	var pkg struct{ Dependencies map[string]string }
+	json.Unmarshal(b, &pkg)
+	return "pinpoint-node-agent " + pkg.Dependencies["pinpoint-node-agent"]
 }

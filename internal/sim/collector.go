@@ -48,12 +48,18 @@ type CollectorStats struct {
 
 // StartCollector starts a collector on host (an IP) with every port free.
 func StartCollector(name, host string) (*Collector, error) {
+	return StartCollectorOn(name, host, append(pinpoint.Ports, pinpoint.Cluster))
+}
+
+// StartCollectorOn starts a collector that serves only ports, each on a
+// free port: the Thrift ones beside a gRPC stand-in, say.
+func StartCollectorOn(name, host string, ports []pinpoint.Port) (*Collector, error) {
 	c := &Collector{
 		Name: name, Host: host, Ports: map[string]int{},
 		tcp: map[string]net.Listener{}, udp: map[string]*net.UDPConn{}, conns: map[net.Conn]struct{}{},
 	}
 	c.stats.Streams = map[string]*atomic.Int64{}
-	for _, p := range append(pinpoint.Ports, pinpoint.Cluster) {
+	for _, p := range ports {
 		if err := c.listen(p); err != nil {
 			c.Kill()
 			return nil, fmt.Errorf("collector %s: %s: %w", name, p.Name, err)

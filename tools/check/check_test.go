@@ -18,6 +18,7 @@ func TestBoundaryViolations(t *testing.T) {
 		{ImportPath: module + "/agent", Imports: []string{module + "/discovery"},
 			Deps: []string{module + "/discovery", "github.com/hashicorp/consul/api"}},
 		{ImportPath: module + "/internal/testsupport", Imports: []string{"github.com/hashicorp/consul/api"}},
+		{ImportPath: module + "/internal/pinpointgrpc", Deps: []string{"google.golang.org/grpc"}},
 	}
 	must.SliceEmpty(t, boundaryViolations(ok))
 
@@ -28,6 +29,7 @@ func TestBoundaryViolations(t *testing.T) {
 		{ImportPath: module + "/config", Deps: []string{module + "/discovery"}},
 		{ImportPath: module + "/agent", Deps: []string{module + "/command"}},
 		{ImportPath: module + "/command", Imports: []string{"github.com/hashicorp/consul/api"}},
+		{ImportPath: module + "/command/sub", Deps: []string{"google.golang.org/grpc/codes"}},
 	}
 	got := boundaryViolations(bad)
 	must.Len(t, len(bad), got, must.Sprint(got))
