@@ -26,6 +26,9 @@ func TestFault(t *testing.T) {
 		{"real agents: reloads", realReload},
 		{"real agents: scale-out 2 to 4", realScaleOut},
 		{"real agents: collector crash", realCrash},
+		{"real agents: maintenance drain", realDrain},
+		{"real agents: scale-in", realScaleIn},
+		{"real agents: pinlb restart", realRestart},
 	} {
 		t.Run(s.name, s.run)
 	}

@@ -79,6 +79,9 @@ func startRealFleet(t *testing.T, kind agentKind, collectors, agents int) *realF
 	for i := range collectors {
 		f.addCollector(fmt.Sprintf("collector-%d", i+1))
 	}
+	for _, port := range pinpointgrpc.Ports {
+		f.listen[port] = testsupport.FreePort(t)
+	}
 	f.pinlb = startPinlb(t, f.config(), 0)
 	testsupport.WaitUpTo(t, 20*time.Second, "every collector in pinlb's gRPC pools", func() bool { return f.poolsHave(collectors) })
 	for i := range agents {
@@ -100,13 +103,12 @@ func startRealFleet(t *testing.T, kind agentKind, collectors, agents int) *realF
 	return f
 }
 
-// config is pinlb's: the gRPC listeners of `pinlb agent -dev`, each on a
-// free port.
+// config is pinlb's: the gRPC listeners of `pinlb agent -dev`, on the
+// fleet's addresses.
 func (f *realFleet) config() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "consul { address = %q }\n", f.consul.HTTP)
 	for _, port := range pinpointgrpc.Ports {
-		f.listen[port] = testsupport.FreePort(f.t)
 		rebalance := `rebalance {
     min_idle = "1s"
     max_wait = "5m"
@@ -203,7 +205,7 @@ func (f *realFleet) served() (n int64) {
 	return n
 }
 
-// finish stops every app's traffic and waits for its spans: it returns
+// finish stops every agent's traffic and waits for its spans: it returns
 // the spans served and those that no collector received.
 func (f *realFleet) finish() (served, lost int64) {
 	f.t.Helper()
@@ -214,34 +216,52 @@ func (f *realFleet) finish() (served, lost int64) {
 		}
 		served += n
 	}
+	// Every span arrives, or none has for 3 s: the rest are lost.
 	deadline := time.Now().Add(15 * time.Second)
-	for f.received() < served && time.Now().Before(deadline) {
+	last, since := f.received(), time.Now()
+	for last < served && time.Since(since) < 3*time.Second && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
+		if n := f.received(); n != last {
+			last, since = n, time.Now()
+		}
 	}
 	return served, served - f.received()
 }
 
-// timeToEven watches each of ports for up to limit, all at once, until its
-// connections are even over the live collectors (see even), and says for
-// each how long that took, or "not within".
+// timeToEven watches ports until each one's connections are even over the
+// live collectors (see even).
 func (f *realFleet) timeToEven(ports []string, live []int, limit time.Duration) map[string]string {
+	return watch(ports, limit, func(port string) bool {
+		all := f.conns(port)
+		counts := make([]int64, len(live))
+		for i, c := range live {
+			counts[i] = all[c]
+		}
+		return even(counts)
+	})
+}
+
+// untilGone watches every gRPC channel until collector i holds none of its
+// connections.
+func (f *realFleet) untilGone(i int, limit time.Duration) map[string]string {
+	return watch(pinpointgrpc.Ports, limit, func(port string) bool { return f.conns(port)[i] == 0 })
+}
+
+// watch checks done for each of ports, all at once, for up to limit, and
+// says for each how long it took to hold, or "not within".
+func watch(ports []string, limit time.Duration, done func(port string) bool) map[string]string {
 	out := map[string]string{}
 	start := time.Now()
 	for len(out) < len(ports) && time.Since(start) < limit {
 		for _, port := range ports {
-			all := f.conns(port)
-			counts := make([]int64, len(live))
-			for i, c := range live {
-				counts[i] = all[c]
-			}
-			if _, done := out[port]; !done && even(counts) {
+			if _, seen := out[port]; !seen && done(port) {
 				out[port] = fmt.Sprintf("%.1f s", time.Since(start).Seconds())
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	for _, port := range ports {
-		if _, done := out[port]; !done {
+		if _, seen := out[port]; !seen {
 			out[port] = fmt.Sprintf("not within %.0f s", limit.Seconds())
 		}
 	}
