@@ -70,10 +70,8 @@ func (d *demo) startAgents() error {
 		d.spanAgents = append(d.spanAgents, a)
 	}
 	thrift := map[string]int{}
-	for _, p := range thriftPorts() {
-		if p != pinpoint.Cluster {
-			thrift[p.Name] = p.Default
-		}
+	for _, p := range pinpoint.ThriftPorts() {
+		thrift[p.Name] = p.Default
 	}
 	for i := 1; i <= d.o.ThriftAgents; i++ {
 		d.thriftAgents = append(d.thriftAgents, sim.StartAgent(sim.AgentConfig{

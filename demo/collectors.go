@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/pinlb/pinlb/internal/pinpoint"
 	"github.com/pinlb/pinlb/internal/pinpointgrpc"
@@ -22,23 +21,12 @@ type member struct {
 	prevD     int64 // datagrams at the previous frame
 }
 
-// thriftPorts are the ports the simulator serves: all but gRPC's.
-func thriftPorts() []pinpoint.Port {
-	var out []pinpoint.Port
-	for _, p := range append(pinpoint.Ports, pinpoint.Cluster) {
-		if !strings.HasPrefix(p.Name, "grpc-") {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 func (d *demo) addCollector(name string) error {
 	g, err := pinpointgrpc.Start(name, "127.0.0.1", pinpointgrpc.DefaultOptions())
 	if err != nil {
 		return err
 	}
-	t, err := sim.StartCollectorOn(name, "127.0.0.1", thriftPorts())
+	t, err := sim.StartCollectorOn(name, "127.0.0.1", append(pinpoint.ThriftPorts(), pinpoint.Cluster))
 	if err != nil {
 		g.Kill()
 		return err

@@ -27,6 +27,10 @@ type Options struct {
 	Pinlbs     int
 	Collectors int
 	AgentHosts int
+	// GRPC makes the collectors serve Pinpoint's gRPC on their gRPC ports
+	// (pinpointgrpc stand-ins), for agents shaped like Pinpoint's Java
+	// agent; otherwise the simulator serves every port.
+	GRPC bool
 }
 
 // Bed is a running fleet.
@@ -151,7 +155,7 @@ func (b *Bed) AddCollector() (*CollectorHost, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch, err := StartCollector(h, c, b.opts.Pinlb.Bin)
+	ch, err := StartCollector(h, c, b.opts.Pinlb.Bin, b.opts.GRPC)
 	if err != nil {
 		return nil, err
 	}

@@ -11,36 +11,52 @@ import (
 	"time"
 
 	"github.com/pinlb/pinlb/internal/pinpoint"
+	"github.com/pinlb/pinlb/internal/pinpointgrpc"
 	"github.com/pinlb/pinlb/internal/sim"
 )
 
-// CollectorHost is a simulated collector on a host, with `pinlb register`
-// beside it.
+// CollectorHost is a collector on a host, with `pinlb register` beside it:
+// the simulator on every port, or on all but the gRPC ones, which a
+// stand-in that speaks Pinpoint's gRPC serves.
 type CollectorHost struct {
 	Host      *Host
 	Consul    *Consul
 	Collector *sim.Collector
+	GRPC      *pinpointgrpc.Collector // nil: the simulator serves gRPC's ports
 	Register  *Proc
 }
 
 // StartCollector starts a collector on h (its sockets in h's namespace) and
-// `pinlb register` for it, checking every second.
-func StartCollector(h *Host, consul *Consul, pinlbBin string) (*CollectorHost, error) {
-	var c *sim.Collector
+// `pinlb register` for it, checking every second; with grpc, a stand-in
+// serves the gRPC ports.
+func StartCollector(h *Host, consul *Consul, pinlbBin string, grpc bool) (*CollectorHost, error) {
+	ch := &CollectorHost{Host: h, Consul: consul}
 	err := h.Do(func() (err error) {
-		c, err = sim.StartCollector(h.Name, h.IP.String())
+		if !grpc {
+			ch.Collector, err = sim.StartCollector(h.Name, h.IP.String())
+			return err
+		}
+		if ch.GRPC, err = pinpointgrpc.Start(h.Name, h.IP.String(), pinpointgrpc.DefaultOptions()); err != nil {
+			return err
+		}
+		ch.Collector, err = sim.StartCollectorOn(h.Name, h.IP.String(), pinpoint.ThriftPorts())
 		return err
 	})
 	if err != nil {
+		ch.kill()
 		return nil, err
 	}
 	args := []string{"register", "-address=" + h.IP.String(), "-id=collector-" + h.Name, "-check-interval=1s"}
 	for _, p := range pinpoint.Ports {
-		args = append(args, fmt.Sprintf("-%s-port=%d", p.Name, c.Ports[p.Name]))
+		port := ch.Collector.Ports[p.Name]
+		if ch.GRPC != nil && ch.GRPC.Ports[p.Name] != 0 {
+			port = ch.GRPC.Ports[p.Name]
+		}
+		args = append(args, fmt.Sprintf("-%s-port=%d", p.Name, port))
 	}
-	ch := &CollectorHost{Host: h, Consul: consul, Collector: c, Register: newProc(h, pinlbBin, args...)}
+	ch.Register = newProc(h, pinlbBin, args...)
 	if err := ch.Register.Start(); err != nil {
-		c.Kill()
+		ch.kill()
 		return nil, err
 	}
 	return ch, nil
@@ -49,7 +65,17 @@ func StartCollector(h *Host, consul *Consul, pinlbBin string) (*CollectorHost, e
 // Stop deregisters the collector and stops it.
 func (c *CollectorHost) Stop() {
 	c.Register.Stop()
-	c.Collector.Kill()
+	c.kill()
+}
+
+// kill stops the collector's servers as a crash does.
+func (c *CollectorHost) kill() {
+	if c.Collector != nil {
+		c.Collector.Kill()
+	}
+	if c.GRPC != nil {
+		c.GRPC.Kill()
+	}
 }
 
 // AgentHost is a host of Pinpoint agents, which find pinlb through Consul
@@ -108,5 +134,19 @@ func (a *AgentHost) StartAgent(name string, every, reconnect time.Duration) *sim
 	}
 	return sim.StartAgent(sim.AgentConfig{
 		Name: name, Host: ServiceName, Ports: ports, MessageEvery: every, Reconnect: reconnect, Dial: a.Dial,
+	})
+}
+
+// StartGRPCAgent starts an agent shaped like Pinpoint's Java agent on a,
+// sending rate spans a second to pinlb by name; batch sends them as 3.1
+// does.
+func (a *AgentHost) StartGRPCAgent(name string, rate int, batch bool) (*pinpointgrpc.Agent, error) {
+	ports := map[string]int{}
+	for _, p := range pinpoint.Ports {
+		ports[p.Name] = p.Default
+	}
+	return pinpointgrpc.StartAgent(pinpointgrpc.AgentConfig{
+		ID: name, Application: "fleet", Host: ServiceName, Ports: ports, Rate: rate, Batch: batch,
+		Dial: func(ctx context.Context, addr string) (net.Conn, error) { return a.Dial(ctx, "tcp", addr) },
 	})
 }

@@ -3,6 +3,8 @@
 // them, and the two probes a collector answers.
 package pinpoint
 
+import "strings"
+
 // Service is the Consul service name collectors register under by default.
 const Service = "pinpoint-collector"
 
@@ -24,6 +26,18 @@ var Ports = []Port{
 	{"thrift-agent", 9994, "tcp", "port_thrift_agent"},
 	{"thrift-stat", 9995, "udp", "port_thrift_stat"},
 	{"thrift-span", 9996, "udp", "port_thrift_span"},
+}
+
+// ThriftPorts are the balanced ports of Pinpoint's Thrift transport (1.x,
+// 2.x): every one but the gRPC ports.
+func ThriftPorts() []Port {
+	var out []Port
+	for _, p := range Ports {
+		if !strings.HasPrefix(p.Name, "grpc-") {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Cluster is the collector's cluster port, which pinpoint-web connects to

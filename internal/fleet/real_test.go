@@ -1,0 +1,161 @@
+//go:build linux
+
+package fleet
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/pinlb/pinlb/internal/pinpointgrpc"
+)
+
+// realRate is each agent's spans a second: busy, as a real agent's span
+// stream is (never quiet for the rebalancer's min_idle of a second).
+const realRate = 10
+
+// realLoad is agents shaped like Pinpoint's Java agent on the bed's agent
+// hosts, a third of them sending spans as 3.1 does (in batches), all
+// finding pinlb by Consul DNS.
+type realLoad struct {
+	bed    *Bed
+	agents []*pinpointgrpc.Agent
+}
+
+func startRealLoad(t *testing.T, b *Bed, n int) *realLoad {
+	t.Helper()
+	waitPools(t, b)
+	waitUntil(t, time.Minute, "every pinlb in every agent host's DNS", func() bool { return inDNS(b) == len(b.Pinlbs) })
+	l := &realLoad{bed: b}
+	t.Cleanup(l.close)
+	for i := range n {
+		a, err := b.Agents[i%len(b.Agents)].StartGRPCAgent(fmt.Sprintf("agent%d", i), realRate, i%3 == 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.agents = append(l.agents, a)
+	}
+	waitUntil(t, time.Minute, "every agent's span and stat connections", func() bool {
+		return l.conns("grpc-span") == int64(n) && l.conns("grpc-stat") == int64(n)
+	})
+	return l
+}
+
+func (l *realLoad) close() {
+	for _, a := range l.agents {
+		a.Close()
+	}
+}
+
+// perCollector is port's connections at each collector.
+func (l *realLoad) perCollector(port string) []int64 {
+	var out []int64
+	for _, c := range l.bed.Collectors {
+		out = append(out, c.GRPC.Counts().Conns[port])
+	}
+	return out
+}
+
+func (l *realLoad) conns(port string) int64 { return sum(l.perCollector(port)) }
+
+func (l *realLoad) received() (n int64) {
+	for _, c := range l.bed.Collectors {
+		n += c.GRPC.Counts().Spans
+	}
+	return n
+}
+
+// finish stops the agents' traffic and returns the spans they served and
+// those no collector received, once every one arrived or none has for 3 s.
+func (l *realLoad) finish(t *testing.T) (served, lost int64) {
+	t.Helper()
+	for _, a := range l.agents {
+		n, _ := a.StopTraffic()
+		served += n
+	}
+	last, since := l.received(), time.Now()
+	for last < served && time.Since(since) < 3*time.Second {
+		time.Sleep(50 * time.Millisecond) // sampling until the count settles
+		if n := l.received(); n != last {
+			last, since = n, time.Now()
+		}
+	}
+	return served, served - l.received()
+}
+
+// channels records each gRPC channel's connections per collector.
+func (l *realLoad) channels(t *testing.T, when string) {
+	t.Helper()
+	for _, port := range grpcListeners {
+		figure(t, fmt.Sprintf("%s per collector, %s", port, when), "%v", l.perCollector(port))
+	}
+}
+
+// evenAfter waits up to limit for port's connections to be within 1.25x of
+// even over the collectors, and says how long that took.
+func (l *realLoad) evenAfter(port string, limit time.Duration) string {
+	start := time.Now()
+	for time.Since(start) < limit {
+		n := l.perCollector(port)
+		if lo, hi := minMax(n); lo > 0 && float64(hi) <= 1.25*float64(lo) {
+			return secs(time.Since(start))
+		}
+		time.Sleep(100 * time.Millisecond) // sampling the collectors' counts
+	}
+	return fmt.Sprintf("not within %s", limit)
+}
+
+// Pinpoint-shaped traffic across the fleet, 120 agents through two pinlb
+// hosts: a scale-out 2 → 4 (how long each channel takes to spread is a
+// figure: busy span streams stay until max_wait), then a pinlb host killed
+// (its agents are back on the other within seconds; at most what was in
+// flight is lost).
+func TestFleet_RealAgents(t *testing.T) {
+	o := fleetSize
+	o.GRPC = true
+	b := startBed(t, o)
+	l := startRealLoad(t, b, 120)
+	l.channels(t, "2 collectors")
+	for range 2 {
+		if _, err := b.AddCollector(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitPools(t, b)
+	for _, port := range []string{"grpc-stat", "grpc-span"} {
+		figure(t, port+" even (1.25x) over 4 after", "%s", l.evenAfter(port, 30*time.Second))
+	}
+	l.channels(t, "4 collectors")
+
+	victim := b.Pinlbs[0]
+	onVictim := total(active(t, victim.Pinlb, "grpc-span"))
+	killed := time.Now()
+	victim.Pinlb.Kill()
+	waitUntil(t, time.Minute, "every span connection back", func() bool {
+		return l.conns("grpc-span") == int64(len(l.agents))
+	})
+	figure(t, fmt.Sprintf("pinlb killed: %d span streams back after", onVictim), "%s", secs(time.Since(killed)))
+	l.channels(t, "after the kill")
+	served, lost := l.finish(t)
+	bound := onVictim * realRate
+	figure(t, "spans served / lost", "%d / %d (at most %d in flight)", served, lost, bound)
+	if lost > bound {
+		t.Errorf("%d spans lost; in flight were at most %d", lost, bound)
+	}
+}
+
+func minMax(ns []int64) (lo, hi int64) {
+	lo = ns[0]
+	for _, n := range ns {
+		lo, hi = min(lo, n), max(hi, n)
+	}
+	return lo, hi
+}
+
+func sum(ns []int64) (n int64) {
+	for _, v := range ns {
+		n += v
+	}
+	return n
+}
+
