@@ -158,4 +158,3 @@ func sum(ns []int64) (n int64) {
 	}
 	return n
 }
-

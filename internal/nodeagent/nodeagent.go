@@ -18,7 +18,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -87,7 +86,7 @@ func Start(c Config) (*App, error) {
 		}
 	}
 	cmd.Stderr = c.Log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = dieWithParent()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
