@@ -84,11 +84,11 @@ func (b *Bed) registerExtra(t *testing.T) {
 	c := b.Collectors[0]
 	meta := map[string]string{}
 	for _, p := range pinpoint.Ports {
-		meta[p.MetaKey] = fmt.Sprint(c.Collector.Ports[p.Name])
+		meta[p.MetaKey] = fmt.Sprint(c.Port(p.Name))
 	}
 	reg := &api.CatalogRegistration{
 		Node: "extra-node", Address: c.Host.IP.String(),
-		Service: &api.AgentService{ID: extraID, Service: "pinpoint-collector", Port: c.Collector.Ports["grpc-agent"], Meta: meta},
+		Service: &api.AgentService{ID: extraID, Service: "pinpoint-collector", Port: c.Port("grpc-agent"), Meta: meta},
 	}
 	waitUntil(t, time.Minute, "Consul to take a write", func() bool {
 		_, err := c.Consul.Client().Catalog().Register(reg, nil)

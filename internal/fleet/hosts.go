@@ -48,11 +48,7 @@ func StartCollector(h *Host, consul *Consul, pinlbBin string, grpc bool) (*Colle
 	}
 	args := []string{"register", "-address=" + h.IP.String(), "-id=collector-" + h.Name, "-check-interval=1s"}
 	for _, p := range pinpoint.Ports {
-		port := ch.Collector.Ports[p.Name]
-		if ch.GRPC != nil && ch.GRPC.Ports[p.Name] != 0 {
-			port = ch.GRPC.Ports[p.Name]
-		}
-		args = append(args, fmt.Sprintf("-%s-port=%d", p.Name, port))
+		args = append(args, fmt.Sprintf("-%s-port=%d", p.Name, ch.Port(p.Name)))
 	}
 	ch.Register = newProc(h, pinlbBin, args...)
 	if err := ch.Register.Start(); err != nil {
@@ -60,6 +56,14 @@ func StartCollector(h *Host, consul *Consul, pinlbBin string, grpc bool) (*Colle
 		return nil, err
 	}
 	return ch, nil
+}
+
+// Port is the collector's port by pinpoint.Port.Name.
+func (c *CollectorHost) Port(name string) int {
+	if c.GRPC != nil && c.GRPC.Ports[name] != 0 {
+		return c.GRPC.Ports[name]
+	}
+	return c.Collector.Ports[name]
 }
 
 // Stop deregisters the collector and stops it.

@@ -58,6 +58,24 @@ func (l *realLoad) perCollector(port string) []int64 {
 
 func (l *realLoad) conns(port string) int64 { return sum(l.perCollector(port)) }
 
+// accepted is every gRPC connection the collectors accepted: one more for
+// each that an agent opened again or pinlb moved.
+func (l *realLoad) accepted() (n int64) {
+	for _, c := range l.bed.Collectors {
+		for _, port := range grpcListeners {
+			n += c.GRPC.Counts().Accepted[port]
+		}
+	}
+	return n
+}
+
+// realFleetSize is fleetSize with collectors that speak Pinpoint's gRPC.
+func realFleetSize() Options {
+	o := fleetSize
+	o.GRPC = true
+	return o
+}
+
 func (l *realLoad) received() (n int64) {
 	for _, c := range l.bed.Collectors {
 		n += c.GRPC.Counts().Spans
@@ -111,9 +129,7 @@ func (l *realLoad) evenAfter(port string, limit time.Duration) string {
 // (its agents are back on the other within seconds; at most what was in
 // flight is lost).
 func TestFleet_RealAgents(t *testing.T) {
-	o := fleetSize
-	o.GRPC = true
-	b := startBed(t, o)
+	b := startBed(t, realFleetSize())
 	l := startRealLoad(t, b, 120)
 	l.channels(t, "2 collectors")
 	for range 2 {

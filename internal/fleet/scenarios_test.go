@@ -63,10 +63,11 @@ func total(m map[string]int64) (n int64) {
 // The Consul leader dies, then a second server (quorum lost) for
 // quorumLoss, then both come back: pinlb keeps every connection and its
 // pools, says stale, and applies the first change a new leader commits.
+// The agents are shaped like Pinpoint's, on real gRPC.
 func TestFleet_ConsulQuorumLost(t *testing.T) {
-	b := startBed(t, fleetSize)
-	l := startLoad(t, b, 10, 50*time.Millisecond)
-	reconnects := l.reconnects()
+	b := startBed(t, realFleetSize())
+	l := startRealLoad(t, b, 10)
+	reconnects := l.accepted()
 	first := b.leader(t)
 	first.Kill()
 	start := time.Now()
@@ -104,14 +105,14 @@ func TestFleet_ConsulQuorumLost(t *testing.T) {
 	figure(t, "first write taken, after the new leader", "%s", secs(written.Sub(elected)))
 	figure(t, "that change in both pools, after the write", "%s", secs(applied.Sub(written)))
 	figure(t, "stale cleared, after the change", "%s", secs(b.waitFresh(t)))
-	figure(t, "streams that reconnected", "%d", l.reconnects()-reconnects)
-	msgLost, cut := l.finish(t)
-	figure(t, "messages lost / cut", "%d / %d", msgLost, cut)
+	figure(t, "connections that reconnected", "%d", l.accepted()-reconnects)
+	served, spansLost := l.finish(t)
+	figure(t, "spans served / lost", "%d / %d", served, spansLost)
 	if d := applied.Sub(written); d > time.Second {
 		t.Errorf("a change took %v from its write to the pools; the target is 1s", d)
 	}
-	if n := l.reconnects() - reconnects; n != 0 || msgLost != 0 {
-		t.Errorf("%d streams reconnected and %d messages were lost", n, msgLost)
+	if n := l.accepted() - reconnects; n != 0 || spansLost != 0 {
+		t.Errorf("%d connections reconnected and %d spans were lost", n, spansLost)
 	}
 }
 
@@ -120,11 +121,11 @@ const quorumLoss = 60 * time.Second
 
 // A pinlb host loses the Consul servers (its agent with it): it keeps
 // serving, says it cannot reach Consul, and applies what changed once the
-// partition heals.
+// partition heals. The agents are shaped like Pinpoint's, on real gRPC.
 func TestFleet_PinlbPartitioned(t *testing.T) {
-	b := startBed(t, fleetSize)
-	l := startLoad(t, b, 10, 50*time.Millisecond)
-	reconnects := l.reconnects()
+	b := startBed(t, realFleetSize())
+	l := startRealLoad(t, b, 10)
+	reconnects := l.accepted()
 	victim := b.Pinlbs[0]
 	if err := victim.Host.Cut(b.ServerHosts()...); err != nil {
 		t.Fatal(err)
@@ -134,8 +135,8 @@ func TestFleet_PinlbPartitioned(t *testing.T) {
 		return !pinlbStatus(t, victim.Pinlb).Consul.Reachable
 	})
 	figure(t, "says consul unreachable after", "%s", secs(time.Since(start)))
-	sentBefore, _ := l.received()
-	waitUntil(t, time.Minute, "messages to keep flowing", func() bool { got, _ := l.received(); return got > sentBefore+100 })
+	before := l.received()
+	waitUntil(t, time.Minute, "spans to keep flowing", func() bool { return l.received() > before+100 })
 	b.registerExtra(t)
 	waitUntil(t, time.Minute, "the other pinlb to apply the change", func() bool { return hasExtra(t, b.Pinlbs[1].Pinlb) })
 	if hasExtra(t, victim.Pinlb) {
@@ -148,11 +149,11 @@ func TestFleet_PinlbPartitioned(t *testing.T) {
 	waitUntil(t, 2*time.Minute, "the healed pinlb to apply the change", func() bool { return hasExtra(t, victim.Pinlb) })
 	figure(t, "partitioned for", "%s", secs(healed.Sub(start)))
 	figure(t, "converged after the heal", "%s", secs(time.Since(healed)))
-	figure(t, "streams that reconnected", "%d", l.reconnects()-reconnects)
-	lost, cut := l.finish(t)
-	figure(t, "messages lost / cut", "%d / %d", lost, cut)
-	if lost != 0 || cut != 0 {
-		t.Errorf("%d messages lost, %d cut", lost, cut)
+	figure(t, "connections that reconnected", "%d", l.accepted()-reconnects)
+	served, lost := l.finish(t)
+	figure(t, "spans served / lost", "%d / %d", served, lost)
+	if n := l.accepted() - reconnects; n != 0 || lost != 0 {
+		t.Errorf("%d connections reconnected and %d spans were lost", n, lost)
 	}
 }
 

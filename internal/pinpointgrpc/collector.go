@@ -1,16 +1,13 @@
 package pinpointgrpc
 
 import (
-	"context"
 	"fmt"
-	"maps"
 	"net"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/stats"
 )
 
 // Ports are the collector's gRPC ports by pinpoint.Port.Name.
@@ -38,23 +35,6 @@ func DefaultOptions() Options {
 		MaxConnectionIdle: 360 * time.Second, MaxConnectionAge: 3 * time.Hour, MaxConnectionAgeGrace: 10 * time.Second,
 		StopGrace: 3 * time.Second,
 	}
-}
-
-// Counts are what a collector received. The per-port maps are keyed by
-// pinpoint.Port.Name.
-type Counts struct {
-	Spans      int64
-	SpanChunks int64
-	Batches    int64 // SendSpanBatch calls
-	Stats      int64
-	AgentInfos int64
-	Metadata   int64
-	Pings      int64
-	Conns      map[string]int64 // HTTP/2 connections open now
-	Streams    map[string]int64 // span, stat, ping and command streams open now
-	// ByAgent are the counts of each agent by its agentid header; their
-	// maps stay empty.
-	ByAgent map[string]*Counts
 }
 
 // Collector is a running stand-in for one Pinpoint collector's gRPC ports.
@@ -90,7 +70,8 @@ func Start(name, host string, o Options) (*Collector, error) {
 // not in lns is not served.
 func Serve(name string, lns map[string]net.Listener, o Options) *Collector {
 	c := &Collector{Name: name, Ports: map[string]int{}, opts: o, counts: Counts{
-		Conns: map[string]int64{}, Streams: map[string]int64{}, ByAgent: map[string]*Counts{},
+		Conns: map[string]int64{}, Accepted: map[string]int64{}, Streams: map[string]int64{},
+		ByAgent: map[string]*Counts{}, ByConn: map[string]*Counts{},
 	}}
 	for port, ln := range lns {
 		srv := grpc.NewServer(
@@ -116,20 +97,6 @@ func Serve(name string, lns map[string]net.Listener, o Options) *Collector {
 	return c
 }
 
-// Counts returns a copy of the collector's counts.
-func (c *Collector) Counts() Counts {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := c.counts
-	out.Conns, out.Streams = maps.Clone(c.counts.Conns), maps.Clone(c.counts.Streams)
-	out.ByAgent = make(map[string]*Counts, len(c.counts.ByAgent))
-	for id, n := range c.counts.ByAgent {
-		cp := *n
-		out.ByAgent[id] = &cp
-	}
-	return out
-}
-
 // Kill stops the collector as a crash does: every listener and connection
 // closes at once, with no GOAWAY.
 func (c *Collector) Kill() {
@@ -153,61 +120,3 @@ func (c *Collector) Stop() {
 	wg.Wait()
 	c.wg.Wait()
 }
-
-// add counts into the collector's totals and the agent's.
-func (c *Collector) add(agent string, count func(*Counts)) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	count(&c.counts)
-	n := c.counts.ByAgent[agent]
-	if n == nil {
-		n = &Counts{}
-		c.counts.ByAgent[agent] = n
-	}
-	count(n)
-}
-
-// open counts a stream open on its port until the returned func is called.
-func (c *Collector) open(s grpc.ServerStream) func() {
-	port := portOf(s.Context())
-	c.mu.Lock()
-	c.counts.Streams[port]++
-	c.mu.Unlock()
-	return func() {
-		c.mu.Lock()
-		c.counts.Streams[port]--
-		c.mu.Unlock()
-	}
-}
-
-type portKey struct{}
-
-func portOf(ctx context.Context) string {
-	port, _ := ctx.Value(portKey{}).(string)
-	return port
-}
-
-// connCounter counts a port's open connections, and tags each call with
-// its port.
-type connCounter struct {
-	c    *Collector
-	port string
-}
-
-func (h connCounter) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
-	return context.WithValue(ctx, portKey{}, h.port)
-}
-
-func (h connCounter) HandleConn(_ context.Context, s stats.ConnStats) {
-	h.c.mu.Lock()
-	defer h.c.mu.Unlock()
-	switch s.(type) {
-	case *stats.ConnBegin:
-		h.c.counts.Conns[h.port]++
-	case *stats.ConnEnd:
-		h.c.counts.Conns[h.port]--
-	}
-}
-
-func (h connCounter) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
-func (h connCounter) HandleRPC(context.Context, stats.RPCStats)                       {}

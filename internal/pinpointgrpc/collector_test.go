@@ -82,9 +82,20 @@ func TestCollector_CountsWhatAgentsSend(t *testing.T) {
 	must.Eq(t, 1, n.Metadata)
 	must.Eq(t, 1, n.Pings)
 	must.Eq(t, 3, n.ByAgent["agent-1"].Spans)
+	must.Eq(t, "app", n.ByAgent["agent-1"].Application)
+	spansByConn := 0
+	for key, m := range n.ByConn {
+		if m.Spans > 0 {
+			spansByConn++
+			must.StrHasPrefix(t, "grpc-span 127.0.0.1:", key)
+			must.Eq(t, 3, m.Spans)
+		}
+	}
+	must.Eq(t, 1, spansByConn, must.Sprint("one connection carried the spans"))
 	must.Eq(t, 1, n.Streams["grpc-agent"], must.Sprint("the ping stream is open"))
 	for _, port := range Ports {
 		must.Eq(t, 1, n.Conns[port], must.Sprintf("connections on %s", port))
+		must.Eq(t, 1, n.Accepted[port])
 	}
 
 	// A span sent to the agent port is refused, as the collector refuses it.

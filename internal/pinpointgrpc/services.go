@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/metadata"
 )
 
 // services are what each gRPC port of a Pinpoint collector serves: the
@@ -17,7 +16,7 @@ import (
 var services = map[string][]grpc.ServiceDesc{
 	"grpc-agent": {
 		{ServiceName: "v1.Agent", HandlerType: (*any)(nil),
-			Methods: []grpc.MethodDesc{{MethodName: "RequestAgentInfo", Handler: unary(resultOK, func(c *Collector, agent string) { c.add(agent, func(n *Counts) { n.AgentInfos++ }) })}},
+			Methods: []grpc.MethodDesc{{MethodName: "RequestAgentInfo", Handler: unary(resultOK, func(n *Counts) { n.AgentInfos++ })}},
 			Streams: []grpc.StreamDesc{{StreamName: "PingSession", Handler: pingSession, ServerStreams: true, ClientStreams: true}}},
 		{ServiceName: "v1.Metadata", HandlerType: (*any)(nil), Methods: []grpc.MethodDesc{
 			metadataMethod("RequestSqlMetaData"), metadataMethod("RequestSqlUidMetaData"), metadataMethod("RequestApiMetaData"),
@@ -44,7 +43,7 @@ var services = map[string][]grpc.ServiceDesc{
 }
 
 func metadataMethod(name string) grpc.MethodDesc {
-	return grpc.MethodDesc{MethodName: name, Handler: unary(resultOK, func(c *Collector, agent string) { c.add(agent, func(n *Counts) { n.Metadata++ }) })}
+	return grpc.MethodDesc{MethodName: name, Handler: unary(resultOK, func(n *Counts) { n.Metadata++ })}
 }
 
 func countSpan(n *Counts, msg []byte) {
@@ -63,7 +62,7 @@ func sendSpanBatch(srv any, ctx context.Context, dec func(any) error, _ grpc.Una
 	if err := dec(&batch); err != nil {
 		return nil, err
 	}
-	srv.(*Collector).add(agentID(ctx), func(n *Counts) {
+	srv.(*Collector).add(ctx, func(n *Counts) {
 		n.Batches++
 		batchSpans(batch, func(msg []byte) { countSpan(n, msg) })
 	})
@@ -71,24 +70,16 @@ func sendSpanBatch(srv any, ctx context.Context, dec func(any) error, _ grpc.Una
 	return &out, nil
 }
 
-// agentID is the agentid header every Pinpoint call carries.
-func agentID(ctx context.Context) string {
-	if v := metadata.ValueFromIncomingContext(ctx, "agentid"); len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
 // unary answers a call with reply, after counting it with count (nil counts
 // nothing).
-func unary(reply []byte, count func(c *Collector, agent string)) func(any, context.Context, func(any) error, grpc.UnaryServerInterceptor) (any, error) {
+func unary(reply []byte, count func(n *Counts)) func(any, context.Context, func(any) error, grpc.UnaryServerInterceptor) (any, error) {
 	return func(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
 		var in []byte
 		if err := dec(&in); err != nil {
 			return nil, err
 		}
 		if count != nil {
-			count(srv.(*Collector), agentID(ctx))
+			srv.(*Collector).add(ctx, count)
 		}
 		out := reply
 		return &out, nil
@@ -99,7 +90,7 @@ func unary(reply []byte, count func(c *Collector, agent string)) func(any, conte
 // counts nothing) and answers Empty when the agent ends the stream.
 func clientStream(count func(n *Counts, msg []byte)) grpc.StreamHandler {
 	return func(srv any, s grpc.ServerStream) error {
-		c, agent := srv.(*Collector), agentID(s.Context())
+		c := srv.(*Collector)
 		defer c.open(s)()
 		var msg []byte
 		for {
@@ -112,7 +103,7 @@ func clientStream(count func(n *Counts, msg []byte)) grpc.StreamHandler {
 				return err
 			}
 			if count != nil {
-				c.add(agent, func(n *Counts) { count(n, msg) })
+				c.add(s.Context(), func(n *Counts) { count(n, msg) })
 			}
 		}
 	}
@@ -120,14 +111,14 @@ func clientStream(count func(n *Counts, msg []byte)) grpc.StreamHandler {
 
 // pingSession answers each ping with the same ping, as the collector does.
 func pingSession(srv any, s grpc.ServerStream) error {
-	c, agent := srv.(*Collector), agentID(s.Context())
+	c := srv.(*Collector)
 	defer c.open(s)()
 	var ping []byte
 	for {
 		if err := s.RecvMsg(&ping); err != nil {
 			return endOfStream(err)
 		}
-		c.add(agent, func(n *Counts) { n.Pings++ })
+		c.add(s.Context(), func(n *Counts) { n.Pings++ })
 		if err := s.SendMsg(&ping); err != nil {
 			return err
 		}
