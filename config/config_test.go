@@ -560,6 +560,10 @@ func TestDev(t *testing.T) {
 		// do not.
 		if l.Protocol == "tcp" {
 			must.Eq(t, "least_conn", l.Balance, must.Sprint(l.Name, ": long-lived streams placed by load"))
+			// The scale-down runbook (maint, wait, stop) ends: a drained
+			// collector's connections, which Pinpoint never ends, are
+			// closed after a minute and the agents reconnect elsewhere.
+			must.Eq(t, time.Minute, l.DrainTimeout, must.Sprint(l.Name))
 		}
 		moves := l.Name == "grpc-stat" || l.Name == "grpc-span"
 		must.Eq(t, moves, l.Rebalance.Enabled, must.Sprint(l.Name))

@@ -14,9 +14,14 @@ shutdown_timeout = "5s"
 # The agent channel is not rebalanced: closing it makes the collector record
 # an AGENT_SHUTDOWN event that operators see in pinpoint-web. It spreads as
 # agents come and go.
+# A collector that leaves the pool (maintenance, failing checks, gone from
+# Consul) keeps its connections for drain_timeout, then they are closed and
+# their agents reconnect to the others: Pinpoint's connections never end by
+# themselves, so without it a drain would never finish.
 listener "grpc-agent" {
-  address = "127.0.0.1:9991"
-  balance = "least_conn"
+  address       = "127.0.0.1:9991"
+  balance       = "least_conn"
+  drain_timeout = "1m"
   upstream {
     service   = "pinpoint-collector"
     port_meta = "port_grpc_agent"
@@ -26,8 +31,9 @@ listener "grpc-agent" {
 # are moved to the new collector: quiet ones (no byte for 1 s, so no message
 # is cut) at most 10 a second, and one that is never quiet after 5 minutes.
 listener "grpc-stat" {
-  address = "127.0.0.1:9992"
-  balance = "least_conn"
+  address       = "127.0.0.1:9992"
+  balance       = "least_conn"
+  drain_timeout = "1m"
   rebalance {
     min_idle = "1s"
     max_wait = "5m"
@@ -38,8 +44,9 @@ listener "grpc-stat" {
   }
 }
 listener "grpc-span" {
-  address = "127.0.0.1:9993"
-  balance = "least_conn"
+  address       = "127.0.0.1:9993"
+  balance       = "least_conn"
+  drain_timeout = "1m"
   rebalance {
     min_idle = "1s"
     max_wait = "5m"
@@ -53,9 +60,10 @@ listener "grpc-span" {
 # Thrift (Pinpoint 1.x and 2.x): the agent channel pings every 5 minutes, so
 # the idle timeout stays above that.
 listener "thrift-agent" {
-  address      = "127.0.0.1:9994"
-  balance      = "least_conn"
-  idle_timeout = "10m"
+  address       = "127.0.0.1:9994"
+  balance       = "least_conn"
+  drain_timeout = "1m"
+  idle_timeout  = "10m"
   upstream {
     service   = "pinpoint-collector"
     port_meta = "port_thrift_agent"

@@ -119,6 +119,7 @@ func (f *realFleet) config() string {
 		fmt.Fprintf(&b, `listener %q {
   address = %q
   balance = "least_conn"
+  drain_timeout = "1m"
   %s
   upstream {
     service   = "pinpoint-collector"

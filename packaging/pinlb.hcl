@@ -28,9 +28,14 @@
 # gRPC (Pinpoint 2.x and 3.x): long-lived HTTP/2 connections, placed by load.
 # The agent channel is not rebalanced: closing it records an AGENT_SHUTDOWN
 # event in pinpoint-web.
+# A collector that leaves the pool (maintenance, failing checks, gone from
+# Consul) keeps its connections for drain_timeout, then they are closed and
+# their agents reconnect to the others: Pinpoint's connections never end by
+# themselves, so without it a drain would never finish.
 listener "grpc-agent" {
-  address = "0.0.0.0:9991"
-  balance = "least_conn"
+  address       = "0.0.0.0:9991"
+  balance       = "least_conn"
+  drain_timeout = "1m"
   upstream {
     service   = "pinpoint-collector"
     port_meta = "port_grpc_agent"
@@ -39,8 +44,9 @@ listener "grpc-agent" {
 # Stat and span streams reconnect by themselves, so after a scale-out the
 # quiet ones move to the new collector.
 listener "grpc-stat" {
-  address = "0.0.0.0:9992"
-  balance = "least_conn"
+  address       = "0.0.0.0:9992"
+  balance       = "least_conn"
+  drain_timeout = "1m"
   rebalance {
     min_idle = "1s"
     max_wait = "5m"
@@ -51,8 +57,9 @@ listener "grpc-stat" {
   }
 }
 listener "grpc-span" {
-  address = "0.0.0.0:9993"
-  balance = "least_conn"
+  address       = "0.0.0.0:9993"
+  balance       = "least_conn"
+  drain_timeout = "1m"
   rebalance {
     min_idle = "1s"
     max_wait = "5m"
@@ -66,8 +73,9 @@ listener "grpc-span" {
 # Thrift (Pinpoint 1.x and 2.x): the agent channel pings every 5 minutes,
 # under the 10m default idle timeout.
 listener "thrift-agent" {
-  address = "0.0.0.0:9994"
-  balance = "least_conn"
+  address       = "0.0.0.0:9994"
+  balance       = "least_conn"
+  drain_timeout = "1m"
   upstream {
     service   = "pinpoint-collector"
     port_meta = "port_thrift_agent"
