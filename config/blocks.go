@@ -1,10 +1,12 @@
 package config
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
 
+	"github.com/hashicorp/go-sockaddr/template"
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -143,12 +145,28 @@ func (v *validator) registerSelf(r *registerSelfBlock) RegisterSelf {
 		}
 	}
 	if r.Address != nil {
-		if _, err := netip.ParseAddr(out.Address); err != nil {
-			v.errorf(r.AddressRange, "Invalid address", "%q is not an IP address", out.Address)
-		}
+		out.Address = v.selfAddress(out.Address, r.AddressRange)
 	}
 	if r.Tags != nil {
 		out.Tags = *r.Tags
 	}
 	return out
+}
+
+// selfAddress is register_self's address: an IP, or a go-sockaddr template
+// ("{{ GetPrivateIP }}"), as Consul's own addresses and `pinlb register`
+// take, resolved at every load.
+func (v *validator) selfAddress(address string, r hcl.Range) string {
+	ip, err := template.Parse(address)
+	ip = strings.TrimSpace(ip)
+	if err == nil {
+		if _, perr := netip.ParseAddr(ip); perr != nil {
+			err = fmt.Errorf("it gives %q, not one IP address", ip)
+		}
+	}
+	if err != nil {
+		v.errorf(r, "Invalid address", "%q: %v; give an IP or a go-sockaddr template that gives one, such as {{ GetPrivateIP }}", address, err)
+		return address
+	}
+	return ip
 }

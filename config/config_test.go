@@ -579,3 +579,39 @@ func TestDev(t *testing.T) {
 	must.Eq(t, "debug", cfg.LogLevel)
 	must.Eq(t, []string{DevSourceName, filepath.Join(dir, "a.hcl")}, cfg.Files)
 }
+
+// register_self's address is an IP or a go-sockaddr template that gives
+// one, as Consul's addresses and `pinlb register -address` are.
+func TestLoad_RegisterSelfAddressTemplate(t *testing.T) {
+	for _, tc := range []struct {
+		name, address, want, wantErr string
+	}{
+		{name: "an IP", address: "10.0.0.5", want: "10.0.0.5"},
+		{name: "a template", address: `{{ GetAllInterfaces | include \"flags\" \"loopback\" | include \"type\" \"IPv4\" | limit 1 | attr \"address\" }}`, want: "127.0.0.1"},
+		{name: "a name", address: "localhost", wantErr: `a.hcl:1:27: Invalid address; "localhost": it gives "localhost", not one IP address`},
+		{name: "a template that fails", address: `{{ GetInterfaceIP \"nonexistent0\" }}`, wantErr: `a.hcl:1:27: Invalid address; "{{ GetInterfaceIP \"nonexistent0\" }}"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := write(t, map[string]string{"a.hcl": `register_self { address = "` + tc.address + `" }` + minimal})
+			cfg, diags := Load([]string{dir})
+			if tc.wantErr != "" {
+				must.StrContains(t, FormatDiagnostics(diags), tc.wantErr)
+				return
+			}
+			must.False(t, diags.HasErrors(), must.Sprint(FormatDiagnostics(diags)))
+			must.Eq(t, tc.want, cfg.RegisterSelf.Address)
+		})
+	}
+}
+
+// ${name} in a log format is written $${name} in HCL, as the reference
+// says, and reads as the variable followed by text.
+func TestLoad_LogFormatBracedVariable(t *testing.T) {
+	dir := write(t, map[string]string{"a.hcl": `access_log {
+  path   = "-"
+  format = "$remote_addr $${session_time}s"
+}` + minimal})
+	cfg, diags := Load([]string{dir})
+	must.False(t, diags.HasErrors(), must.Sprint(FormatDiagnostics(diags)))
+	must.Eq(t, []LogSegment{{Variable: "remote_addr"}, {Text: " "}, {Variable: "session_time"}, {Text: "s"}}, cfg.AccessLog.Template)
+}
