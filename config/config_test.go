@@ -293,6 +293,39 @@ listener "b" {
 			wants: []string{`a.hcl:6:13: Duplicate listener address; listener "b" binds tcp 127.0.0.1:1, which listener "a" at DIR/a.hcl:2:13 binds already`},
 		},
 		{
+			name: "overlapping addresses",
+			hcl: `listener "a" {
+  address = "0.0.0.0:1"
+  upstream { servers = ["1.2.3.4:5"] }
+}
+listener "b" {
+  address = "127.0.0.1:1"
+  upstream { servers = ["1.2.3.4:5"] }
+}
+listener "c" {
+  address = ":2"
+  upstream { servers = ["1.2.3.4:5"] }
+}
+listener "d" {
+  address = "[::]:2"
+  upstream { servers = ["1.2.3.4:5"] }
+}
+listener "e" {
+  protocol = "udp"
+  address  = "127.0.0.1:1"
+  upstream { servers = ["1.2.3.4:5"] }
+}
+listener "f" {
+  address = "127.0.0.2:1"
+  protocol = "udp"
+  upstream { servers = ["1.2.3.4:5"] }
+}`,
+			wants: []string{
+				`a.hcl:6:13: Duplicate listener address; listener "b" binds tcp 127.0.0.1:1, which listener "a" at DIR/a.hcl:2:13 binds already (an address with no IP, 0.0.0.0 or [::] takes its port on every address)`,
+				`a.hcl:14:13: Duplicate listener address; listener "d" binds tcp [::]:2, which listener "c" at DIR/a.hcl:10:13 binds already`,
+			},
+		},
+		{
 			name: "consul block",
 			hcl: `consul {
   address = ""

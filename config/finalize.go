@@ -62,7 +62,7 @@ func finalize(fc *fileConfig) (*Config, hcl.Diagnostics) {
 	}
 
 	seenName := map[string]*listenerBlock{}
-	seenAddr := map[string]*listenerBlock{}
+	var blocks []*listenerBlock // cfg.Listeners' blocks, for their positions
 	for _, lb := range fc.Listeners {
 		l := v.listener(lb)
 		l.Access = v.access(fc, lb)
@@ -73,14 +73,16 @@ func finalize(fc *fileConfig) (*Config, hcl.Diagnostics) {
 		} else {
 			seenName[l.Name] = lb
 		}
-		key := l.Protocol + " " + l.Address
-		if first, ok := seenAddr[key]; ok && lb.Address != nil {
+		if i := boundBefore(cfg.Listeners, l); i >= 0 && lb.Address != nil {
+			first, how := cfg.Listeners[i], ""
+			if first.Address != l.Address {
+				how = " (an address with no IP, 0.0.0.0 or [::] takes its port on every address)"
+			}
 			v.errorf(lb.AddressRange, "Duplicate listener address",
-				"listener %q binds %s %s, which listener %q at %s binds already",
-				l.Name, l.Protocol, l.Address, first.Name, position(first.AddressRange))
-		} else {
-			seenAddr[key] = lb
+				"listener %q binds %s %s, which listener %q at %s binds already%s",
+				l.Name, l.Protocol, l.Address, first.Name, position(blocks[i].AddressRange), how)
 		}
+		blocks = append(blocks, lb)
 		cfg.Listeners = append(cfg.Listeners, l)
 	}
 	if len(fc.Listeners) == 0 {
@@ -92,4 +94,12 @@ func finalize(fc *fileConfig) (*Config, hcl.Diagnostics) {
 	}
 	sort.Slice(cfg.Listeners, func(i, j int) bool { return cfg.Listeners[i].Name < cfg.Listeners[j].Name })
 	return cfg, v.diags
+}
+
+// boundBefore is the index of the first of earlier whose address l's would
+// collide with in the kernel, or -1.
+func boundBefore(earlier []Listener, l Listener) int {
+	return slices.IndexFunc(earlier, func(e Listener) bool {
+		return e.Protocol == l.Protocol && bindsOverlap(e.Address, l.Address)
+	})
 }
