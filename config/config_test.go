@@ -293,6 +293,16 @@ listener "b" {
 			wants: []string{`a.hcl:6:13: Duplicate listener address; listener "b" binds tcp 127.0.0.1:1, which listener "a" at DIR/a.hcl:2:13 binds already`},
 		},
 		{
+			name: "hash with rebalance",
+			hcl: `listener "a" {
+  address = "127.0.0.1:1"
+  balance = "hash"
+  rebalance {}
+  upstream { servers = ["1.2.3.4:5"] }
+}`,
+			wants: []string{`a.hcl:4:3: Unexpected rebalance block; listener "a" balances by hash, which sends a client back to the collector it was moved from`},
+		},
+		{
 			name: "overlapping addresses",
 			hcl: `listener "a" {
   address = "0.0.0.0:1"

@@ -73,6 +73,12 @@ func (v *validator) blocks(lb *listenerBlock, l *Listener) {
 				"listener %q has protocol %q; rebalancing moves TCP connections", l.Name, l.Protocol)
 		}
 		l.Rebalance = v.rebalance(r)
+		// A moved client hashes back to the endpoint it left, and would be
+		// planned again after every settle, for ever.
+		if l.Balance == "hash" && l.Rebalance.Enabled {
+			v.errorf(r.DefRange, "Unexpected rebalance block",
+				"listener %q balances by hash, which sends a client back to the collector it was moved from; use least_conn to rebalance, or remove this block", l.Name)
+		}
 	}
 	l.Limits = Limits{MaxSources: DefaultMaxSources}
 	if b := lb.Limits; b != nil {
