@@ -332,17 +332,19 @@ var loops struct {
 	mu    sync.Mutex
 	users int
 	all   []*loop
-	// started is all, for pickLoop to read without the lock.
+	// started is all, for the loops and listeners to read without the
+	// lock.
 	started atomic.Pointer[[]*loop]
-	next    atomic.Uint32
 }
 
-// acquireLoops starts the loops if no listener holds them yet.
+// acquireLoops starts the loops if no listener holds them yet: one per
+// CPU the process may use (GOMAXPROCS, which follows a container's CPU
+// limit), not per CPU of the host.
 func acquireLoops() error {
 	loops.mu.Lock()
 	defer loops.mu.Unlock()
 	if loops.users == 0 {
-		for range runtime.NumCPU() {
+		for range runtime.GOMAXPROCS(0) {
 			lp, err := newLoop()
 			if err != nil {
 				stopLoops()
@@ -373,10 +375,4 @@ func stopLoops() {
 	}
 	loops.all = nil
 	loops.started.Store(nil)
-}
-
-// pickLoop spreads new flows over the loops in turn.
-func pickLoop() *loop {
-	all := *loops.started.Load()
-	return all[int(loops.next.Add(1))%len(all)]
 }

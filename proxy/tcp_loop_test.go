@@ -190,10 +190,20 @@ func TestTCP_ConnectionsSpreadOverTheLoops(t *testing.T) {
 		held[c.flow.Load().lp]++
 	}
 	l.mu.Unlock()
-	must.MapLen(t, runtime.NumCPU(), held)
+	must.MapLen(t, runtime.GOMAXPROCS(0), held)
 	least, most := conns, 0
 	for _, n := range held {
 		least, most = min(least, n), max(most, n)
 	}
 	must.LessEq(t, int(loopSlack(int32(least)))+1, most-least)
+}
+
+// The loops are one per CPU the process may use (GOMAXPROCS, a container's
+// CPU limit), not one per CPU of the host.
+func TestLoops_OnePerUsableCPU(t *testing.T) {
+	must.Eq(t, 0, loops.users, must.Sprint("a listener of another test still holds the loops"))
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	must.NoError(t, acquireLoops())
+	defer releaseLoops()
+	must.SliceLen(t, 1, *loops.started.Load())
 }
