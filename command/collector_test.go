@@ -9,11 +9,15 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"text/template"
+	"time"
 
 	"github.com/hashicorp/cli"
 	"github.com/hashicorp/consul/api"
+	"github.com/hashicorp/go-hclog"
 	"github.com/pinlb/pinlb/agent"
 	"github.com/pinlb/pinlb/config"
+	"github.com/pinlb/pinlb/discovery"
 	"github.com/pinlb/pinlb/internal/pinpoint"
 	"github.com/pinlb/pinlb/internal/sim"
 	"github.com/pinlb/pinlb/internal/testsupport"
@@ -305,4 +309,37 @@ func TestRegister_PortsFromTheCollectorConfig(t *testing.T) {
 	code := (&RegisterCommand{Ui: ui}).Run([]string{"-collector-config=" + dir + "none.properties"})
 	must.Eq(t, exitError, code)
 	must.StrContains(t, ui.ErrorWriter.String(), "collector configuration ../internal/pinpoint/testdata/v2.5/none.properties")
+}
+
+// render lists a collector only when its general checks and its cluster
+// port's pass and it is not in maintenance.
+func TestRender_ListsOnlyHealthyCollectors(t *testing.T) {
+	meta := func(port string) map[string]string { return map[string]string{pinpoint.Cluster.MetaKey: port} }
+	s := discovery.Snapshot{Instances: []discovery.Instance{
+		{ID: "n/ok", Address: "10.0.0.1", Weight: 1, Health: discovery.Passing, Meta: meta("9997")},
+		{ID: "n/maint", Address: "10.0.0.2", Weight: 1, Health: discovery.Maintenance, Meta: meta("9997")},
+		{ID: "n/cluster-port-down", Address: "10.0.0.3", Weight: 1, Health: discovery.Passing, Meta: meta("9997"),
+			PortHealth: map[string]string{pinpoint.Cluster.MetaKey: discovery.Critical}},
+		{ID: "n/span-port-down", Address: "10.0.0.4", Weight: 1, Health: discovery.Passing, Meta: meta("9997"),
+			PortHealth: map[string]string{"port_grpc_span": discovery.Critical}},
+		{ID: "n/critical", Address: "10.0.0.5", Weight: 0, Health: discovery.Critical, Meta: meta("9997")},
+	}}
+	out := filepath.Join(t.TempDir(), "cluster.properties")
+	tmpl := template.Must(template.New("t").Parse(defaultTemplate))
+	must.NoError(t, render(s, pinpoint.Cluster.MetaKey, tmpl, out, "", hclog.NewNullLogger()))
+	b, err := os.ReadFile(out)
+	must.NoError(t, err)
+	must.Eq(t, "cluster.connect.address=10.0.0.1:9997,10.0.0.4:9997\n", string(b))
+}
+
+// -once gives up, non-zero, when Consul never answers.
+func TestRender_OnceGivesUpWithoutConsul(t *testing.T) {
+	defer func(d time.Duration) { renderOnceWait = d }(renderOnceWait)
+	renderOnceWait = 500 * time.Millisecond
+	ui := cli.NewMockUi()
+	out := filepath.Join(t.TempDir(), "out")
+	must.Eq(t, exitError, (&RenderCommand{Ui: ui}).Run([]string{"-consul-address=" + testsupport.FreePort(t), "-out=" + out, "-once"}))
+	must.StrContains(t, ui.ErrorWriter.String(), "consul gave no answer within 500ms")
+	_, err := os.Stat(out)
+	must.True(t, os.IsNotExist(err))
 }

@@ -37,7 +37,9 @@ Usage: pinlb render -out=<path> [options]
 
   Keeps a file listing every healthy collector up to date from Consul, for
   pinpoint-web, which must connect to each collector directly on its cluster
-  port (9997; never balance it). By default the file is the single line
+  port (9997; never balance it). A collector is listed when its general
+  checks and those of its cluster port pass, and it is not in maintenance.
+  By default the file is the single line
 
     cluster.connect.address=10.0.0.11:9997,10.0.0.12:9997
 
@@ -69,7 +71,8 @@ Options:
      A Consul filter expression narrowing the collectors.
 
   -once
-     Render once and exit.
+     Render once and exit: 0 once written, 1 if Consul gives no answer
+     within 30s (the file is left as it was) or the write or -exec fails.
 ` + consulHelp)
 }
 
@@ -122,12 +125,18 @@ func (c *RenderCommand) Run(args []string) int {
 	ctx, cancel := stopContext(c.signals)
 	defer cancel()
 
-	failed := false
+	if *once { // a script waits for an answer, not for ever
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeout(ctx, renderOnceWait)
+		defer stop()
+	}
+	failed, rendered := false, false
 	w := discovery.NewWatcher(discovery.WatcherInput{
 		Client: client,
 		Query:  discovery.Query{Service: *service, Filter: *filter},
 		Logger: logger,
 		OnChange: func(s discovery.Snapshot) {
+			rendered = true
 			if err := render(s, *portMeta, tmpl, *out, *execCmd, logger); err != nil {
 				logger.Error("render failed", "error", err)
 				failed = true
@@ -138,23 +147,36 @@ func (c *RenderCommand) Run(args []string) int {
 		},
 	})
 	w.Run(ctx)
+	if *once && !rendered {
+		c.Ui.Error(fmt.Sprintf("Error: consul gave no answer within %s; %s is unchanged", renderOnceWait, *out))
+		return exitError
+	}
 	if failed && *once {
 		return exitError
 	}
 	return exitOK
 }
 
+// listed reports whether a collector, as the checks of the rendered port
+// see it, is healthy: not critical, not warning, not in maintenance.
+func listed(inst discovery.Instance) bool {
+	return inst.Weight > 0 && inst.Health != discovery.Maintenance
+}
+
+// renderOnceWait bounds how long -once waits for Consul's first answer.
+var renderOnceWait = 30 * time.Second
+
 // render writes the collectors of s to out if the content changed, then
 // runs execCmd.
 func render(s discovery.Snapshot, portMeta string, tmpl *template.Template, out, execCmd string, logger hclog.Logger) error {
 	list := []Collector{}
 	for _, inst := range s.Instances {
-		if inst.Weight == 0 { // critical or warning: no traffic, not listed
-			continue
-		}
 		port, err := strconv.Atoi(inst.Meta[portMeta])
 		if err != nil || port < 1 || port > 65535 {
 			logger.Warn("collector left out: no valid port in its meta", "instance", inst.ID, "port_meta", portMeta)
+			continue
+		}
+		if !listed(inst.ForPort(port, portMeta)) {
 			continue
 		}
 		list = append(list, Collector{ID: inst.ID, Node: inst.Node, Address: inst.Address, Port: port})
