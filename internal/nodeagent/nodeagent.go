@@ -129,7 +129,10 @@ func (a *App) read(stdout io.Reader, log io.Writer, listening chan struct{}) {
 			a.served.Store(count)
 		case word == "stopped" && err == nil:
 			a.served.Store(count)
-			a.stopped <- count
+			select { // nobody waits for a second one
+			case a.stopped <- count:
+			default:
+			}
 		case log != nil:
 			fmt.Fprintln(log, sc.Text())
 		}
