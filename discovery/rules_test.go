@@ -154,7 +154,9 @@ func TestRules_OnlyRealChangesReachThePool(t *testing.T) {
 // block, and that answer is a resync: what it no longer lists is held, and
 // the hold's end shortens the next wait.
 func TestRules_ErrorThenResyncHolds(t *testing.T) {
-	r := newRules(t, WatcherInput{ResyncHold: time.Minute})
+	// A hold well under the blocking wait (55 s), so that waking by its
+	// end is seen.
+	r := newRules(t, WatcherInput{ResyncHold: 10 * time.Second})
 	r.next()
 	r.answer(100, "c1", "c2")
 	r.snapshot()
@@ -166,7 +168,7 @@ func TestRules_ErrorThenResyncHolds(t *testing.T) {
 	must.Eq(t, []string{"c1", "c2"}, ids)
 	must.Eq(t, []string{"c2"}, held)
 	must.Eq(t, 1, r.w.Status().Held)
-	must.LessEq(t, time.Minute, r.next().wait) // wakes by the hold's end at the latest
+	must.LessEq(t, 10*time.Second, r.next().wait) // wakes by the hold's end at the latest
 	r.answer(4, "c1", "c2")                    // listed again: the resync is complete
 	ids, held = r.snapshot()
 	must.Eq(t, []string{"c1", "c2"}, ids)
