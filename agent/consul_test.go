@@ -238,3 +238,29 @@ func TestConsul_UDPFollowsPool(t *testing.T) {
 	testsupport.WaitFor(t, "datagram at u2", func() bool { return u2.Datagrams.Load() == 1 })
 	must.Eq(t, 1, u1.Datagrams.Load())
 }
+
+// A Consul weight reaches the proxy: weighted round robin gives a
+// collector of weight 3 three connections for each that one of weight 1
+// gets.
+func TestConsul_WeightsReachTheProxy(t *testing.T) {
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
+	c := srv.Client()
+	heavy, light := testsupport.StartTCP(t), testsupport.StartTCP(t)
+	for id, b := range map[string]*testsupport.TCP{"heavy": heavy, "light": light} {
+		weight := map[string]int{"heavy": 3, "light": 1}[id]
+		must.NoError(t, c.Agent().ServiceRegister(&api.AgentServiceRegistration{
+			ID: id, Name: "collector", Address: "127.0.0.1", Port: int(b.Addr.Port()),
+			Weights: &api.AgentWeights{Passing: weight, Warning: 1},
+			Check:   &api.AgentServiceCheck{CheckID: "check:" + id, TTL: "10m", Status: api.HealthPassing},
+		}))
+	}
+	ag := startWithConsul(t, srv, "", consulListener(t, "grpc", config.Upstream{}))
+	waitEndpoints(t, ag, "grpc", heavy.Addr.Port(), light.Addr.Port())
+	for range 40 {
+		conn := dial(t, ag.Addrs()["grpc"])
+		roundTrip(t, conn)
+		conn.Close()
+	}
+	must.Eq(t, 30, heavy.Accepted.Load())
+	must.Eq(t, 10, light.Accepted.Load())
+}

@@ -169,7 +169,7 @@ func TestRules_ErrorThenResyncHolds(t *testing.T) {
 	must.Eq(t, []string{"c2"}, held)
 	must.Eq(t, 1, r.w.Status().Held)
 	must.LessEq(t, 10*time.Second, r.next().wait) // wakes by the hold's end at the latest
-	r.answer(4, "c1", "c2")                    // listed again: the resync is complete
+	r.answer(4, "c1", "c2")                       // listed again: the resync is complete
 	ids, held = r.snapshot()
 	must.Eq(t, []string{"c1", "c2"}, ids)
 	must.SliceEmpty(t, held)
