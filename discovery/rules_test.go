@@ -334,3 +334,22 @@ func TestRules_Events(t *testing.T) {
 	defer mu.Unlock()
 	must.Eq(t, []string{EventUnchanged, EventUnreachable, EventReachable, EventUnchanged}, events)
 }
+
+// Errors back off from 100 ms, doubling up to 1 s, each wait drawn in the
+// upper half of the backoff, so that watchers do not retry in step.
+func TestRules_BackoffDoublesWithJitter(t *testing.T) {
+	var got []time.Duration
+	for b := time.Duration(0); len(got) < 7; {
+		b = nextBackoff(b)
+		got = append(got, b)
+	}
+	ms := time.Millisecond
+	must.Eq(t, []time.Duration{100 * ms, 200 * ms, 400 * ms, 800 * ms, time.Second, time.Second, time.Second}, got)
+	seen := map[time.Duration]bool{}
+	for range 100 {
+		d := jittered(time.Second)
+		must.Between(t, 500*ms, d, time.Second)
+		seen[d] = true
+	}
+	must.Greater(t, 50, len(seen), must.Sprint("the waits are drawn, not fixed"))
+}

@@ -141,14 +141,11 @@ func (w *Watcher) Run(ctx context.Context) {
 			// that lost its data holds a query on our old, higher index
 			// for the whole wait, and we would learn nothing until then.
 			index, resync = 0, true
-			backoff = min(max(2*backoff, backoffMin), backoffMax)
-			// Full jitter in the upper half, so many watchers don't retry
-			// in step.
-			d := backoff/2 + rand.N(backoff/2+1)
+			backoff = nextBackoff(backoff)
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(d):
+			case <-time.After(jittered(backoff)):
 			}
 			continue
 		}
@@ -209,6 +206,14 @@ func (w *Watcher) checkACL(meta *api.QueryMeta, insts []Instance, applied bool) 
 	w.aclProblem("", applied)
 	return true
 }
+
+// nextBackoff doubles the wait before a retry, from backoffMin up to
+// backoffMax.
+func nextBackoff(b time.Duration) time.Duration { return min(max(2*b, backoffMin), backoffMax) }
+
+// jittered is a wait in the upper half of b, drawn at random (full jitter
+// there), so that many watchers don't retry in step.
+func jittered(b time.Duration) time.Duration { return b/2 + rand.N(b/2+1) }
 
 // wait is the blocking query's wait: shorter when a resync hold must end
 // before it.
