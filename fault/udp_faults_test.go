@@ -27,18 +27,21 @@ func udpFlood(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			a, b := testsupport.StartUDP(t), testsupport.StartUDP(t)
 			listen := testsupport.FreePort(t)
+			// Well under the sources, so that the bound is reached in the
+			// short run too.
+			maxSessions := scale(1_000, 10_000)
 			p := startPinlb(t, fmt.Sprintf(`listener "span" {
   protocol = "udp"
   address  = %q
   udp {
     mode            = %q
     session_timeout = "1s"
-    max_sessions    = 10000
+    max_sessions    = %d
   }
   limits { datagram_rate_per_source = 10 }
   upstream { servers = [%q, %q] }
 }
-`, listen, mode, a.Addr, b.Addr), 0)
+`, listen, mode, maxSessions, a.Addr, b.Addr), 0)
 			sources := scale(5_000, 100_000)
 			dst := net.UDPAddrFromAddrPort(netipAddrPort(t, listen))
 			var peak int64
@@ -72,8 +75,9 @@ func udpFlood(t *testing.T) {
 			figure(t, "sources", sources, true)
 			figure(t, "delivered", a.Datagrams.Load()+b.Datagrams.Load(), true)
 			figure(t, "dropped (session_limit, receive_buffer)", fmt.Sprintf("%d, %d", l.Counters.Dropped["session_limit"], l.Counters.Dropped["receive_buffer"]), true)
-			figure(t, "sessions at most (max 10000)", peak, peak <= 10000)
-			figure(t, "rate table at most (max 10000)", peakSources, peakSources <= 10000)
+			figure(t, fmt.Sprintf("sessions at most (max %d)", maxSessions), peak, peak <= int64(maxSessions))
+			figure(t, fmt.Sprintf("rate table at most (max %d)", maxSessions), peakSources, peakSources <= maxSessions)
+			figure(t, "datagrams dropped at the session limit (it was reached)", l.Counters.Dropped["session_limit"], l.Counters.Dropped["session_limit"] > 0)
 			start := time.Now()
 			testsupport.WaitFor(t, "the sessions and the rate table to empty", func() bool {
 				c := p.listener("span").Counters
