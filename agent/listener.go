@@ -29,6 +29,8 @@ type listener struct {
 	// handed to the proxy, with the reason.
 	instances map[string]discovery.Instance
 	out       map[string]outMark
+	// unserved: no instance carries the port's meta key (see portUnserved).
+	unserved bool
 }
 
 // upstreamString says where a listener forwards, for logs and the API.
@@ -117,6 +119,25 @@ func proxyConfig(l config.Listener, rec proxy.Recorder) proxy.Config {
 	}
 }
 
+// portUnserved reports whether no instance of s carries the listener's
+// port meta key: a fleet that does not serve that port at all, as a
+// Pinpoint 3.x fleet serves no Thrift port. Such a listener stays idle and
+// says so once, instead of a warning per instance; a key that only some
+// instances lack is worth a warning each.
+func (l *listener) portUnserved(s discovery.Snapshot) bool {
+	key := l.cfg.Upstream.PortMeta
+	unserved := key != "" && len(s.Instances) > 0 && !slices.ContainsFunc(s.Instances, func(inst discovery.Instance) bool {
+		_, ok := inst.Meta[key]
+		return ok
+	})
+	if unserved && !l.unserved {
+		l.logger.Info("no instance serves this listener's port: none has it in its meta, so the listener stays idle until one does",
+			"port_meta", key, "instances", len(s.Instances))
+	}
+	l.unserved = unserved
+	return unserved
+}
+
 func endpointList(eps []proxy.Endpoint) string {
 	s := make([]string, len(eps))
 	for i, ep := range eps {
@@ -142,6 +163,7 @@ func (l *listener) applySnapshot(s discovery.Snapshot) {
 		}
 		out[inst.ID] = m
 	}
+	quiet := l.portUnserved(s)
 	eps := make([]proxy.Endpoint, 0, len(s.Instances))
 	prev := l.instances // for the timeline: who left
 	l.instances = make(map[string]discovery.Instance, len(s.Instances))
@@ -153,7 +175,7 @@ func (l *listener) applySnapshot(s discovery.Snapshot) {
 			v, ok := inst.Meta[up.PortMeta]
 			p, err := strconv.Atoi(v)
 			if !ok || err != nil || p < 1 || p > 65535 {
-				if _, known := l.out[inst.ID]; !known {
+				if _, known := l.out[inst.ID]; !known && !quiet {
 					l.logger.Warn("instance left out: no valid port in its meta", "instance", inst.ID,
 						"port_meta", up.PortMeta, "value", v)
 				}
