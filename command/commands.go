@@ -16,6 +16,20 @@ const (
 	exitForced = 2 // the agent was stopped by a second signal before it finished draining
 )
 
+// Every subcommand is a cli.Command.
+var (
+	_ cli.Command = (*AgentCommand)(nil)
+	_ cli.Command = (*ListenersCommand)(nil)
+	_ cli.Command = (*MaintCommand)(nil)
+	_ cli.Command = (*MonitorCommand)(nil)
+	_ cli.Command = (*RegisterCommand)(nil)
+	_ cli.Command = (*ReloadCommand)(nil)
+	_ cli.Command = (*RenderCommand)(nil)
+	_ cli.Command = (*StatusCommand)(nil)
+	_ cli.Command = (*ValidateCommand)(nil)
+	_ cli.Command = (*VersionCommand)(nil)
+)
+
 // Commands returns the subcommands, by name.
 func Commands(ui cli.Ui) map[string]cli.CommandFactory {
 	return map[string]cli.CommandFactory{
