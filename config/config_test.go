@@ -658,3 +658,21 @@ func TestLoad_LogFormatBracedVariable(t *testing.T) {
 	must.False(t, diags.HasErrors(), must.Sprint(FormatDiagnostics(diags)))
 	must.Eq(t, []LogSegment{{Variable: "remote_addr"}, {Text: " "}, {Variable: "session_time"}, {Text: "s"}}, cfg.AccessLog.Template)
 }
+
+// Problems are listed as a reader meets them in the file, whatever order
+// the checks ran in.
+func TestLoad_DiagnosticsInFileOrder(t *testing.T) {
+	dir := write(t, map[string]string{"a.hcl": `listener "a" {
+  address = "127.0.0.1:1"
+  balance = "nope"
+  upstream { servers = ["1.2.3.4:5"] }
+}
+consul {
+  stale_ttl = "x"
+}`})
+	_, diags := Load([]string{dir})
+	out := FormatDiagnostics(diags)
+	listener, consul := strings.Index(out, "a.hcl:3:"), strings.Index(out, "a.hcl:7:")
+	must.Positive(t, consul, must.Sprint(out))
+	must.Less(t, consul, listener, must.Sprint(out))
+}

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -48,9 +50,11 @@ const (
 // out: how many errors there were among them.
 type moreProblems int
 
-// bound keeps the first MaxDiagnostics diagnostics, with their texts
-// shortened, and adds one that counts the rest.
+// bound keeps the first MaxDiagnostics diagnostics in the order of their
+// places (see byPosition), with their texts shortened, and adds one that
+// counts the rest.
 func bound(diags hcl.Diagnostics) hcl.Diagnostics {
+	diags = byPosition(diags)
 	out := make(hcl.Diagnostics, 0, min(len(diags), MaxDiagnostics+1))
 	for _, d := range diags[:min(len(diags), MaxDiagnostics)] {
 		c := *d
@@ -99,4 +103,36 @@ func shorten(s string) string {
 		cut--
 	}
 	return fmt.Sprintf("%s... (%d bytes more)", s[:cut], len(s)-cut)
+}
+
+// byPosition orders diagnostics as a reader meets their places: the files
+// in the order their first problem was found (the load order), each from
+// its top down; those with no place keep their order, after the rest.
+func byPosition(diags hcl.Diagnostics) hcl.Diagnostics {
+	files := map[string]int{}
+	for _, d := range diags {
+		if d.Subject != nil {
+			if _, seen := files[d.Subject.Filename]; !seen {
+				files[d.Subject.Filename] = len(files)
+			}
+		}
+	}
+	out := slices.Clone(diags)
+	slices.SortStableFunc(out, func(a, b *hcl.Diagnostic) int {
+		switch {
+		case a.Subject == nil || b.Subject == nil:
+			return cmp.Compare(boolInt(a.Subject == nil), boolInt(b.Subject == nil))
+		case a.Subject.Filename != b.Subject.Filename:
+			return cmp.Compare(files[a.Subject.Filename], files[b.Subject.Filename])
+		}
+		return cmp.Compare(a.Subject.Start.Byte, b.Subject.Start.Byte)
+	})
+	return out
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
