@@ -17,10 +17,11 @@ func bindsOverlap(a, b string) bool {
 	}
 	ia, wildA := bindIP(ha)
 	ib, wildB := bindIP(hb)
-	return wildA || wildB || ia == ib
+	return wildA || wildB || (ia.IsValid() && ia == ib)
 }
 
-// bindIP is a bind host's IP, or wild for every address.
+// bindIP is a bind host's IP, or wild for every address; a host that is
+// no IP (an error of its own) gives an invalid one, which overlaps nothing.
 func bindIP(host string) (ip netip.Addr, wild bool) {
 	if host == "" {
 		return netip.Addr{}, true

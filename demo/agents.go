@@ -23,15 +23,6 @@ type spanAgent interface {
 	Close()
 }
 
-// pinlbPorts are pinlb agent -dev's: Pinpoint's defaults, on loopback.
-func pinlbPorts() map[string]int {
-	out := map[string]int{}
-	for _, p := range pinpoint.Ports {
-		out[p.Name] = p.Default
-	}
-	return out
-}
-
 // startAgents starts the real Node.js agents (at once: each takes a second
 // or two), the Java-shaped ones (odd ones sending spans as 3.1 does, in
 // batches) and the simulated Thrift agents.
@@ -44,7 +35,7 @@ func (d *demo) startAgents() error {
 			log, _ := os.Create(filepath.Join(d.dir, fmt.Sprintf("node-%d.log", i)))
 			a, err := nodeagent.Start(nodeagent.Config{
 				ID: fmt.Sprintf("node-%d", i), Application: "demo-node", Collector: "127.0.0.1",
-				Ports: pinlbPorts(), Rate: agentRate, Log: log,
+				Ports: pinpoint.Defaults(pinpoint.GRPCPorts()), Rate: agentRate, Log: log,
 			})
 			mu.Lock()
 			defer mu.Unlock()
@@ -62,17 +53,14 @@ func (d *demo) startAgents() error {
 	for i := 1; i <= d.o.Agents; i++ {
 		a, err := pinpointgrpc.StartAgent(pinpointgrpc.AgentConfig{
 			ID: fmt.Sprintf("java-%d", i), Application: "demo-java", Host: "127.0.0.1",
-			Ports: pinlbPorts(), Rate: agentRate, Batch: i%2 == 1,
+			Ports: pinpoint.Defaults(pinpoint.GRPCPorts()), Rate: agentRate, Batch: i%2 == 1,
 		})
 		if err != nil {
 			return err
 		}
 		d.spanAgents = append(d.spanAgents, a)
 	}
-	thrift := map[string]int{}
-	for _, p := range pinpoint.ThriftPorts() {
-		thrift[p.Name] = p.Default
-	}
+	thrift := pinpoint.Defaults(pinpoint.ThriftPorts())
 	for i := 1; i <= d.o.ThriftAgents; i++ {
 		d.thriftAgents = append(d.thriftAgents, sim.StartAgent(sim.AgentConfig{
 			Name: fmt.Sprintf("thrift-%d", i), Host: "127.0.0.1", Ports: thrift,
@@ -84,18 +72,14 @@ func (d *demo) startAgents() error {
 	return nil
 }
 
-// finishSpans stops the gRPC agents' traffic and waits, 10 s at most, for
-// their last spans: it returns the spans served.
-func (d *demo) finishSpans() (served int64) {
+// finishSpans stops the gRPC agents' traffic and waits for their last
+// spans: it returns the spans served and those lost.
+func (d *demo) finishSpans() (served, lost int64) {
 	for _, a := range d.spanAgents {
 		n, _ := a.StopTraffic()
 		served += n
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for d.received() < served && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	return served
+	return served, pinpointgrpc.AwaitSpans(served, d.received)
 }
 
 func (d *demo) stopAgents() {

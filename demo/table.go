@@ -54,8 +54,7 @@ func (d *demo) draw() {
 }
 
 func (d *demo) summary() {
-	served := d.finishSpans()
-	received := d.received()
+	served, lost := d.finishSpans()
 	var cut, corrupt, dgrams int64
 	for _, m := range d.members {
 		s := m.thrift.Stats()
@@ -68,7 +67,7 @@ func (d *demo) summary() {
 		dsent += a.Stats().Datagrams.Load()
 	}
 	fmt.Fprintf(d.o.Out, "\nsummary: spans served %d, received %d, lost %d (those in flight when a collector crashed or stopped).\n",
-		served, received, served-received)
+		served, served-lost, lost)
 	fmt.Fprintf(d.o.Out, "Thrift: %d of %d datagrams reached a collector; %d frames cut, %d corrupt. Datagrams sent to a\n"+
 		"collector between its crash and Consul marking it critical (about one check interval) are lost with it.\n",
 		dgrams, dsent, cut, corrupt)

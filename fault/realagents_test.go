@@ -57,7 +57,7 @@ func scaleOut(t *testing.T, kind agentKind) realOutcome {
 	f.addCollector("collector-4")
 	testsupport.WaitUpTo(t, 20*time.Second, "4 collectors in pinlb's pools", func() bool { return f.poolsHave(4) })
 	limit := time.Duration(scale(15, 60)) * time.Second
-	took := f.timeToEven(pinpointgrpc.Ports, []int{0, 1, 2, 3}, limit)
+	took := f.timeToEven(limit)
 	for _, port := range pinpointgrpc.Ports {
 		figure(t, fmt.Sprintf("%s: %s even over 4 (1.25x) after", kind, port), took[port], true)
 	}

@@ -2,7 +2,6 @@ package fault
 
 import (
 	"fmt"
-	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -217,69 +216,19 @@ func (f *realFleet) finish() (served, lost int64) {
 		}
 		served += n
 	}
-	// Every span arrives, or none has for 3 s: the rest are lost.
-	deadline := time.Now().Add(15 * time.Second)
-	last, since := f.received(), time.Now()
-	for last < served && time.Since(since) < 3*time.Second && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-		if n := f.received(); n != last {
-			last, since = n, time.Now()
-		}
-	}
-	return served, served - f.received()
+	return served, pinpointgrpc.AwaitSpans(served, f.received)
 }
 
-// timeToEven watches ports until each one's connections are even over the
-// live collectors (see even).
-func (f *realFleet) timeToEven(ports []string, live []int, limit time.Duration) map[string]string {
-	return watch(ports, limit, func(port string) bool {
-		all := f.conns(port)
-		counts := make([]int64, len(live))
-		for i, c := range live {
-			counts[i] = all[c]
-		}
-		return even(counts)
-	})
+// timeToEven watches every gRPC channel until its connections are even
+// over the collectors (testsupport.Even).
+func (f *realFleet) timeToEven(limit time.Duration) map[string]string {
+	return testsupport.TimeEach(pinpointgrpc.Ports, limit, func(port string) bool { return testsupport.Even(f.conns(port)) })
 }
 
 // untilGone watches every gRPC channel until collector i holds none of its
 // connections.
 func (f *realFleet) untilGone(i int, limit time.Duration) map[string]string {
-	return watch(pinpointgrpc.Ports, limit, func(port string) bool { return f.conns(port)[i] == 0 })
-}
-
-// watch checks done for each of ports, all at once, for up to limit, and
-// says for each how long it took to hold, or "not within".
-func watch(ports []string, limit time.Duration, done func(port string) bool) map[string]string {
-	out := map[string]string{}
-	start := time.Now()
-	for len(out) < len(ports) && time.Since(start) < limit {
-		for _, port := range ports {
-			if _, seen := out[port]; !seen && done(port) {
-				out[port] = fmt.Sprintf("%.1f s", time.Since(start).Seconds())
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	for _, port := range ports {
-		if _, seen := out[port]; !seen {
-			out[port] = fmt.Sprintf("not within %.0f s", limit.Seconds())
-		}
-	}
-	return out
-}
-
-// even: no collector holds more than 1.25x the mean, rounded up, or fewer
-// than the mean / 1.25, rounded down.
-func even(counts []int64) bool {
-	total := sum(counts)
-	mean := float64(total) / float64(len(counts))
-	for _, n := range counts {
-		if float64(n) > math.Ceil(1.25*mean) || float64(n) < math.Floor(mean/1.25) {
-			return false
-		}
-	}
-	return total > 0
+	return testsupport.TimeEach(pinpointgrpc.Ports, limit, func(port string) bool { return f.conns(port)[i] == 0 })
 }
 
 func sum(ns []int64) (n int64) {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/pinlb/pinlb/internal/pinpoint"
@@ -130,14 +129,8 @@ func (a *AgentHost) Resolve(ctx context.Context, name string) ([]string, error) 
 // stat, span) to pinlb by name, each sending every every, and
 // reconnecting after reconnect.
 func (a *AgentHost) StartAgent(name string, every, reconnect time.Duration) *sim.Agent {
-	ports := map[string]int{}
-	for _, p := range pinpoint.Ports {
-		if strings.HasPrefix(p.Name, "grpc-") {
-			ports[p.Name] = p.Default
-		}
-	}
 	return sim.StartAgent(sim.AgentConfig{
-		Name: name, Host: ServiceName, Ports: ports, MessageEvery: every, Reconnect: reconnect, Dial: a.Dial,
+		Name: name, Host: ServiceName, Ports: pinpoint.Defaults(pinpoint.GRPCPorts()), MessageEvery: every, Reconnect: reconnect, Dial: a.Dial,
 	})
 }
 
@@ -145,12 +138,8 @@ func (a *AgentHost) StartAgent(name string, every, reconnect time.Duration) *sim
 // sending rate spans a second to pinlb by name; batch sends them as 3.1
 // does.
 func (a *AgentHost) StartGRPCAgent(name string, rate int, batch bool) (*pinpointgrpc.Agent, error) {
-	ports := map[string]int{}
-	for _, p := range pinpoint.Ports {
-		ports[p.Name] = p.Default
-	}
 	return pinpointgrpc.StartAgent(pinpointgrpc.AgentConfig{
-		ID: name, Application: "fleet", Host: ServiceName, Ports: ports, Rate: rate, Batch: batch,
+		ID: name, Application: "fleet", Host: ServiceName, Ports: pinpoint.Defaults(pinpoint.GRPCPorts()), Rate: rate, Batch: batch,
 		Dial: func(ctx context.Context, addr string) (net.Conn, error) { return a.Dial(ctx, "tcp", addr) },
 	})
 }

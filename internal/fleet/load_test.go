@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pinlb/pinlb/internal/pinpointgrpc"
 	"github.com/pinlb/pinlb/internal/sim"
 )
 
@@ -151,7 +152,7 @@ func waitPools(t *testing.T, b *Bed) {
 	t.Helper()
 	waitUntil(t, time.Minute, "every collector in every pinlb's pools", func() bool {
 		for _, p := range b.Pinlbs {
-			for _, name := range grpcListeners {
+			for _, name := range pinpointgrpc.Ports {
 				l, err := p.Pinlb.Listener(name)
 				if err != nil || countState(l, "active") != len(b.Collectors) {
 					return false
@@ -161,8 +162,6 @@ func waitPools(t *testing.T, b *Bed) {
 		return true
 	})
 }
-
-var grpcListeners = []string{"grpc-agent", "grpc-stat", "grpc-span"}
 
 func countState(l Listener, state string) (n int) {
 	for _, e := range l.Endpoints {

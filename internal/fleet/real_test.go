@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pinlb/pinlb/internal/pinpointgrpc"
+	"github.com/pinlb/pinlb/internal/testsupport"
 )
 
 // realRate is each agent's spans a second: busy, as a real agent's span
@@ -62,7 +63,7 @@ func (l *realLoad) conns(port string) int64 { return sum(l.perCollector(port)) }
 // each that an agent opened again or pinlb moved.
 func (l *realLoad) accepted() (n int64) {
 	for _, c := range l.bed.Collectors {
-		for _, port := range grpcListeners {
+		for _, port := range pinpointgrpc.Ports {
 			n += c.GRPC.Counts().Accepted[port]
 		}
 	}
@@ -91,36 +92,15 @@ func (l *realLoad) finish(t *testing.T) (served, lost int64) {
 		n, _ := a.StopTraffic()
 		served += n
 	}
-	last, since := l.received(), time.Now()
-	for last < served && time.Since(since) < 3*time.Second {
-		time.Sleep(50 * time.Millisecond) // sampling until the count settles
-		if n := l.received(); n != last {
-			last, since = n, time.Now()
-		}
-	}
-	return served, served - l.received()
+	return served, pinpointgrpc.AwaitSpans(served, l.received)
 }
 
 // channels records each gRPC channel's connections per collector.
 func (l *realLoad) channels(t *testing.T, when string) {
 	t.Helper()
-	for _, port := range grpcListeners {
+	for _, port := range pinpointgrpc.Ports {
 		figure(t, fmt.Sprintf("%s per collector, %s", port, when), "%v", l.perCollector(port))
 	}
-}
-
-// evenAfter waits up to limit for port's connections to be within 1.25x of
-// even over the collectors, and says how long that took.
-func (l *realLoad) evenAfter(port string, limit time.Duration) string {
-	start := time.Now()
-	for time.Since(start) < limit {
-		n := l.perCollector(port)
-		if lo, hi := minMax(n); lo > 0 && float64(hi) <= 1.25*float64(lo) {
-			return secs(time.Since(start))
-		}
-		time.Sleep(100 * time.Millisecond) // sampling the collectors' counts
-	}
-	return fmt.Sprintf("not within %s", limit)
 }
 
 // Pinpoint-shaped traffic across the fleet, 120 agents through two pinlb
@@ -138,8 +118,12 @@ func TestFleet_RealAgents(t *testing.T) {
 		}
 	}
 	waitPools(t, b)
-	for _, port := range []string{"grpc-stat", "grpc-span"} {
-		figure(t, port+" even (1.25x) over 4 after", "%s", l.evenAfter(port, 30*time.Second))
+	rebalanced := []string{"grpc-stat", "grpc-span"}
+	took := testsupport.TimeEach(rebalanced, 30*time.Second, func(port string) bool {
+		return testsupport.Even(l.perCollector(port))
+	})
+	for _, port := range rebalanced {
+		figure(t, port+" even (1.25x) over 4 after", "%s", took[port])
 	}
 	l.channels(t, "4 collectors")
 
@@ -158,14 +142,6 @@ func TestFleet_RealAgents(t *testing.T) {
 	if lost > bound {
 		t.Errorf("%d spans lost; in flight were at most %d", lost, bound)
 	}
-}
-
-func minMax(ns []int64) (lo, hi int64) {
-	lo = ns[0]
-	for _, n := range ns {
-		lo, hi = min(lo, n), max(hi, n)
-	}
-	return lo, hi
 }
 
 func sum(ns []int64) (n int64) {

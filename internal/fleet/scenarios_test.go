@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/pinlb/pinlb/internal/pinpointgrpc"
 )
 
 // fleetSize is the bed of the scenarios: a Raft cluster of 3, two pinlb
@@ -84,7 +86,7 @@ func TestFleet_ConsulQuorumLost(t *testing.T) {
 			if st.Consul.Stale && staleAfter == 0 {
 				staleAfter = time.Since(lost)
 			}
-			for _, name := range grpcListeners {
+			for _, name := range pinpointgrpc.Ports {
 				if l, err := p.Pinlb.Listener(name); err != nil || countState(l, "active") != len(b.Collectors) {
 					t.Fatalf("%s %s lost endpoints without a leader: %+v %v", p.Host.Name, name, l, err)
 				}

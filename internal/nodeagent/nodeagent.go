@@ -46,10 +46,8 @@ type Config struct {
 	// Ports are the collector's gRPC ports by pinpoint.Port.Name; a port
 	// not given is Pinpoint's default.
 	Ports map[string]int
-	Rate  int // traced requests a second, one span each
-	// Wrap runs the app under another command, e.g. ip netns exec NAME.
-	Wrap []string
-	Log  io.Writer // the agent's own log; nil discards it
+	Rate  int       // traced requests a second, one span each
+	Log   io.Writer // the agent's own log; nil discards it
 }
 
 // App is a running app.
@@ -74,8 +72,7 @@ func Start(c Config) (*App, error) {
 	if err := Installed(); err != nil {
 		return nil, err
 	}
-	args := append(append([]string{}, c.Wrap...), "node", filepath.Join(Dir(), "app.js"))
-	cmd := exec.Command(args[0], args[1:]...)
+	cmd := exec.Command("node", filepath.Join(Dir(), "app.js"))
 	cmd.Dir = Dir()
 	cmd.Env = append(os.Environ(),
 		"PINPOINT_AGENT_ID="+c.ID, "PINPOINT_APPLICATION_NAME="+c.Application, "PINPOINT_COLLECTOR_IP="+c.Collector,

@@ -28,14 +28,33 @@ var Ports = []Port{
 	{"thrift-span", 9996, "udp", "port_thrift_span"},
 }
 
+// GRPC reports whether p is one of the gRPC ports (2.x and later).
+func (p Port) GRPC() bool { return strings.HasPrefix(p.Name, "grpc-") }
+
+// GRPCPorts are the balanced ports of Pinpoint's gRPC transport (2.x and
+// later).
+func GRPCPorts() []Port { return portsWhere(Port.GRPC) }
+
 // ThriftPorts are the balanced ports of Pinpoint's Thrift transport (1.x,
 // 2.x): every one but the gRPC ports.
-func ThriftPorts() []Port {
+func ThriftPorts() []Port { return portsWhere(func(p Port) bool { return !p.GRPC() }) }
+
+func portsWhere(keep func(Port) bool) []Port {
 	var out []Port
 	for _, p := range Ports {
-		if !strings.HasPrefix(p.Name, "grpc-") {
+		if keep(p) {
 			out = append(out, p)
 		}
+	}
+	return out
+}
+
+// Defaults maps each of ports, by name, to Pinpoint's default number: what
+// an agent sends to when pinlb listens on Pinpoint's ports.
+func Defaults(ports []Port) map[string]int {
+	out := make(map[string]int, len(ports))
+	for _, p := range ports {
+		out[p.Name] = p.Default
 	}
 	return out
 }

@@ -6,12 +6,20 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pinlb/pinlb/internal/pinpoint"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 )
 
-// Ports are the collector's gRPC ports by pinpoint.Port.Name.
-var Ports = []string{"grpc-agent", "grpc-stat", "grpc-span"}
+// Ports are the names of the collector's gRPC ports (pinpoint.Port.Name),
+// in Pinpoint's order: agent, stat, span.
+var Ports = func() []string {
+	var names []string
+	for _, p := range pinpoint.GRPCPorts() {
+		names = append(names, p.Name)
+	}
+	return names
+}()
 
 // Options are the collector's gRPC server settings. DefaultOptions are
 // Pinpoint's own collector's; a test shortens MaxConnectionAge to make it

@@ -3,6 +3,7 @@ package pinpointgrpc
 import (
 	"context"
 	"maps"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -133,3 +134,18 @@ func (h connCounter) HandleConn(_ context.Context, s stats.ConnStats) {
 
 func (h connCounter) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
 func (h connCounter) HandleRPC(context.Context, stats.RPCStats)                       {}
+
+// AwaitSpans waits for the spans served to arrive, as received counts
+// them: until all have, or none has for 3 s (15 s at most). It returns
+// those that did not: the spans lost.
+func AwaitSpans(served int64, received func() int64) (lost int64) {
+	deadline := time.Now().Add(15 * time.Second)
+	last, since := received(), time.Now()
+	for last < served && time.Since(since) < 3*time.Second && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond) // sampling until the count settles
+		if n := received(); n != last {
+			last, since = n, time.Now()
+		}
+	}
+	return served - received()
+}

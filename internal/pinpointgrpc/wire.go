@@ -57,24 +57,12 @@ var empty = []byte{}
 
 // batchSpans calls each for every PSpanMessage of a PSpanMessageBatch.
 func batchSpans(batch []byte, each func(msg []byte)) {
-	for len(batch) > 0 {
-		num, typ, n := protowire.ConsumeTag(batch)
-		if n < 0 {
-			return
-		}
-		batch = batch[n:]
-		if num == fieldBatchSpan && typ == protowire.BytesType {
-			msg, m := protowire.ConsumeBytes(batch)
-			if m < 0 {
-				return
-			}
+	bytesFields(batch, func(num protowire.Number, msg []byte) bool {
+		if num == fieldBatchSpan {
 			each(msg)
 		}
-		if n = protowire.ConsumeFieldValue(num, typ, batch); n < 0 {
-			return
-		}
-		batch = batch[n:]
-	}
+		return true
+	})
 }
 
 // spanMessage is a PSpanMessage holding a span of about size bytes.
@@ -99,20 +87,35 @@ var statMessage = protowire.AppendBytes(protowire.AppendTag(nil, fieldAgentStat,
 
 // spanKind tells a PSpanMessage's payload: fieldSpan, fieldSpanChunk, or 0
 // for anything else (a malformed message included).
-func spanKind(msg []byte) protowire.Number {
+func spanKind(msg []byte) (kind protowire.Number) {
+	bytesFields(msg, func(num protowire.Number, _ []byte) bool {
+		if num == fieldSpan || num == fieldSpanChunk {
+			kind = num
+		}
+		return kind == 0
+	})
+	return kind
+}
+
+// bytesFields calls each with the number and value of every
+// length-delimited field of msg, in order, until each returns false or msg
+// ends; a malformed field ends it too.
+func bytesFields(msg []byte, each func(num protowire.Number, val []byte) bool) {
 	for len(msg) > 0 {
 		num, typ, n := protowire.ConsumeTag(msg)
 		if n < 0 {
-			return 0
+			return
 		}
 		msg = msg[n:]
-		if typ == protowire.BytesType && (num == fieldSpan || num == fieldSpanChunk) {
-			return num
-		}
 		if n = protowire.ConsumeFieldValue(num, typ, msg); n < 0 {
-			return 0
+			return
+		}
+		if typ == protowire.BytesType {
+			val, _ := protowire.ConsumeBytes(msg[:n])
+			if !each(num, val) {
+				return
+			}
 		}
 		msg = msg[n:]
 	}
-	return 0
 }
