@@ -57,7 +57,7 @@ func TestAccess_TCP(t *testing.T) {
 	recs := rec.wait(t, 5)
 	denied := 0
 	for _, r := range recs {
-		if r.Status == statusDenied {
+		if r.Status == outcomeDenied.String() {
 			denied++
 		}
 	}
@@ -86,7 +86,7 @@ func TestAccess_UDP(t *testing.T) {
 				}
 			}
 			testsupport.WaitFor(t, "3 datagrams delivered and 3 denied", func() bool {
-				return u.Datagrams.Load() == 3 && l.Stats().Dropped[statusDenied] == 3
+				return u.Datagrams.Load() == 3 && l.Stats().Dropped[outcomeDenied.String()] == 3
 			})
 		})
 	}

@@ -9,19 +9,12 @@ import (
 	"time"
 )
 
-// How a connection that reached no backend ended, for the access log.
-const (
-	statusNoBackend     = "no_backend"     // no endpoint was available
-	statusConnectFailed = "connect_failed" // every try failed
-	statusLocalError    = "local_error"    // pinlb ran out of its own resources
-)
-
 // tries is one connection's walk over the backends: the balancer's
 // choices, each backend at most once, up to tries attempts within
 // next_timeout. A try is counted on its backend while it runs, so that
-// least_conn sees it at once. connect runs the tries on the connection's
-// goroutine; a relay loop starts each with a non-blocking connect instead
-// and goes on with the outcome.
+// least_conn sees it at once. A flow starts each with a non-blocking
+// connect on its reactor and goes on with the outcome; connect runs them
+// on the TLS relay's goroutine.
 //
 // A failure of pinlb's own (no file descriptor, buffer or local port) ends
 // the tries: it is not the endpoint's fault, so it counts against no
@@ -100,23 +93,23 @@ func (t *tries) connected() *backend {
 
 // failed ends the running try with err. again is false when no try may
 // follow, with the status that says why.
-func (t *tries) failed(err error) (status string, again bool) {
+func (t *tries) failed(err error) (o outcome, again bool) {
 	b, l := t.end(), t.l
 	b.active.Add(-1)
 	switch {
 	case localError(err):
 		l.localFailure(t.p.client, b, err)
-		return statusLocalError, false
+		return outcomeLocalError, false
 	case l.dialCtx.Err() != nil: // shutting down: nobody's fault
-		return statusConnectFailed, false
+		return outcomeConnectFailed, false
 	}
 	l.connectFailed(b, err, t.cfg, t.set.single, len(t.p.tried))
-	return "", true
+	return outcomeOK, true
 }
 
 // exhausted counts and logs a connection that no try connected, and says
 // why.
-func (t *tries) exhausted() string {
+func (t *tries) exhausted() outcome {
 	l := t.l
 	l.stats.noBackend.Add(1)
 	if s, ok := l.emptyLog.allow(); ok {
@@ -128,27 +121,28 @@ func (t *tries) exhausted() string {
 			"endpoints", len(t.set.backends), "suppressed", s)
 	}
 	if t.last == nil {
-		return statusNoBackend
+		return outcomeNoBackend
 	}
-	return statusConnectFailed
+	return outcomeConnectFailed
 }
 
-// connect runs the tries on the caller's goroutine. When none connects, it
-// returns the last backend tried, if any, and the status that says why.
-func (l *tcpListener) connect(client netip.AddrPort, cfg *Config) (*net.TCPConn, *backend, string) {
-	var t tries
-	l.newTries(&t, client, cfg)
+// connect runs c's tries on the caller's goroutine: the TLS driver's
+// connect, which blocks. When none connects, o says why.
+func (l *tcpListener) connect(c *tcpConn) (conn *net.TCPConn, o outcome) {
+	t := &c.tries
+	l.newTries(t, c.peers.client, c.cfg)
 	for b, timeout := t.next(); b != nil; b, timeout = t.next() {
 		d := net.Dialer{Timeout: timeout}
 		conn, err := d.DialContext(l.dialCtx, "tcp", b.addr.String())
 		if err == nil {
-			return conn.(*net.TCPConn), t.connected(), ""
+			c.backend = t.connected()
+			return conn.(*net.TCPConn), outcomeOK
 		}
-		if status, again := t.failed(err); !again {
-			return nil, b, status
+		if o, again := t.failed(err); !again {
+			return nil, o
 		}
 	}
-	return nil, t.last, t.exhausted()
+	return nil, t.exhausted()
 }
 
 // dialTimeout is the connect timeout of the next try: connect_timeout,

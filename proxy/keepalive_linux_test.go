@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"github.com/pinlb/pinlb/proxy/reactor"
 	"io"
 	"net"
 	"net/netip"
@@ -79,7 +80,7 @@ func socketOf(t *testing.T, typ int, local netip.AddrPort) int {
 		if err != nil {
 			continue
 		}
-		got, err := sysLocal(fd)
+		got, err := reactor.LocalAddr(fd)
 		if err != nil || got.Port() != local.Port() || (got.Addr() != local.Addr() && !got.Addr().IsUnspecified()) {
 			continue
 		}

@@ -3,25 +3,13 @@ package proxy
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
-	"os"
-	"time"
 
 	"github.com/pires/go-proxyproto"
-)
-
-// How a connection whose PROXY header could not be read ended, for the
-// access log and the counters.
-const (
-	statusProxyInvalid = "proxy_header_invalid" // none, malformed or truncated
-	statusProxyTimeout = "proxy_header_timeout" // not whole within the timeout
 )
 
 // peers are the two ends of a connection: the socket's, and the client's
@@ -32,52 +20,12 @@ type peers struct {
 	client, server netip.AddrPort
 	// proxied: client and server came from a header.
 	proxied bool
-	// early is what the reader took past the header: the first bytes of
-	// the client's TLS, for the handshake to read first.
-	early []byte
 	// tls is the client's TLS, when the listener terminates it.
 	tls *tls.Conn
 }
 
 // trusted reports whether addr may (and must) send a header.
 func (c *ProxyProtocolConfig) trusted(addr netip.Addr) bool { return inAny(c.Trusted, addr) }
-
-// socketPeers are the socket's own ends.
-func socketPeers(c *net.TCPConn) peers {
-	peer, local := addrPort(c.RemoteAddr()), addrPort(c.LocalAddr())
-	return peers{peer: peer, local: local, client: peer, server: local}
-}
-
-// readPeers reads the connection's PROXY header when its peer is trusted,
-// within cfg.Timeout. A v2 LOCAL header (a balancer's own health check) or
-// a v1 UNKNOWN one keeps the socket's addresses; TLVs are skipped.
-// Addresses are unmapped (::ffff:10.0.0.1 is 10.0.0.1). On error the
-// status says why. The read ends early when stop is done: a shutdown that
-// closes what is still open must not wait for a slow header.
-func readPeers(stop context.Context, c *net.TCPConn, cfg *ProxyProtocolConfig) (peers, string, error) {
-	p := socketPeers(c)
-	if !cfg.Accept || !cfg.trusted(p.client.Addr()) {
-		return p, "", nil
-	}
-	c.SetReadDeadline(time.Now().Add(cfg.Timeout))
-	defer c.SetReadDeadline(time.Time{})
-	cut := context.AfterFunc(stop, func() { c.SetReadDeadline(time.Unix(1, 0)) })
-	defer cut()
-	// A small buffer: what it reads past the header is sent on first.
-	br := bufio.NewReaderSize(c, 512)
-	h, err := decodeHeader(br)
-	switch {
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return p, statusProxyTimeout, fmt.Errorf("no whole PROXY header within %v", cfg.Timeout)
-	case err != nil:
-		return p, statusProxyInvalid, fmt.Errorf("PROXY header: %w", err)
-	}
-	if n := br.Buffered(); n > 0 {
-		p.early, _ = br.Peek(n)
-	}
-	p.fromHeader(h)
-	return p, "", nil
-}
 
 // Bounds of a header: a v1 line is at most 107 bytes with its CRLF; a v2
 // header is its 16 fixed bytes and the length they give, which pinlb takes
@@ -119,36 +67,6 @@ func headerLength(b []byte) (int, error) {
 		return n, nil
 	}
 	return 0, proxyproto.ErrNoProxyProtocol
-}
-
-// frameHeader takes the bytes of the header that starts br, whole, and
-// nothing after it. It waits for segments until the deadline.
-func frameHeader(br *bufio.Reader) ([]byte, error) {
-	for want := 1; ; {
-		b, err := br.Peek(want)
-		if err != nil {
-			return nil, err
-		}
-		n, err := headerLength(b)
-		switch {
-		case err != nil:
-			return nil, err
-		case n > 0:
-			raw := make([]byte, n)
-			_, err = io.ReadFull(br, raw)
-			return raw, err
-		}
-		want = max(len(b)+1, br.Buffered())
-	}
-}
-
-// decodeHeader reads the header that starts br, and nothing after it.
-func decodeHeader(br *bufio.Reader) (*proxyproto.Header, error) {
-	raw, err := frameHeader(br)
-	if err != nil {
-		return nil, err
-	}
-	return parseHeader(raw)
 }
 
 // parseHeader decodes a whole header. The parser gets it at once: it

@@ -123,12 +123,12 @@ func TestProxyProtocol_RefusedHeaders(t *testing.T) {
 		parts        [][]byte
 		hold         bool // the client keeps its side open
 	}{
-		{"no header", statusProxyInvalid, [][]byte{[]byte("agent bytes")}, false},
-		{"malformed v1", statusProxyInvalid, [][]byte{[]byte("PROXY TCP4 192.0.2.1 nonsense\r\n")}, false},
-		{"v1 without its end", statusProxyInvalid, [][]byte{bytes.Repeat([]byte("PROXY TCP4 "), 12)}, false},
-		{"truncated v2", statusProxyInvalid, [][]byte{bad[:40]}, false},
-		{"v2 over 64 KiB", statusProxyInvalid, [][]byte{huge}, true}, // refused at once, not at the timeout
-		{"silence", statusProxyTimeout, nil, true},
+		{"no header", outcomeProxyInvalid.String(), [][]byte{[]byte("agent bytes")}, false},
+		{"malformed v1", outcomeProxyInvalid.String(), [][]byte{[]byte("PROXY TCP4 192.0.2.1 nonsense\r\n")}, false},
+		{"v1 without its end", outcomeProxyInvalid.String(), [][]byte{bytes.Repeat([]byte("PROXY TCP4 "), 12)}, false},
+		{"truncated v2", outcomeProxyInvalid.String(), [][]byte{bad[:40]}, false},
+		{"v2 over 64 KiB", outcomeProxyInvalid.String(), [][]byte{huge}, true}, // refused at once, not at the timeout
+		{"silence", outcomeProxyTimeout.String(), nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, _ := firstBytes(t)
@@ -240,7 +240,7 @@ func TestProxyProtocol_AccessJudgesTheHeadersClient(t *testing.T) {
 	_, err = denied.Read(make([]byte, 1))
 	must.Error(t, err) // closed by pinlb
 	r := rec.wait(t, 1)[0]
-	must.Eq(t, statusDenied, r.Status)
+	must.Eq(t, outcomeDenied.String(), r.Status)
 	must.Eq(t, netip.MustParseAddrPort("192.0.2.1:5000"), r.ProxyClient)
 	sendParts(t, l, []byte("PROXY TCP4 198.51.100.1 198.51.100.7 5000 9991\r\nallowed"))
 	must.Eq(t, "allowed", string(<-got))

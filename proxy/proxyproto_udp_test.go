@@ -95,7 +95,7 @@ func TestUDP_AcceptsPROXYHeaders(t *testing.T) {
 
 	testsupport.WaitFor(t, "3 delivered, 1 denied, 1 without a header", func() bool {
 		st := l.Stats()
-		return u.Datagrams.Load() == 3 && st.Dropped[statusDenied] == 1 && st.Dropped["proxy_header"] == 1
+		return u.Datagrams.Load() == 3 && st.Dropped[outcomeDenied.String()] == 1 && st.Dropped["proxy_header"] == 1
 	})
 	must.Eq(t, int64(2*len("span")+len(untrustedHeader)), u.Bytes.Load(), must.Sprint("headers stripped from the trusted sender only"))
 	recs := rec.wait(t, 2)

@@ -85,7 +85,7 @@ func (l *tcpListener) rebalance(rb *rebalancer, r *RebalanceConfig, conns []*tcp
 		if rb.tokens < 1 {
 			continue
 		}
-		if n, err := c.moved(); quiet && (err != nil || n != c.lastBytes) {
+		if quiet && c.moved() != c.lastBytes {
 			continue // a byte moved since the last look: not quiet after all
 		}
 		rb.tokens--
@@ -94,7 +94,7 @@ func (l *tcpListener) rebalance(rb *rebalancer, r *RebalanceConfig, conns []*tcp
 		if forced {
 			l.stats.rebalanceForced.Add(1)
 		}
-		c.move(now, closedRebalance)
+		c.move(now, outcomeRebalance)
 	}
 	for b, n := range rb.plan {
 		if n <= 0 {

@@ -99,5 +99,5 @@ func TestLimits_TCP(t *testing.T) {
 	}
 	must.Eq(t, uint64(3), l.Stats().Limited)
 	must.Eq(t, 3, l.Stats().Sources)
-	must.Eq(t, statusLimited, rec.wait(t, 3)[0].Status)
+	must.Eq(t, outcomeLimited.String(), rec.wait(t, 3)[0].Status)
 }

@@ -1,54 +1,13 @@
 package proxy
 
 import (
+	"github.com/pinlb/pinlb/proxy/reactor"
 	"net"
 	"net/netip"
-	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
-
-// bytesMoved returns the bytes the kernel has received on, and seen
-// acknowledged from, both sockets: a counter that grows whenever data moves
-// either way, read without touching the data path.
-func bytesMoved(conns ...*net.TCPConn) (uint64, error) {
-	var total uint64
-	for _, c := range conns {
-		in, out, err := tcpBytes(c)
-		if err != nil {
-			return 0, err
-		}
-		total += in + out
-	}
-	return total, nil
-}
-
-// tcpBytes returns the bytes received on c and those it sent that were
-// acknowledged, from TCP_INFO.
-func tcpBytes(c *net.TCPConn) (in, out uint64, err error) {
-	info, err := tcpInfo(c)
-	if err != nil {
-		return 0, 0, err
-	}
-	return info.Bytes_received, info.Bytes_acked, nil
-}
-
-// tcpInfo reads a TCP socket's TCP_INFO.
-func tcpInfo(c syscall.Conn) (*unix.TCPInfo, error) {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	var info *unix.TCPInfo
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		info, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-	}); err != nil {
-		return nil, err
-	}
-	return info, serr
-}
 
 // acceptQueueLen is how many completed connections wait in a listening
 // socket's accept queue: TCP_INFO's unacked, for a listener.
@@ -85,20 +44,7 @@ func recvfrom(fd uintptr, p []byte) (int, netip.AddrPort, error) {
 	if errno != 0 {
 		return 0, netip.AddrPort{}, errno
 	}
-	return int(n), sockaddrAddrPort(unsafe.Pointer(&rsa)), nil
-}
-
-// sockaddrAddrPort decodes a sockaddr_in or sockaddr_in6.
-func sockaddrAddrPort(p unsafe.Pointer) netip.AddrPort {
-	switch (*unix.RawSockaddr)(p).Family {
-	case unix.AF_INET:
-		sa := (*unix.RawSockaddrInet4)(p)
-		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), ntohs(sa.Port))
-	case unix.AF_INET6:
-		sa := (*unix.RawSockaddrInet6)(p)
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), ntohs(sa.Port))
-	}
-	return netip.AddrPort{}
+	return int(n), reactor.AddrPort(&rsa), nil
 }
 
 // batch holds the buffers of one recvmmsg(2): up to len(bufs) datagrams
@@ -106,7 +52,7 @@ func sockaddrAddrPort(p unsafe.Pointer) netip.AddrPort {
 type batch struct {
 	hdrs  []unix.Mmsghdr
 	iovs  []unix.Iovec
-	names []unix.RawSockaddrInet6 // room for either family
+	names []unix.RawSockaddrAny
 	bufs  [][]byte
 
 	n    int   // datagrams read by the last call
@@ -118,7 +64,7 @@ func newBatch(n, size int) *batch {
 	b := &batch{
 		hdrs:  make([]unix.Mmsghdr, n),
 		iovs:  make([]unix.Iovec, n),
-		names: make([]unix.RawSockaddrInet6, n),
+		names: make([]unix.RawSockaddrAny, n),
 		bufs:  make([][]byte, n),
 	}
 	for i := range n {
@@ -138,7 +84,7 @@ func newBatch(n, size int) *batch {
 // (wait for the socket) when nothing is there.
 func (b *batch) recv(fd uintptr) bool {
 	for i := range b.hdrs {
-		b.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
+		b.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrAny
 		b.hdrs[i].Hdr.Flags = 0
 	}
 	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)),
@@ -158,12 +104,7 @@ func (b *batch) recv(fd uintptr) bool {
 
 // message returns datagram i of the last call and where it came from.
 func (b *batch) message(i int) ([]byte, netip.AddrPort) {
-	return b.bufs[i][:b.hdrs[i].Len], sockaddrAddrPort(unsafe.Pointer(&b.names[i]))
-}
-
-func ntohs(port uint16) uint16 {
-	b := (*[2]byte)(unsafe.Pointer(&port))
-	return uint16(b[0])<<8 | uint16(b[1])
+	return b.bufs[i][:b.hdrs[i].Len], reactor.AddrPort(&b.names[i])
 }
 
 // socketDrops returns how many datagrams the kernel dropped on c since the

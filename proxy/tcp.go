@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/pinlb/pinlb/proxy/reactor"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,11 +24,11 @@ const (
 
 type tcpListener struct {
 	logger hclog.Logger
-	// The listening socket, owned by the loops, which accept on it.
+	// The listening socket, owned by the reactors, which accept on it.
 	fd        int
 	addr      net.Addr
 	local     netip.AddrPort // addr as bound
-	acceptors []*acceptor    // one per loop
+	acceptors []*acceptor    // one per reactor
 	cfg       atomic.Pointer[Config]
 	pool      *pool
 
@@ -59,24 +60,18 @@ type tcpStats struct {
 	bytesIn, bytesOut                                                   atomic.Uint64
 }
 
-const (
-	closedByPeer closeReason = iota
-	closedIdle
-	closedDrained
-	closedUnhealthy
-	closedRebalance
-	closedLifetime
-	closedShutdown
-)
+// reactors are the process's reactors, which every TCP listener acquires:
+// one per CPU, each accepting, connecting and relaying for them all.
+var reactors reactor.Group
 
 func listenTCP(cfg Config, logger hclog.Logger) (*tcpListener, error) {
 	fd, addr, err := listenFD(cfg.Address)
 	if err != nil {
 		return nil, err
 	}
-	if err := acquireLoops(); err != nil {
+	if err := reactors.Acquire(); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("relay loops: %w", err)
+		return nil, fmt.Errorf("reactors: %w", err)
 	}
 	l := &tcpListener{
 		logger:    logger,
@@ -93,18 +88,18 @@ func listenTCP(cfg Config, logger hclog.Logger) (*tcpListener, error) {
 	if err := l.listen(); err != nil {
 		l.unlisten()
 		unix.Close(fd)
-		releaseLoops()
-		return nil, fmt.Errorf("relay loops: %w", err)
+		reactors.Release()
+		return nil, fmt.Errorf("reactors: %w", err)
 	}
 	go l.watch()
 	return l, nil
 }
 
-// listen has every loop accept on the listener's socket.
+// listen has every reactor accept on the listener's socket.
 func (l *tcpListener) listen() error {
-	for _, lp := range *loops.started.Load() {
-		a := &acceptor{l: l, lp: lp}
-		if err := lp.call(opListen, a); err != nil {
+	for _, r := range reactors.Reactors() {
+		a := &acceptor{l: l, r: r}
+		if err := r.Call(a.listen); err != nil {
 			return err
 		}
 		l.acceptors = append(l.acceptors, a)
@@ -112,10 +107,10 @@ func (l *tcpListener) listen() error {
 	return nil
 }
 
-// unlisten has the loops stop accepting; what they accepted stays theirs.
+// unlisten has the reactors stop accepting; what they accepted stays theirs.
 func (l *tcpListener) unlisten() {
 	for _, a := range l.acceptors {
-		a.lp.call(opUnlisten, a)
+		a.r.Call(a.unlisten)
 	}
 }
 
@@ -142,7 +137,7 @@ func (l *tcpListener) SetEndpoints(eps []Endpoint) {
 	for c := range l.conns {
 		for _, b := range left {
 			if c.backend == b {
-				c.abort(closedUnhealthy)
+				c.abort(outcomeUnhealthy)
 			}
 		}
 	}
@@ -190,9 +185,8 @@ func (l *tcpListener) statsWith(live map[*backend][2]uint64) Stats {
 	}
 }
 
-// liveBytes reads what the open connections have moved so far from the
-// kernel's counters on their client sockets, by backend: bytes received
-// from the client, and bytes sent to it and acknowledged.
+// liveBytes reads what the open connections have moved so far, by
+// backend, from their drivers' counters.
 func (l *tcpListener) liveBytes() map[*backend][2]uint64 {
 	l.mu.Lock()
 	conns := make([]*tcpConn, 0, len(l.conns))
@@ -202,10 +196,9 @@ func (l *tcpListener) liveBytes() map[*backend][2]uint64 {
 	l.mu.Unlock()
 	live := make(map[*backend][2]uint64)
 	for _, c := range conns {
-		if in, out, err := c.clientBytes(); err == nil { // closing meanwhile: counted when it ends
-			v := live[c.backend]
-			live[c.backend] = [2]uint64{v[0] + in, v[1] + out}
-		}
+		in, out := c.drv.bytes()
+		v := live[c.backend]
+		live[c.backend] = [2]uint64{v[0] + in, v[1] + out}
 	}
 	return live
 }

@@ -31,7 +31,7 @@ func (l *tcpListener) Shutdown(ctx context.Context) error {
 	l.endOnce.Do(func() {
 		close(l.watchDone)
 		l.cancelDial()
-		releaseLoops()
+		reactors.Release()
 	})
 	return err
 }
@@ -40,7 +40,7 @@ func (l *tcpListener) Shutdown(ctx context.Context) error {
 // connections the kernel has already completed.
 const acceptQueueWait = time.Second
 
-// takeAcceptQueue waits, briefly, until the loops have taken every
+// takeAcceptQueue waits, briefly, until the reactors have taken every
 // connection in the socket's accept queue: the kernel completed those
 // handshakes, their clients may have sent data already, and closing the
 // socket would reset them. The ones taken drain with the others.
@@ -60,12 +60,13 @@ func (l *tcpListener) forceClose() {
 	l.forced = true
 	n := len(l.conns)
 	for c := range l.conns {
-		c.abort(closedShutdown)
+		c.abort(outcomeShutdown)
 	}
 	l.mu.Unlock()
 	l.cancelDial()
-	for _, a := range l.acceptors { // the loops' connects in progress
-		a.lp.send(loopCmd{op: opCancel, l: l})
+	for _, a := range l.acceptors { // the reactors' headers and connects in progress
+		r := a.r
+		r.Post(func() { cancelConnects(r, l) })
 	}
 	if n > 0 {
 		l.logger.Warn("closed connections still open at the deadline", "connections", n)

@@ -52,28 +52,28 @@ func (l *tcpListener) watch() {
 		live := conns[:0]
 		for _, c := range conns {
 			if cfg.DrainTimeout > 0 && c.backend.drainedFor(now) >= cfg.DrainTimeout {
-				c.abort(closedDrained)
+				c.abort(outcomeDrained)
 				continue
 			}
 			if !c.movedAt.IsZero() { // leaving: no longer counted
 				if now.Sub(c.movedAt) >= moveGrace {
-					c.abort(closeReason(c.reason.Load()))
+					c.abort(outcomeOK) // the outcome the move set
 				}
 				continue
 			}
 			if !activity {
 				continue
 			}
-			if n, err := c.moved(); err == nil && n != c.lastBytes {
+			if n := c.moved(); n != c.lastBytes {
 				c.lastBytes, c.lastActive = n, now
 			}
 			quiet := now.Sub(c.lastActive)
 			switch {
 			case cfg.IdleTimeout > 0 && quiet >= cfg.IdleTimeout:
-				c.abort(closedIdle)
+				c.abort(outcomeIdle)
 			case c.lifetime > 0 && now.Sub(c.start) >= c.lifetime && quiet >= r.MinIdle:
 				l.stats.lifetime.Add(1)
-				c.move(now, closedLifetime)
+				c.move(now, outcomeLifetime)
 			default:
 				live = append(live, c)
 			}

@@ -7,32 +7,33 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
-// statusTLSFailed ends a connection whose TLS handshake failed: a plain
-// client, a missing or unverified client certificate, no common version, a
-// timeout.
-const statusTLSFailed = "tls_handshake_failed"
+// A listener that terminates TLS takes each connection off its reactor once
+// it is admitted (tcp_flow_open.go): a goroutine of its own waits on the
+// client's handshake, connects, and a goroutine pair copies through
+// crypto/tls, which cannot splice. The relay is the connection's driver.
 
-// wireConn is a client socket as crypto/tls sees it. It hands over first
-// the bytes that a PROXY header's reader took past the header, and counts
-// what crosses the socket, TLS records included: the byte counters of a TLS
-// connection, open or ended, as TCP_INFO gives them for a plain one.
+// tlsRelay is the TLS driver of one connection.
+type tlsRelay struct {
+	client, upstream *net.TCPConn
+	tls              *tls.Conn
+	wire             *wireConn
+}
+
+// wireConn is a client socket as crypto/tls sees it, counting what crosses
+// it, TLS records included: the byte counters of a TLS connection, open or
+// ended, as a flow's are for a plain one.
 type wireConn struct {
 	*net.TCPConn
-	early   []byte
 	in, out atomic.Uint64
 }
 
 func (w *wireConn) Read(b []byte) (int, error) {
-	if len(w.early) > 0 {
-		n := copy(b, w.early)
-		w.early = w.early[n:]
-		w.in.Add(uint64(n))
-		return n, nil
-	}
 	n, err := w.TCPConn.Read(b)
 	w.in.Add(uint64(n))
 	return n, err
@@ -44,23 +45,101 @@ func (w *wireConn) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// serveTLS carries an admitted connection from its handshake to its end,
+// and settles it.
+func (l *tcpListener) serveTLS(fd int, c *tcpConn) {
+	file := os.NewFile(uintptr(fd), "")
+	conn, err := net.FileConn(file)
+	file.Close()
+	if err != nil {
+		l.stats.localErrors.Add(1)
+		if n, ok := l.localLog.allow(); ok {
+			l.logger.Error("cannot take an accepted connection; closing it", "error", err, "suppressed", n,
+				"hint", "raise the open-file limit (ulimit -n, LimitNOFILE) or lower max_connections")
+		}
+		l.settle(c, outcomeLocalError, 0, 0, nil)
+		return
+	}
+	t := &tlsRelay{client: conn.(*net.TCPConn)}
+	o, err := l.relayTLS(c, t)
+	if c.backend == nil {
+		t.closeBoth()
+	}
+	in, out := t.bytes()
+	l.settle(c, o, in, out, err)
+}
+
+// relayTLS runs the handshake, the connect and the relay; o says how a
+// connection that reached no backend ended.
+func (l *tcpListener) relayTLS(c *tcpConn, t *tlsRelay) (o outcome, err error) {
+	if err := l.handshake(c, t); err != nil {
+		return outcomeTLSFailed, nil
+	}
+	upstream, o := l.connect(c)
+	if upstream == nil {
+		return o, nil
+	}
+	t.upstream = upstream
+	c.setLifetime()
+	c.drv = t
+	if !l.track(c) {
+		t.closeBoth()
+		return outcomeShutdown, nil
+	}
+	if err := sendProxyHeader(upstream, c.cfg.SendProxyProtocol, c.peers); err != nil {
+		t.closeBoth()
+		return outcomeOK, err
+	}
+	var firstByte func()
+	if c.cfg.Balance == LeastTime {
+		firstByte = func() { c.backend.observe(time.Since(c.start)) }
+	}
+	return outcomeOK, t.relay(firstByte)
+}
+
 // handshake terminates TLS on an admitted connection, within the
 // listener's handshake timeout; a shutdown that force-closes cuts it too.
-func (l *tcpListener) handshake(c *tcpConn, p *peers, cfg *TLSConfig) error {
-	w := &wireConn{TCPConn: c.client, early: p.early}
-	p.early = nil
-	tc := tls.Server(w, cfg.Config)
+func (l *tcpListener) handshake(c *tcpConn, t *tlsRelay) error {
+	cfg := &c.cfg.TLS
+	t.wire = &wireConn{TCPConn: t.client}
+	tc := tls.Server(t.wire, cfg.Config)
 	ctx, cancel := context.WithTimeout(l.dialCtx, cfg.HandshakeTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
 		l.stats.tlsHandshakeErrors.Add(1)
 		if n, ok := l.tlsLog.allow(); ok {
-			l.logger.Warn("closing a connection whose TLS handshake failed", "client", p.client, "error", err, "suppressed", n)
+			l.logger.Warn("closing a connection whose TLS handshake failed", "client", c.peers.client, "error", err, "suppressed", n)
 		}
 		return err
 	}
-	c.tls, c.wire, p.tls = tc, w, tc
+	t.tls, c.peers.tls = tc, tc
 	return nil
+}
+
+func (t *tlsRelay) bytes() (in, out uint64) {
+	if t.wire == nil {
+		return 0, 0
+	}
+	return t.wire.in.Load(), t.wire.out.Load()
+}
+
+// closeWrite sends a close_notify, then a FIN, so that the client's TLS
+// stack sees an end and no truncation. The close_notify waits for a write
+// in progress, which must not hold up the watchdog.
+func (t *tlsRelay) closeWrite() { go t.closeWriteClient() }
+
+func (t *tlsRelay) closeWriteClient() {
+	t.tls.CloseWrite()
+	t.client.CloseWrite()
+}
+
+func (t *tlsRelay) abort() { t.closeBoth() }
+
+func (t *tlsRelay) closeBoth() {
+	t.client.Close()
+	if t.upstream != nil {
+		t.upstream.Close()
+	}
 }
 
 // copyBuffers are the buffers of TLS connections' copies, a TLS record

@@ -183,7 +183,7 @@ func TestTLS_FailedHandshakesDialNothing(t *testing.T) {
 
 	recs := rec.wait(t, 3)
 	for _, r := range recs {
-		must.Eq(t, statusTLSFailed, r.Status)
+		must.Eq(t, outcomeTLSFailed.String(), r.Status)
 	}
 	must.Eq(t, 3, l.Stats().TLSHandshakeErrors)
 	must.Eq(t, 0, b.Accepted.Load())

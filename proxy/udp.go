@@ -38,7 +38,7 @@ const (
 
 var dropNames = [numDropReasons]string{
 	"no_backend", "session_limit", "socket_error", "send_error",
-	"reply_unknown_source", "reply_send_error", statusDenied, statusLimited,
+	"reply_unknown_source", "reply_send_error", outcomeDenied.String(), outcomeLimited.String(),
 	"proxy_header",
 }
 

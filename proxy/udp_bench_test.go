@@ -64,7 +64,7 @@ func BenchmarkUDPBatchDecode(b *testing.B) {
 	bt := newBatch(udpBatch, maxDatagram)
 	for i := range bt.hdrs {
 		bt.hdrs[i].Len = 512
-		bt.names[i].Family = 10 // AF_INET6
+		bt.names[i].Addr.Family = 10 // AF_INET6
 	}
 	bt.n = udpBatch
 	b.ReportAllocs()

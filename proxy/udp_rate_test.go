@@ -47,7 +47,7 @@ func TestUDP_DatagramRatePerSource(t *testing.T) {
 			}
 			send(t, from("127.0.0.3"), 10, []byte("quiet"))
 			testsupport.WaitFor(t, "every datagram delivered or dropped", func() bool {
-				return u.Datagrams.Load()+int64(l.Stats().Dropped[statusLimited]) == 210
+				return u.Datagrams.Load()+int64(l.Stats().Dropped[outcomeLimited.String()]) == 210
 			})
 			elapsed := time.Since(start).Seconds()
 			delivered := u.Datagrams.Load() - 10

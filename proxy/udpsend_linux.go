@@ -287,3 +287,9 @@ func (s *sender) send(fd uintptr) bool {
 	}
 	return true
 }
+
+// ntohs swaps a port between network and host order, either way.
+func ntohs(port uint16) uint16 {
+	b := (*[2]byte)(unsafe.Pointer(&port))
+	return uint16(b[0])<<8 | uint16(b[1])
+}

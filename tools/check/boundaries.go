@@ -20,6 +20,9 @@ type rule struct {
 var rules = []rule{
 	{room: "proxy", forbidden: []string{module + "/config", module + "/discovery", module + "/agent", module + "/command",
 		"github.com/hashicorp/hcl", "github.com/hashicorp/consul"}},
+	// The proxy room's mechanisms stand alone: the reactor knows file
+	// descriptors and handlers, never connections, listeners or pools.
+	{room: "proxy/reactor", forbidden: []string{module + "/proxy"}},
 	{room: "discovery", forbidden: []string{module + "/proxy", module + "/config", module + "/agent", module + "/command",
 		"github.com/hashicorp/hcl"}},
 	{room: "config", forbidden: []string{module + "/agent", module + "/proxy", module + "/discovery", module + "/command"}},

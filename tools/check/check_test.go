@@ -12,7 +12,8 @@ import (
 // Each boundary, broken once, is reported; what keeps to them is not.
 func TestBoundaryViolations(t *testing.T) {
 	ok := []pkg{
-		{ImportPath: module + "/proxy", Deps: []string{"net", "golang.org/x/sys/unix"}},
+		{ImportPath: module + "/proxy", Deps: []string{"net", "golang.org/x/sys/unix", module + "/proxy/reactor"}},
+		{ImportPath: module + "/proxy/reactor", Deps: []string{"golang.org/x/sys/unix"}},
 		{ImportPath: module + "/discovery", Imports: []string{"github.com/hashicorp/consul/api"},
 			Deps: []string{"github.com/hashicorp/consul/api"}},
 		{ImportPath: module + "/agent", Imports: []string{module + "/discovery"},
@@ -30,11 +31,13 @@ func TestBoundaryViolations(t *testing.T) {
 		{ImportPath: module + "/agent", Deps: []string{module + "/command"}},
 		{ImportPath: module + "/command", Imports: []string{"github.com/hashicorp/consul/api"}},
 		{ImportPath: module + "/command/sub", Deps: []string{"google.golang.org/grpc/codes"}},
+		{ImportPath: module + "/proxy/reactor", Deps: []string{module + "/proxy"}},
 	}
 	got := boundaryViolations(bad)
 	must.Len(t, len(bad), got, must.Sprint(got))
 	must.StrContains(t, strings.Join(got, "\n"), "boundary: command imports github.com/hashicorp/consul/api")
 	must.StrContains(t, strings.Join(got, "\n"), "boundary: proxy/sub imports github.com/hashicorp/hcl/v2")
+	must.StrContains(t, strings.Join(got, "\n"), "boundary: proxy/reactor imports github.com/pinlb/pinlb/proxy")
 }
 
 // A file over the limit and a function over it are reported with where

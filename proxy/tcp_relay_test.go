@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/pinlb/pinlb/internal/testsupport"
+	"github.com/pinlb/pinlb/proxy/reactor"
 	"github.com/shoenig/test/must"
 	"golang.org/x/sys/unix"
 )
@@ -169,10 +170,10 @@ func readStream(r io.Reader, seed uint64, total int) error {
 	}
 }
 
-// Connections that come one at a time spread over the loops, within
-// loopSlack of each other: the kernel would give them all to the loop it
-// wakes first.
-func TestTCP_ConnectionsSpreadOverTheLoops(t *testing.T) {
+// Connections that come one at a time spread over the reactors, within
+// reactor.Slack of each other: the kernel would give them all to the
+// reactor it wakes first.
+func TestTCP_ConnectionsSpreadOverTheReactors(t *testing.T) {
 	be := testsupport.StartTCP(t)
 	l := startTCP(t, tcpConfig(), be.Addr).(*tcpListener)
 	const conns = 200
@@ -181,13 +182,13 @@ func TestTCP_ConnectionsSpreadOverTheLoops(t *testing.T) {
 		c := dial(t, l)
 		_, err := c.Write(b[:])
 		must.NoError(t, err)
-		_, err = io.ReadFull(c, b[:]) // relayed: on its loop for good
+		_, err = io.ReadFull(c, b[:]) // relayed: on its reactor for good
 		must.NoError(t, err)
 	}
-	held := map[*loop]int{}
+	held := map[*reactor.Reactor]int{}
 	l.mu.Lock()
 	for c := range l.conns {
-		held[c.flow.Load().lp]++
+		held[c.drv.(*tcpFlow).r]++
 	}
 	l.mu.Unlock()
 	must.MapLen(t, runtime.GOMAXPROCS(0), held)
@@ -195,15 +196,5 @@ func TestTCP_ConnectionsSpreadOverTheLoops(t *testing.T) {
 	for _, n := range held {
 		least, most = min(least, n), max(most, n)
 	}
-	must.LessEq(t, int(loopSlack(int32(least)))+1, most-least)
-}
-
-// The loops are one per CPU the process may use (GOMAXPROCS, a container's
-// CPU limit), not one per CPU of the host.
-func TestLoops_OnePerUsableCPU(t *testing.T) {
-	must.Eq(t, 0, loops.users, must.Sprint("a listener of another test still holds the loops"))
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	must.NoError(t, acquireLoops())
-	defer releaseLoops()
-	must.SliceLen(t, 1, *loops.started.Load())
+	must.LessEq(t, int(reactor.Slack(int32(least)))+1, most-least)
 }

@@ -10,29 +10,37 @@ import (
 	"os"
 	"time"
 
+	"github.com/pinlb/pinlb/proxy/reactor"
 	"golang.org/x/sys/unix"
 )
 
-// A flow that a loop accepted connects on the loop: each try is a
-// non-blocking connect whose socket waits in the epoll set, with a
-// deadline in the loop's timers; the client's bytes wait in its socket
-// meanwhile, and the relay starts when a try connects.
+// The connecting phase: each try is a non-blocking connect whose socket
+// waits in the epoll set, with the try's timeout as the flow's deadline;
+// the client's bytes wait in its socket meanwhile, and the relay starts
+// when a try connects.
+
+// connect enters the phase.
+func (f *tcpFlow) connect() {
+	f.phase = connecting
+	f.l.newTries(&f.c.tries, f.c.peers.client, f.c.cfg)
+	f.dialNext()
+}
 
 // dialNext starts the next try that gets as far as a connect in progress,
 // or gives up.
 func (f *tcpFlow) dialNext() {
-	t := &f.tries
+	t := &f.c.tries
 	for b, timeout := t.next(); b != nil; b, timeout = t.next() {
 		err := f.startTry(b.addr, timeout)
 		if err == nil {
 			return
 		}
-		if status, again := t.failed(err); !again {
-			f.gaveUp(status)
+		if o, again := t.failed(err); !again {
+			f.end(o)
 			return
 		}
 	}
-	f.gaveUp(t.exhausted())
+	f.end(t.exhausted())
 }
 
 // startTry opens the upstream socket and starts its connect.
@@ -42,12 +50,12 @@ func (f *tcpFlow) startTry(addr netip.AddrPort, timeout time.Duration) error {
 		return err
 	}
 	f.fds[upstreamSide] = fd
-	if err := f.lp.watch(f, upstreamSide); err != nil {
+	if err := f.r.Watch(fd, f.slot, uint32(upstreamSide), reactor.Edge); err != nil {
 		unix.Close(fd)
 		f.fds[upstreamSide] = -1
 		return dialError(addr, os.NewSyscallError("epoll_ctl", err))
 	}
-	f.lp.timers.add(f, time.Now().Add(timeout).UnixNano())
+	f.r.SetTimer(&f.timer, time.Now().Add(timeout).UnixNano(), f)
 	return nil
 }
 
@@ -83,16 +91,17 @@ func dialError(addr netip.AddrPort, err error) error {
 	return &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(addr), Err: err}
 }
 
-// connectDone takes the upstream socket's event while it connects: the
+// connectReady takes the upstream socket's event while it connects: the
 // connect's outcome. True when the flow relays from now on; the event
 // then counts for the relay too, as it may say the backend has spoken
-// already, and no new edge would tell. EPOLLOUT alone is a connect that
-// worked; only an error or a hang-up asks the socket what happened.
-func (f *tcpFlow) connectDone(events uint32) bool {
+// already, and no new edge would tell. An event without Out or Failed is
+// not the connect's; Out alone is a connect that worked; only a failure
+// asks the socket what happened.
+func (f *tcpFlow) connectReady(ev reactor.Events) bool {
 	switch {
-	case events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0:
+	case !ev.Out():
 		return false
-	case events&(unix.EPOLLERR|unix.EPOLLHUP) == 0:
+	case !ev.Failed():
 		return f.connected()
 	}
 	errno, err := unix.GetsockoptInt(f.fds[upstreamSide], unix.SOL_SOCKET, unix.SO_ERROR)
@@ -100,7 +109,7 @@ func (f *tcpFlow) connectDone(events uint32) bool {
 		err = unix.Errno(errno)
 	}
 	if err != nil {
-		f.tryFailed(dialError(f.tries.cur.addr, os.NewSyscallError("connect", err)))
+		f.tryFailed(dialError(f.c.tries.cur.addr, os.NewSyscallError("connect", err)))
 		return false
 	}
 	return f.connected()
@@ -108,11 +117,11 @@ func (f *tcpFlow) connectDone(events uint32) bool {
 
 // tryFailed closes the try's socket and goes on to the next try, if any.
 func (f *tcpFlow) tryFailed(err error) {
-	f.lp.timers.cancel(f)
+	f.r.StopTimer(&f.timer)
 	unix.Close(f.fds[upstreamSide])
 	f.fds[upstreamSide] = -1
-	if status, again := f.tries.failed(err); !again {
-		f.gaveUp(status)
+	if o, again := f.c.tries.failed(err); !again {
+		f.end(o)
 		return
 	}
 	f.dialNext()
@@ -122,19 +131,17 @@ func (f *tcpFlow) tryFailed(err error) {
 // at once. The caller resumes it: the client's bytes that came meanwhile
 // go first.
 func (f *tcpFlow) connected() bool {
-	c, l := f.c, f.l
-	f.lp.timers.cancel(f)
-	f.lp.timers.add(f, time.Now().Add(keepAliveAfter).UnixNano())
-	f.connecting = false
-	c.backend = f.tries.connected()
+	c := f.c
+	f.phase = relaying
+	f.r.SetTimer(&f.timer, time.Now().Add(keepAliveAfter).UnixNano(), f)
+	c.backend = c.tries.connected()
 	c.setLifetime()
 	if c.cfg.Balance == LeastTime {
 		f.observe = c.backend
 	}
-	c.flow.Store(f)
-	if !l.track(c) {
-		c.reason.Store(int32(closedShutdown))
-		f.close()
+	c.drv = f
+	if !f.l.track(c) {
+		f.end(outcomeShutdown)
 		return false
 	}
 	if v := c.cfg.SendProxyProtocol; v != "" {
@@ -156,7 +163,7 @@ func (f *tcpFlow) sendHeader(version string) error {
 	if err != nil {
 		return err
 	}
-	w, err := sysSend(f.fds[upstreamSide], h)
+	w, err := reactor.Send(f.fds[upstreamSide], h)
 	switch {
 	case err != nil:
 		return fmt.Errorf("PROXY header: %w", err)
@@ -166,40 +173,21 @@ func (f *tcpFlow) sendHeader(version string) error {
 	return nil
 }
 
-// gaveUp ends a flow that no try connected: recorded with its status, the
-// client closed.
-func (f *tcpFlow) gaveUp(status string) {
-	c, l := f.c, f.l
-	addr := netip.AddrPort{}
-	if b := f.tries.last; b != nil {
-		addr = b.addr
-	}
-	l.record(c.cfg, c.peers, addr, c.start, 0, 0, status)
-	f.lp.timers.cancel(f)
-	f.closed = true
-	unix.Close(f.fds[clientSide])
-	f.lp.remove(f)
-	l.done(c)
-}
-
-// cancelConnects fails the tries in progress of l's flows, and their
-// headers awaited: its Shutdown passed its deadline.
-func (lp *loop) cancelConnects(l *tcpListener) {
-	var cut []*tcpFlow
-	for _, f := range lp.timers.h {
-		if f.l == l {
-			cut = append(cut, f)
+// cancelConnects fails l's flows that await a header or connect on r:
+// l's Shutdown passed its deadline.
+func cancelConnects(r *reactor.Reactor, l *tcpListener) {
+	r.Timed(func(e reactor.Expirer) {
+		f, ok := e.(*tcpFlow)
+		if !ok || f.l != l {
+			return
 		}
-	}
-	for _, f := range cut {
-		switch {
-		case f.closed:
-		case f.header:
-			f.headerFailed(statusProxyTimeout, errShuttingDown)
-		case f.connecting:
-			f.tryFailed(dialError(f.tries.cur.addr, errShuttingDown))
+		switch f.phase {
+		case awaitingHeader:
+			f.headerFailed(outcomeProxyTimeout, errShuttingDown)
+		case connecting:
+			f.tryFailed(dialError(f.c.tries.cur.addr, errShuttingDown))
 		}
-	}
+	})
 }
 
 var errShuttingDown = errors.New("the listener is shutting down")
