@@ -188,14 +188,8 @@ func (l *tcpListener) statsWith(live map[*backend][2]uint64) Stats {
 // liveBytes reads what the open connections have moved so far, by
 // backend, from their drivers' counters.
 func (l *tcpListener) liveBytes() map[*backend][2]uint64 {
-	l.mu.Lock()
-	conns := make([]*tcpConn, 0, len(l.conns))
-	for c := range l.conns {
-		conns = append(conns, c)
-	}
-	l.mu.Unlock()
 	live := make(map[*backend][2]uint64)
-	for _, c := range conns {
+	for _, c := range l.tracked() {
 		in, out := c.drv.bytes()
 		v := live[c.backend]
 		live[c.backend] = [2]uint64{v[0] + in, v[1] + out}

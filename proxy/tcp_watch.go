@@ -20,16 +20,24 @@ func (l *tcpListener) untrack(c *tcpConn) {
 	l.mu.Unlock()
 }
 
+// tracked lists the relayed connections, to be read without the lock.
+func (l *tcpListener) tracked() []*tcpConn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	conns := make([]*tcpConn, 0, len(l.conns))
+	for c := range l.conns {
+		conns = append(conns, c)
+	}
+	return conns
+}
+
 // watch closes connections that moved no byte for the idle timeout,
 // connections whose endpoint left the pool longer than the drain timeout
 // ago, and, with rebalancing, quiet connections of overloaded endpoints and
 // those past their max_lifetime. It reads the kernel's byte counters, so the
 // data path stays a bare splice.
 func (l *tcpListener) watch() {
-	var (
-		conns []*tcpConn
-		rb    rebalancer
-	)
+	var rb rebalancer
 	for {
 		cfg := l.cfg.Load()
 		r := cfg.Rebalance
@@ -42,12 +50,7 @@ func (l *tcpListener) watch() {
 		if !activity && cfg.DrainTimeout <= 0 {
 			continue
 		}
-		conns = conns[:0]
-		l.mu.Lock()
-		for c := range l.conns {
-			conns = append(conns, c)
-		}
-		l.mu.Unlock()
+		conns := l.tracked()
 		now := time.Now()
 		live := conns[:0]
 		for _, c := range conns {
@@ -81,7 +84,6 @@ func (l *tcpListener) watch() {
 		if r.Enabled && r.Skew > 0 {
 			l.rebalance(&rb, &r, live, now)
 		}
-		clear(conns)
 	}
 }
 
