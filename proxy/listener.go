@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/pinlb/pinlb/proxy/pool"
 )
 
 // Protocols.
@@ -245,7 +246,7 @@ func checkUpdate(cur *Config, next Config) error {
 
 // check vets the values a caller might get wrong.
 func check(cfg Config) error {
-	if err := checkBalance(cfg.Balance); err != nil {
+	if err := pool.CheckBalance(cfg.Balance); err != nil {
 		return fmt.Errorf("listener %q: %w", cfg.Name, err)
 	}
 	switch cfg.OnUnhealthy {

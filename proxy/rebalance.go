@@ -3,9 +3,13 @@
 package proxy
 
 import (
-	"math"
+	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/pinlb/pinlb/proxy/pool"
 )
 
 // rebalanceSettle bounds the wait, after a round of moves, for the moved
@@ -20,9 +24,9 @@ const poolSettle = 5 * time.Second
 
 // rebalancer is the watchdog's plan of moves.
 type rebalancer struct {
-	set         *endpointSet     // the set the plan was made for
-	plan        map[*backend]int // moves left, by overloaded backend
-	planned     int              // connections counted when planning
+	set         *pool.Set             // the set the plan was made for
+	plan        map[*pool.Backend]int // moves left, by overloaded backend
+	planned     int                   // connections counted when planning
 	settleUntil time.Time
 	setAt       time.Time // when set was first seen
 	tokens      float64   // token bucket of max_rate
@@ -40,7 +44,7 @@ func (l *tcpListener) rebalance(rb *rebalancer, r *RebalanceConfig, conns []*tcp
 		rb.tokens = min(max(1, r.MaxRate), rb.tokens+now.Sub(rb.last).Seconds()*r.MaxRate)
 	}
 	rb.last = now
-	set := l.pool.load()
+	set := l.pool.Set()
 	if set != rb.set { // the pool changed: plan afresh
 		rb.set, rb.plan, rb.settleUntil, rb.setAt = set, nil, time.Time{}, now
 	}
@@ -63,11 +67,13 @@ func (l *tcpListener) rebalance(rb *rebalancer, r *RebalanceConfig, conns []*tcp
 			total += n
 		}
 		l.logger.Info("rebalancing: moving quiet connections off overloaded endpoints", "moves", total, "connections", len(conns))
-		emit(l.cfg.Load(), Event{Kind: EventRebalance, Cause: rebalanceCause(rb.plan, total, len(conns))})
+		if cfg := l.cfg.Load(); cfg.Events != nil {
+			cfg.Events(Event{Kind: EventRebalance, Cause: rebalanceCause(rb.plan, total, len(conns))})
+		}
 	}
 	rand.Shuffle(len(conns), func(i, j int) { conns[i], conns[j] = conns[j], conns[i] })
 	for _, c := range conns {
-		if rb.plan[c.backend] <= 0 {
+		if rb.plan[c.backend()] <= 0 {
 			continue
 		}
 		first := c.excessSince.IsZero()
@@ -89,7 +95,7 @@ func (l *tcpListener) rebalance(rb *rebalancer, r *RebalanceConfig, conns []*tcp
 			continue // a byte moved since the last look: not quiet after all
 		}
 		rb.tokens--
-		rb.plan[c.backend]--
+		rb.plan[c.backend()]--
 		l.stats.rebalanceMoves.Add(1)
 		if forced {
 			l.stats.rebalanceForced.Add(1)
@@ -106,42 +112,22 @@ func (l *tcpListener) rebalance(rb *rebalancer, r *RebalanceConfig, conns []*tcp
 	}
 }
 
-// planMoves returns, for each primary endpoint holding more than skew times
-// its weighted fair share of conns, how many connections bring it down to
-// its share; and every connection of a draining endpoint (a collector that
-// scales in), whose share is none.
-func planMoves(set *endpointSet, conns []*tcpConn, skew float64) map[*backend]int {
-	if len(set.primary.idx) == 0 {
-		return nil
-	}
-	counts := map[*backend]int{}
-	var plan map[*backend]int
+// planMoves counts conns by backend and has the set say which are too
+// many where.
+func planMoves(set *pool.Set, conns []*tcpConn, skew float64) map[*pool.Backend]int {
+	counts := map[*pool.Backend]int{}
 	for _, c := range conns {
-		counts[c.backend]++
-		if c.backend.removed.Load() {
-			if plan == nil {
-				plan = map[*backend]int{}
-			}
-			plan[c.backend]++
-		}
+		counts[c.backend()]++
 	}
-	if len(set.primary.idx) < 2 {
-		return plan
+	return set.Excess(counts, skew)
+}
+
+// rebalanceCause says where a rebalance round's moves come from.
+func rebalanceCause(plan map[*pool.Backend]int, total, conns int) string {
+	from := make([]string, 0, len(plan))
+	for b, n := range plan {
+		from = append(from, fmt.Sprintf("%s (%d)", b.Addr(), n))
 	}
-	total, weights := 0, 0
-	for _, i := range set.primary.idx {
-		total += counts[set.backends[i]]
-		weights += set.weights[i]
-	}
-	for _, i := range set.primary.idx {
-		b := set.backends[i]
-		fair := float64(total) * float64(set.weights[i]) / float64(weights)
-		if n := counts[b] - int(math.Ceil(fair)); float64(counts[b]) > skew*fair && n > 0 {
-			if plan == nil {
-				plan = map[*backend]int{}
-			}
-			plan[b] = n
-		}
-	}
-	return plan
+	slices.Sort(from)
+	return fmt.Sprintf("moving %d of %d connections to less loaded endpoints, from %s", total, conns, strings.Join(from, ", "))
 }

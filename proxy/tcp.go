@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/pinlb/pinlb/proxy/pool"
 	"github.com/pinlb/pinlb/proxy/reactor"
 	"golang.org/x/sys/unix"
 )
@@ -30,7 +31,7 @@ type tcpListener struct {
 	local     netip.AddrPort // addr as bound
 	acceptors []*acceptor    // one per reactor
 	cfg       atomic.Pointer[Config]
-	pool      *pool
+	pool      *pool.Pool
 
 	// dialCtx is cancelled when open connections are force-closed, so
 	// connects still in progress give up too.
@@ -78,7 +79,7 @@ func listenTCP(cfg Config, logger hclog.Logger) (*tcpListener, error) {
 		fd:        fd,
 		addr:      addr,
 		local:     addrPort(addr),
-		pool:      newPool(cfg.Balance),
+		pool:      newPool(&cfg),
 		conns:     map[*tcpConn]struct{}{},
 		watchDone: make(chan struct{}),
 		sources:   newSources(),
@@ -120,7 +121,7 @@ func (l *tcpListener) Update(cfg Config) error {
 	if err := checkUpdate(l.cfg.Load(), cfg); err != nil {
 		return err
 	}
-	l.pool.setBalance(cfg.Balance)
+	l.pool.Configure(rulesOf(&cfg))
 	l.cfg.Store(&cfg)
 	return nil
 }
@@ -128,7 +129,7 @@ func (l *tcpListener) Update(cfg Config) error {
 // SetEndpoints replaces the endpoint set. The open connections of an
 // endpoint that left drain, or are closed at once under CloseConnections.
 func (l *tcpListener) SetEndpoints(eps []Endpoint) {
-	left := l.pool.update(eps)
+	left := l.pool.Update(eps)
 	if len(left) == 0 || l.cfg.Load().OnUnhealthy != CloseConnections {
 		return
 	}
@@ -136,7 +137,7 @@ func (l *tcpListener) SetEndpoints(eps []Endpoint) {
 	defer l.mu.Unlock()
 	for c := range l.conns {
 		for _, b := range left {
-			if c.backend == b {
+			if c.backend() == b {
 				c.abort(outcomeUnhealthy)
 			}
 		}
@@ -148,12 +149,12 @@ func (l *tcpListener) Stats() Stats { return l.statsWith(l.liveBytes()) }
 // Status reads the open connections' byte counters once, for both.
 func (l *tcpListener) Status() (Stats, []EndpointStatus) {
 	live := l.liveBytes()
-	return l.statsWith(live), l.pool.status(l.cfg.Load(), live)
+	return l.statsWith(live), l.pool.Status(live)
 }
 
 // statsWith is the listener's counters, with live's bytes of the open
 // connections added.
-func (l *tcpListener) statsWith(live map[*backend][2]uint64) Stats {
+func (l *tcpListener) statsWith(live map[*pool.Backend][2]uint64) Stats {
 	s := &l.stats
 	var liveIn, liveOut uint64
 	for _, v := range live {
@@ -187,12 +188,13 @@ func (l *tcpListener) statsWith(live map[*backend][2]uint64) Stats {
 
 // liveBytes reads what the open connections have moved so far, by
 // backend, from their drivers' counters.
-func (l *tcpListener) liveBytes() map[*backend][2]uint64 {
-	live := make(map[*backend][2]uint64)
+func (l *tcpListener) liveBytes() map[*pool.Backend][2]uint64 {
+	live := make(map[*pool.Backend][2]uint64)
 	for _, c := range l.tracked() {
 		in, out := c.drv.bytes()
-		v := live[c.backend]
-		live[c.backend] = [2]uint64{v[0] + in, v[1] + out}
+		b := c.backend()
+		v := live[b]
+		live[b] = [2]uint64{v[0] + in, v[1] + out}
 	}
 	return live
 }

@@ -4,6 +4,8 @@ package proxy
 
 import (
 	"math/rand/v2"
+
+	"github.com/pinlb/pinlb/proxy/pool"
 	"sync/atomic"
 	"time"
 )
@@ -11,13 +13,12 @@ import (
 // tcpConn is one proxied connection, whichever driver carries its bytes.
 type tcpConn struct {
 	// What its end needs: its listener's config when it came, who it is
-	// between, its per-source hold (nil without limits), its walk over
-	// the backends and the one it reached (nil until then).
-	cfg     *Config
-	peers   peers
-	src     *source
-	tries   tries
-	backend *backend
+	// between, its per-source hold (nil without limits), and its lease on
+	// the pool: its tries, then the backend it reached.
+	cfg   *Config
+	peers peers
+	src   *source
+	lease pool.Lease
 
 	start    time.Time
 	lifetime time.Duration // max_lifetime with this connection's jitter; 0 none
@@ -72,6 +73,9 @@ func (c *tcpConn) moved() uint64 {
 	in, out := c.drv.bytes()
 	return in + out
 }
+
+// backend is the backend the connection reached; nil before.
+func (c *tcpConn) backend() *pool.Backend { return c.lease.Backend() }
 
 // setLifetime draws the connection's max_lifetime, ±10%, so that
 // connections opened together do not all end at once.

@@ -58,8 +58,8 @@ type tcpFlow struct {
 	timer reactor.Timer
 	err   error // the first error of either direction
 
-	observe *backend // least_time: told the time to the backend's first byte
-	queued  bool     // asked the reactor for another turn
+	observe bool // least_time: tell the pool the time to the backend's first byte
+	queued  bool // asked the reactor for another turn
 }
 
 // half is one direction of a flow.
@@ -104,7 +104,7 @@ func (f *tcpFlow) Expire() {
 	case awaitingHeader:
 		f.headerLate()
 	case connecting:
-		f.tryFailed(dialError(f.c.tries.cur.addr, os.ErrDeadlineExceeded))
+		f.tryFailed(dialError(f.c.lease.Trying(), os.ErrDeadlineExceeded))
 	case relaying:
 		setKeepAlive(f.fds[upstreamSide]) // the client's has it from the listening socket; fails only on a failing socket
 	}

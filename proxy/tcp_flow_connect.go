@@ -22,25 +22,25 @@ import (
 // connect enters the phase.
 func (f *tcpFlow) connect() {
 	f.phase = connecting
-	f.l.newTries(&f.c.tries, f.c.peers.client, f.c.cfg)
+	f.l.pool.Lease(&f.c.lease, f.c.peers.client)
 	f.dialNext()
 }
 
 // dialNext starts the next try that gets as far as a connect in progress,
 // or gives up.
 func (f *tcpFlow) dialNext() {
-	t := &f.c.tries
-	for b, timeout := t.next(); b != nil; b, timeout = t.next() {
-		err := f.startTry(b.addr, timeout)
+	c := f.c
+	for addr, timeout, ok := c.lease.Next(); ok; addr, timeout, ok = c.lease.Next() {
+		err := f.startTry(addr, timeout)
 		if err == nil {
 			return
 		}
-		if o, again := t.failed(err); !again {
+		if o, again := f.l.tryFailed(c, err); !again {
 			f.end(o)
 			return
 		}
 	}
-	f.end(t.exhausted())
+	f.end(f.l.exhausted(c))
 }
 
 // startTry opens the upstream socket and starts its connect.
@@ -109,7 +109,7 @@ func (f *tcpFlow) connectReady(ev reactor.Events) bool {
 		err = unix.Errno(errno)
 	}
 	if err != nil {
-		f.tryFailed(dialError(f.c.tries.cur.addr, os.NewSyscallError("connect", err)))
+		f.tryFailed(dialError(f.c.lease.Trying(), os.NewSyscallError("connect", err)))
 		return false
 	}
 	return f.connected()
@@ -120,7 +120,7 @@ func (f *tcpFlow) tryFailed(err error) {
 	f.r.StopTimer(&f.timer)
 	unix.Close(f.fds[upstreamSide])
 	f.fds[upstreamSide] = -1
-	if o, again := f.c.tries.failed(err); !again {
+	if o, again := f.l.tryFailed(f.c, err); !again {
 		f.end(o)
 		return
 	}
@@ -134,11 +134,9 @@ func (f *tcpFlow) connected() bool {
 	c := f.c
 	f.phase = relaying
 	f.r.SetTimer(&f.timer, time.Now().Add(keepAliveAfter).UnixNano(), f)
-	c.backend = c.tries.connected()
+	c.lease.Connected()
 	c.setLifetime()
-	if c.cfg.Balance == LeastTime {
-		f.observe = c.backend
-	}
+	f.observe = c.cfg.Balance == LeastTime
 	c.drv = f
 	if !f.l.track(c) {
 		f.end(outcomeShutdown)
@@ -185,7 +183,7 @@ func cancelConnects(r *reactor.Reactor, l *tcpListener) {
 		case awaitingHeader:
 			f.headerFailed(outcomeProxyTimeout, errShuttingDown)
 		case connecting:
-			f.tryFailed(dialError(f.c.tries.cur.addr, errShuttingDown))
+			f.tryFailed(dialError(f.c.lease.Trying(), errShuttingDown))
 		}
 	})
 }

@@ -129,9 +129,9 @@ func (f *tcpFlow) took(s side, n int, err error) bool {
 		f.sourceEnded(s)
 		return false
 	}
-	if s == upstreamSide && f.observe != nil {
-		f.observe.observe(time.Since(f.c.start))
-		f.observe = nil
+	if s == upstreamSide && f.observe {
+		f.c.lease.FirstByte(time.Since(f.c.start))
+		f.observe = false
 	}
 	return true
 }

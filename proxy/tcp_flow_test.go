@@ -33,7 +33,7 @@ func newFlowHarness(t *testing.T, cfg Config, endpoint bool) *flowHarness {
 	t.Cleanup(r.Stop)
 	h := &flowHarness{r: r, records: &records{}}
 	cfg.Recorder = h.records
-	l := &tcpListener{logger: hclog.NewNullLogger(), pool: newPool(cfg.Balance), conns: map[*tcpConn]struct{}{}, sources: newSources()}
+	l := &tcpListener{logger: hclog.NewNullLogger(), pool: newPool(&cfg), conns: map[*tcpConn]struct{}{}, sources: newSources()}
 	l.dialCtx, l.cancelDial = context.WithCancel(context.Background())
 	t.Cleanup(l.cancelDial)
 	l.cfg.Store(&cfg)
@@ -42,7 +42,7 @@ func newFlowHarness(t *testing.T, cfg Config, endpoint bool) *flowHarness {
 		h.upstream, err = net.Listen("tcp", "127.0.0.1:0")
 		must.NoError(t, err)
 		t.Cleanup(func() { h.upstream.Close() })
-		l.pool.update([]Endpoint{{Addr: h.upstream.Addr().(*net.TCPAddr).AddrPort(), Weight: 1}})
+		l.pool.Update([]Endpoint{{Addr: h.upstream.Addr().(*net.TCPAddr).AddrPort(), Weight: 1}})
 	}
 	return h
 }
@@ -156,8 +156,10 @@ func TestTCPFlow_Phases(t *testing.T) {
 			cfg.Access = AccessConfig{Deny: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}
 		},
 		endpoint: true,
-		drive:    func(t *testing.T, h *flowHarness) { write(t, h.client, "PROXY TCP4 192.0.2.1 198.51.100.7 5000 9991\r\n") },
-		want:     outcomeDenied,
+		drive: func(t *testing.T, h *flowHarness) {
+			write(t, h.client, "PROXY TCP4 192.0.2.1 198.51.100.7 5000 9991\r\n")
+		},
+		want: outcomeDenied,
 	}, {
 		name:  "connecting with no endpoint",
 		drive: func(*testing.T, *flowHarness) {},
@@ -166,7 +168,7 @@ func TestTCPFlow_Phases(t *testing.T) {
 		name: "connecting to an endpoint that refuses", endpoint: true,
 		before: func(h *flowHarness) { h.upstream.Close() },
 		drive:  func(*testing.T, *flowHarness) {},
-		want:  outcomeConnectFailed,
+		want:   outcomeConnectFailed,
 	}, {
 		name: "relaying, then the watchdog's abort", endpoint: true,
 		drive: func(t *testing.T, h *flowHarness) {

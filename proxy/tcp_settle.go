@@ -14,15 +14,12 @@ import (
 // before.
 func (l *tcpListener) settle(c *tcpConn, o outcome, in, out uint64, err error) {
 	c.outcome.CompareAndSwap(int32(outcomeOK), int32(o))
-	if c.backend != nil {
-		releaseConn(c.cfg, c.backend)
+	if c.backend() != nil {
+		c.lease.Release(in, out)
 		l.untrack(c)
 		l.relayed(c, in, out, err)
 	} else {
-		var tried netip.AddrPort
-		if b := c.tries.last; b != nil {
-			tried = b.addr
-		}
+		tried, _ := c.lease.Tried()
 		l.record(c, tried, 0, 0, outcome(c.outcome.Load()))
 	}
 	if c.src != nil {
@@ -34,14 +31,11 @@ func (l *tcpListener) settle(c *tcpConn, o outcome, in, out uint64, err error) {
 
 // relayed counts, records and logs a connection that reached its backend.
 func (l *tcpListener) relayed(c *tcpConn, in, out uint64, err error) {
-	b := c.backend
+	addr := c.backend().Addr()
 	l.stats.bytesIn.Add(in)
 	l.stats.bytesOut.Add(out)
-	b.bytesIn.Add(in)
-	b.bytesOut.Add(out)
-
 	o := outcome(c.outcome.Load())
-	l.record(c, b.addr, in, out, o)
+	l.record(c, addr, in, out, o)
 	switch o {
 	case outcomeIdle:
 		l.stats.idleClosed.Add(1)
@@ -53,7 +47,7 @@ func (l *tcpListener) relayed(c *tcpConn, in, out uint64, err error) {
 	if !l.logger.IsDebug() {
 		return
 	}
-	args := []any{"client", c.peers.client, "endpoint", b.addr,
+	args := []any{"client", c.peers.client, "endpoint", addr,
 		"bytes_in", in, "bytes_out", out, "duration", time.Since(c.start), "status", o}
 	if err != nil {
 		args = append(args, "error", err)

@@ -54,7 +54,7 @@ func (l *tcpListener) watch() {
 		now := time.Now()
 		live := conns[:0]
 		for _, c := range conns {
-			if cfg.DrainTimeout > 0 && c.backend.drainedFor(now) >= cfg.DrainTimeout {
+			if cfg.DrainTimeout > 0 && c.backend().DrainedFor(now) >= cfg.DrainTimeout {
 				c.abort(outcomeDrained)
 				continue
 			}

@@ -62,7 +62,7 @@ func (l *tcpListener) serveTLS(fd int, c *tcpConn) {
 	}
 	t := &tlsRelay{client: conn.(*net.TCPConn)}
 	o, err := l.relayTLS(c, t)
-	if c.backend == nil {
+	if c.backend() == nil {
 		t.closeBoth()
 	}
 	in, out := t.bytes()
@@ -92,7 +92,7 @@ func (l *tcpListener) relayTLS(c *tcpConn, t *tlsRelay) (o outcome, err error) {
 	}
 	var firstByte func()
 	if c.cfg.Balance == LeastTime {
-		firstByte = func() { c.backend.observe(time.Since(c.start)) }
+		firstByte = func() { c.lease.FirstByte(time.Since(c.start)) }
 	}
 	return outcomeOK, t.relay(firstByte)
 }

@@ -4,6 +4,7 @@ package proxy
 
 import (
 	"context"
+	"github.com/pinlb/pinlb/proxy/pool"
 	"net"
 	"net/netip"
 	"runtime"
@@ -63,7 +64,7 @@ type udpListener struct {
 	logger  hclog.Logger
 	readers []*udpReader
 	cfg     atomic.Pointer[Config]
-	pool    *pool
+	pool    *pool.Pool
 
 	wg       sync.WaitGroup // the readers and one per flow
 	stopOnce sync.Once
@@ -84,7 +85,7 @@ type udpReader struct {
 	conn *net.UDPConn
 
 	flows map[netip.AddrPort]*flow // owned by the reader goroutine
-	pick  pick                     // reused by the reader goroutine
+	pick  pool.Pick                // reused by the reader goroutine
 	out   sender                   // the reader goroutine's send batch
 	// scratch joins a PROXY header and a datagram sent on their own.
 	scratch []byte
@@ -111,7 +112,7 @@ func listenUDP(cfg Config, logger hclog.Logger) (*udpListener, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &udpListener{logger: logger, pool: newPool(cfg.Balance)}
+	l := &udpListener{logger: logger, pool: newPool(&cfg)}
 	for _, c := range conns {
 		// Room for bursts: the default (about 200 KB) holds fifty 4 KB
 		// datagrams. The kernel caps it at net.core.rmem_max.
@@ -167,14 +168,14 @@ func (l *udpListener) Update(cfg Config) error {
 	if err := checkUpdate(l.cfg.Load(), cfg); err != nil {
 		return err
 	}
-	l.pool.setBalance(cfg.Balance)
+	l.pool.Configure(rulesOf(&cfg))
 	l.cfg.Store(&cfg)
 	return nil
 }
 
 // SetEndpoints replaces the endpoint set. Sessions bound to an endpoint
 // that left move on their next datagram.
-func (l *udpListener) SetEndpoints(eps []Endpoint) { l.pool.update(eps) }
+func (l *udpListener) SetEndpoints(eps []Endpoint) { l.pool.Update(eps) }
 
 func (l *udpListener) Stats() Stats {
 	s := Stats{
@@ -206,7 +207,7 @@ func (l *udpListener) kernelDrops() uint64 {
 }
 
 func (l *udpListener) Status() (Stats, []EndpointStatus) {
-	return l.Stats(), l.pool.status(l.cfg.Load(), nil)
+	return l.Stats(), l.pool.Status(nil)
 }
 
 // Shutdown closes the socket and every session at once: a UDP listener has

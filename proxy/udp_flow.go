@@ -4,6 +4,7 @@ package proxy
 
 import (
 	"errors"
+	"github.com/pinlb/pinlb/proxy/pool"
 	"net"
 	"net/netip"
 	"os"
@@ -105,7 +106,7 @@ type flow struct {
 	// the reader) and replies to it (written by relayReplies).
 	datagramsIn, bytesIn, datagramsOut, bytesOut atomic.Uint64
 	mu                                           sync.Mutex // guards binding and unbinding backend (rare)
-	backend                                      atomic.Pointer[backend]
+	backend                                      atomic.Pointer[pool.Backend]
 
 	// Reply read state, used only by relayReplies and read.
 	readFn func(uintptr) bool
@@ -119,30 +120,30 @@ func (f *flow) touch() { f.last.Store(time.Now().UnixNano()) }
 
 // target picks the backend for one datagram: per datagram in packet mode;
 // in session mode the bound backend, re-elected when it left the pool.
-func (r *udpReader) target(f *flow, set *endpointSet, cfg *Config, client netip.AddrPort, now int64) *backend {
+func (r *udpReader) target(f *flow, set *pool.Set, cfg *Config, client netip.AddrPort, now int64) *pool.Backend {
 	if cfg.UDP.Mode == SessionMode {
-		if b := f.backend.Load(); b != nil && !b.removed.Load() {
+		if b := f.backend.Load(); b != nil && b.Usable() {
 			return b
 		}
 	}
 	p := &r.pick
-	*p = pick{client: client, now: now, maxConns: int64(cfg.MaxConns), slowStart: cfg.SlowStart}
-	b := set.choose(p)
+	*p = pool.Pick{Client: client, Now: now}
+	b := set.Choose(p)
 	if b != nil && cfg.UDP.Mode == SessionMode {
 		f.bind(b)
 	}
 	return b
 }
 
-func (f *flow) bind(b *backend) {
+func (f *flow) bind(b *pool.Backend) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.dead.Load() {
 		return
 	}
-	b.active.Add(1)
+	b.Hold()
 	if old := f.backend.Swap(b); old != nil {
-		old.active.Add(-1)
+		old.Drop()
 	}
 }
 
@@ -172,7 +173,7 @@ func (f *flow) relayReplies() {
 			l.drop(dropSocket, f.client, f.rerr)
 			continue
 		}
-		b := f.fromBackend(l.pool.load())
+		b := f.fromBackend(l.pool.Set())
 		if b == nil {
 			replyBuffers.Put(f.buf)
 			l.drop(dropReplyUnknownSource, f.client, nil)
@@ -186,8 +187,7 @@ func (f *flow) relayReplies() {
 		}
 		n := uint64(f.n)
 		l.replies.Add(1)
-		b.datagramsOut.Add(1)
-		b.bytesOut.Add(n)
+		b.Replied(f.n)
 		f.datagramsOut.Add(1)
 		f.bytesOut.Add(n)
 		f.touch()
@@ -218,11 +218,11 @@ func (f *flow) read(fd uintptr) bool {
 
 // fromBackend returns the backend the reply came from, if this session may
 // hear from it: its bound backend, or any endpoint in the pool.
-func (f *flow) fromBackend(set *endpointSet) *backend {
-	if b := f.backend.Load(); b != nil && b.addr == f.from {
+func (f *flow) fromBackend(set *pool.Set) *pool.Backend {
+	if b := f.backend.Load(); b != nil && b.Addr() == f.from {
 		return b
 	}
-	return set.byAddr[f.from]
+	return set.Lookup(f.from)
 }
 
 func (f *flow) end(status string) {
@@ -230,7 +230,7 @@ func (f *flow) end(status string) {
 	f.dead.Store(true)
 	b := f.backend.Swap(nil)
 	if b != nil {
-		b.active.Add(-1)
+		b.Drop()
 	}
 	f.mu.Unlock()
 	if cfg := f.l.cfg.Load(); cfg.Recorder != nil {
@@ -241,7 +241,7 @@ func (f *flow) end(status string) {
 			DatagramsIn: f.datagramsIn.Load(), DatagramsOut: f.datagramsOut.Load(), Status: status,
 		}
 		if b != nil {
-			r.Upstream = b.addr
+			r.Upstream = b.Addr()
 		}
 		if f.origin.proxied {
 			r.ProxyClient, r.ProxyServer = f.origin.client, f.origin.server

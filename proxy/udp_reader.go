@@ -4,6 +4,7 @@ package proxy
 
 import (
 	"errors"
+	"github.com/pinlb/pinlb/proxy/pool"
 	"net"
 	"net/netip"
 	"os"
@@ -102,23 +103,21 @@ func (l *udpListener) received(p []byte) {
 // It is called before the send: a reply can end the session (its responses
 // limit) and record it as soon as the datagram is out, and the record must
 // count it. unsent takes back what a failed send counted.
-func (l *udpListener) sent(p []byte, f *flow, b *backend) {
+func (l *udpListener) sent(p []byte, f *flow, b *pool.Backend) {
 	n := uint64(len(p))
 	l.datagramsOut.Add(1)
 	l.bytesOut.Add(n)
-	b.datagramsIn.Add(1)
-	b.bytesIn.Add(n)
+	b.Sent(len(p))
 	f.datagramsIn.Add(1)
 	f.bytesIn.Add(n)
 }
 
 // unsent takes back what sent counted for a datagram that was not sent.
-func (l *udpListener) unsent(p []byte, f *flow, b *backend) {
+func (l *udpListener) unsent(p []byte, f *flow, b *pool.Backend) {
 	n := -uint64(len(p))
 	l.datagramsOut.Add(^uint64(0))
 	l.bytesOut.Add(n)
-	b.datagramsIn.Add(^uint64(0))
-	b.bytesIn.Add(n)
+	b.Unsent(len(p))
 	f.datagramsIn.Add(^uint64(0))
 	f.bytesIn.Add(n)
 }
@@ -127,12 +126,12 @@ func (l *udpListener) unsent(p []byte, f *flow, b *backend) {
 // and its backend; nil when the datagram is dropped, which it counts with
 // the reason. Flows are the peers': a balancer in front sends each client
 // from a socket of its own, and the replies go back to it.
-func (r *udpReader) choose(peer netip.AddrPort, o origin, now int64) (*flow, *backend) {
+func (r *udpReader) choose(peer netip.AddrPort, o origin, now int64) (*flow, *pool.Backend) {
 	l := r.l
 	cfg := l.cfg.Load()
-	set := l.pool.load()
+	set := l.pool.Set()
 	client := o.client
-	if len(set.primary.idx)+len(set.backup.idx) == 0 {
+	if set.Empty() {
 		l.drop(dropNoBackend, client, nil) // before a flow: no socket for a datagram going nowhere
 		return nil, nil
 	}
@@ -175,7 +174,7 @@ func (r *udpReader) route(p []byte, peer netip.AddrPort, o origin, now int64) {
 			return
 		}
 		l.sent(p, f, b)
-		_, err := f.sock.WriteToUDPAddrPort(r.withHeader(f, p), b.addr)
+		_, err := f.sock.WriteToUDPAddrPort(r.withHeader(f, p), b.Addr())
 		if err == nil {
 			return
 		}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"github.com/pinlb/pinlb/proxy/pool"
 	"net/netip"
 	"time"
 	"unsafe"
@@ -15,7 +16,7 @@ type queued struct {
 	peer netip.AddrPort
 	o    origin
 	f    *flow
-	b    *backend
+	b    *pool.Backend
 	msg  int
 	done bool
 }
@@ -36,7 +37,7 @@ type sender struct {
 	hdrs  [udpBatch]unix.Mmsghdr
 	names [udpBatch]unix.RawSockaddrInet6
 	cmsgs [udpBatch][32]byte // UDP_SEGMENT, for a message of several datagrams (cmsgSegmentSpace of each)
-	to    [udpBatch]*backend
+	to    [udpBatch]*pool.Backend
 	segs  [udpBatch]int   // datagrams in each
 	size  [udpBatch]int   // of each datagram in it
 	fail  [udpBatch]error // why each was not sent; nil if it was
@@ -163,7 +164,7 @@ func (s *sender) add(q *queued, f *flow) {
 }
 
 // lastTo is the index of the last message to b, or -1.
-func (s *sender) lastTo(b *backend) int {
+func (s *sender) lastTo(b *pool.Backend) int {
 	for k := s.m - 1; k >= 0; k-- {
 		if s.to[k] == b {
 			return k
@@ -183,17 +184,17 @@ func (s *sender) joins(k int, q *queued, f *flow) bool {
 
 // address writes message k's destination, b, as the flow socket's address
 // family wants it.
-func (s *sender) address(k int, b *backend, f *flow) {
+func (s *sender) address(k int, b *pool.Backend, f *flow) {
 	h := &s.hdrs[k].Hdr
 	h.Name = (*byte)(unsafe.Pointer(&s.names[k]))
-	port := ntohs(b.addr.Port()) // the swap is its own inverse
+	port := ntohs(b.Addr().Port()) // the swap is its own inverse
 	if f.v6 {
 		sa := &s.names[k]
-		*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: port, Addr: b.addr.Addr().As16()}
+		*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: port, Addr: b.Addr().Addr().As16()}
 		h.Namelen = unix.SizeofSockaddrInet6
 	} else {
 		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&s.names[k]))
-		*sa = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: port, Addr: b.addr.Addr().Unmap().As4()}
+		*sa = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: port, Addr: b.Addr().Addr().Unmap().As4()}
 		h.Namelen = unix.SizeofSockaddrInet4
 	}
 }

@@ -14,6 +14,7 @@ func TestBoundaryViolations(t *testing.T) {
 	ok := []pkg{
 		{ImportPath: module + "/proxy", Deps: []string{"net", "golang.org/x/sys/unix", module + "/proxy/reactor"}},
 		{ImportPath: module + "/proxy/reactor", Deps: []string{"golang.org/x/sys/unix"}},
+		{ImportPath: module + "/proxy/pool", Deps: []string{"net/netip", "sync"}},
 		{ImportPath: module + "/discovery", Imports: []string{"github.com/hashicorp/consul/api"},
 			Deps: []string{"github.com/hashicorp/consul/api"}},
 		{ImportPath: module + "/agent", Imports: []string{module + "/discovery"},
@@ -32,6 +33,7 @@ func TestBoundaryViolations(t *testing.T) {
 		{ImportPath: module + "/command", Imports: []string{"github.com/hashicorp/consul/api"}},
 		{ImportPath: module + "/command/sub", Deps: []string{"google.golang.org/grpc/codes"}},
 		{ImportPath: module + "/proxy/reactor", Deps: []string{module + "/proxy"}},
+		{ImportPath: module + "/proxy/pool", Deps: []string{module + "/proxy/reactor"}},
 	}
 	got := boundaryViolations(bad)
 	must.Len(t, len(bad), got, must.Sprint(got))

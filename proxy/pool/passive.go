@@ -1,4 +1,4 @@
-package proxy
+package pool
 
 import "time"
 
@@ -7,7 +7,7 @@ import "time"
 // does one failure on probation. Exactly one of the connects that fail
 // together takes it out; those still in flight when it went out count for
 // nothing.
-func (b *backend) failed(now int64, maxFails int, failTimeout time.Duration) bool {
+func (b *Backend) failed(now int64, maxFails int, failTimeout time.Duration) bool {
 	if maxFails <= 0 {
 		return false
 	}
@@ -36,7 +36,7 @@ func (b *backend) failed(now int64, maxFails int, failTimeout time.Duration) boo
 // succeeded forgets the failures of the current window, and ends the
 // probation of a backend back from passive failure: it reports whether it
 // did.
-func (b *backend) succeeded() bool {
+func (b *Backend) succeeded() bool {
 	if b.fails.Load() != 0 {
 		b.fails.Store(0)
 	}
@@ -45,6 +45,6 @@ func (b *backend) succeeded() bool {
 
 // onProbation reports whether the backend is back from passive failure
 // and has not connected since.
-func (b *backend) onProbation(now int64) bool {
+func (b *Backend) onProbation(now int64) bool {
 	return b.probation.Load() && b.downUntil.Load() <= now
 }

@@ -1,6 +1,4 @@
-//go:build linux
-
-package proxy
+package pool
 
 import (
 	"fmt"
@@ -15,17 +13,23 @@ import (
 )
 
 // testSet builds a pool with one endpoint per weight and returns its set.
-func testSet(balance string, weights ...int) *endpointSet {
-	p := newPool(balance)
+func testSet(balance string, weights ...int) *Set {
+	return testSetWith(Rules{Balance: balance}, weights...)
+}
+
+// testSetWith builds the set under rules.
+func testSetWith(rules Rules, weights ...int) *Set {
+	p := New()
+	p.Configure(rules)
 	eps := make([]Endpoint, len(weights))
 	for i, w := range weights {
 		eps[i] = Endpoint{Addr: netip.MustParseAddrPort(fmt.Sprintf("10.0.0.%d:9991", i+1)), Weight: w}
 	}
-	p.update(eps)
-	return p.load()
+	p.Update(eps)
+	return p.Set()
 }
 
-func index(s *endpointSet, b *backend) int {
+func index(s *Set, b *Backend) int {
 	for i, x := range s.backends {
 		if x == b {
 			return i
@@ -41,11 +45,11 @@ func clientAddr(i int) netip.AddrPort {
 // picks counts n picks per endpoint, each connection held open for a number
 // of later picks drawn from hold (0: closed at once). It also returns each
 // endpoint's open connections summed over every pick: its load over time.
-func picks(s *endpointSet, n int, hold func() int) ([]int, []int) {
+func picks(s *Set, n int, hold func() int) ([]int, []int) {
 	counts := make([]int, len(s.backends))
 	load := make([]int, len(s.backends))
 	type open struct {
-		b     *backend
+		b     *Backend
 		until int
 	}
 	var conns []open
@@ -59,7 +63,7 @@ func picks(s *endpointSet, n int, hold func() int) ([]int, []int) {
 			}
 		}
 		conns = live
-		b := s.choose(&pick{client: clientAddr(i), now: time.Now().UnixNano()})
+		b := s.Choose(&Pick{Client: clientAddr(i), Now: time.Now().UnixNano()})
 		counts[index(s, b)]++
 		b.active.Add(1)
 		conns = append(conns, open{b, i + hold()})
@@ -141,9 +145,9 @@ func TestHash_MovesFewClientsWhenOneJoins(t *testing.T) {
 			after := testSet(Hash, append(weights, 1)...) // same IDs, one more
 			moved := 0
 			for i := range clients {
-				p := &pick{client: clientAddr(i), now: time.Now().UnixNano()}
-				b1 := before.choose(p)
-				b2 := after.choose(&pick{client: clientAddr(i), now: p.now})
+				p := &Pick{Client: clientAddr(i), Now: time.Now().UnixNano()}
+				b1 := before.Choose(p)
+				b2 := after.Choose(&Pick{Client: clientAddr(i), Now: p.Now})
 				if b1.id != b2.id {
 					moved++
 				}
@@ -160,36 +164,36 @@ func TestHash_MovesFewClientsWhenOneJoins(t *testing.T) {
 func TestPick_SkipsUnavailable(t *testing.T) {
 	for _, balance := range []string{RoundRobin, LeastConn, RandomTwo, LeastTime, Hash} {
 		t.Run(balance, func(t *testing.T) {
-			s := testSet(balance, 1, 1, 1)
+			s := testSetWith(Rules{Balance: balance, MaxConns: 5}, 1, 1, 1)
 			now := time.Now().UnixNano()
 			s.backends[0].downUntil.Store(now + int64(time.Hour)) // passive health
 			s.backends[1].active.Store(5)                         // at max_conns
 			for i := range 100 {
-				b := s.choose(&pick{client: clientAddr(i), now: now, maxConns: 5})
+				b := s.Choose(&Pick{Client: clientAddr(i), Now: now})
 				must.Eq(t, s.backends[2], b)
 			}
 			s.backends[2].active.Store(5) // all unavailable
-			must.Nil(t, s.choose(&pick{client: clientAddr(0), now: now, maxConns: 5}))
+			must.Nil(t, s.Choose(&Pick{Client: clientAddr(0), Now: now}))
 		})
 	}
 }
 
 func TestPick_BackupOnlyWhenNoPrimary(t *testing.T) {
-	p := newPool(RoundRobin)
+	p := New()
 	prim := netip.MustParseAddrPort("10.0.0.1:1")
 	bak := netip.MustParseAddrPort("10.0.0.2:1")
-	p.update([]Endpoint{{Addr: prim}, {Addr: bak, Backup: true}})
-	s := p.load()
+	p.Update([]Endpoint{{Addr: prim}, {Addr: bak, Backup: true}})
+	s := p.Set()
 	now := time.Now().UnixNano()
 	for range 10 {
-		must.Eq(t, prim, s.choose(&pick{now: now}).addr)
+		must.Eq(t, prim, s.Choose(&Pick{Now: now}).addr)
 	}
 	s.backends[0].downUntil.Store(now + int64(time.Hour))
-	must.Eq(t, bak, s.choose(&pick{now: now}).addr)
+	must.Eq(t, bak, s.Choose(&Pick{Now: now}).addr)
 }
 
 func TestPassiveHealth(t *testing.T) {
-	b := &backend{}
+	b := &Backend{}
 	now := time.Now().UnixNano()
 	must.False(t, b.failed(now, 3, time.Second))
 	must.False(t, b.failed(now+1, 3, time.Second))
@@ -197,7 +201,7 @@ func TestPassiveHealth(t *testing.T) {
 	must.Eq(t, now+2+int64(time.Second), b.downUntil.Load())
 
 	// Failures spread wider than fail_timeout do not add up.
-	c := &backend{}
+	c := &Backend{}
 	for i := range 5 {
 		must.False(t, c.failed(now+int64(i)*int64(2*time.Second), 3, time.Second))
 	}
@@ -210,7 +214,7 @@ func TestPassiveHealth(t *testing.T) {
 // Connects that fail together take the backend out once, and count once;
 // those still in flight when it went out count for nothing.
 func TestPassiveHealth_CountsEjectionsNotFailures(t *testing.T) {
-	b := &backend{}
+	b := &Backend{}
 	now := time.Now().UnixNano()
 	var outs atomic.Int64
 	var wg sync.WaitGroup
@@ -242,7 +246,7 @@ func TestPassiveHealth_Probation(t *testing.T) {
 
 	b.probing.Store(true) // a probe in flight: nobody else gets it
 	for i := range 20 {
-		must.Eq(t, s.backends[1], s.choose(&pick{client: clientAddr(i), now: back}))
+		must.Eq(t, s.backends[1], s.Choose(&Pick{Client: clientAddr(i), Now: back}))
 	}
 	b.probing.Store(false)
 	must.True(t, b.failed(back, 3, time.Second)) // one failure on probation
@@ -254,7 +258,7 @@ func TestPassiveHealth_Probation(t *testing.T) {
 }
 
 func TestSlowStartRamp(t *testing.T) {
-	b := &backend{}
+	b := &Backend{}
 	now := time.Now().UnixNano()
 	must.Eq(t, 1.0, b.ramp(now, time.Minute)) // a starting pool's endpoints: no ramp
 	b.since.Store(now)
@@ -268,12 +272,12 @@ func TestSlowStartRamp(t *testing.T) {
 func TestSlowStart_NeverRefuses(t *testing.T) {
 	for _, balance := range []string{RoundRobin, LeastConn, RandomTwo, LeastTime, Hash} {
 		t.Run(balance, func(t *testing.T) {
-			s := testSet(balance, 1, 1)
+			s := testSetWith(Rules{Balance: balance, SlowStart: time.Hour}, 1, 1)
 			now := time.Now().UnixNano()
 			s.backends[0].downUntil.Store(now + int64(time.Hour))
 			s.backends[1].since.Store(now)
 			for i := range 100 {
-				must.Eq(t, s.backends[1], s.choose(&pick{client: clientAddr(i), now: now, slowStart: time.Hour}))
+				must.Eq(t, s.backends[1], s.Choose(&Pick{Client: clientAddr(i), Now: now}))
 			}
 		})
 	}

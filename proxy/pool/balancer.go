@@ -1,4 +1,4 @@
-package proxy
+package pool
 
 import (
 	"fmt"
@@ -11,13 +11,13 @@ import (
 	"sync/atomic"
 )
 
-// Balancer chooses the backend for a new connection or datagram. One
-// Balancer is built per immutable endpoint set, and Pick must be safe for
+// balancer chooses the backend for a new connection or datagram. One
+// balancer is built per immutable endpoint set, and pick must be safe for
 // concurrent use without locks.
-type Balancer interface {
-	// Pick returns a position in p.group whose backend p.ok accepts, or -1
+type balancer interface {
+	// pick returns a position in p.group whose backend p.ok accepts, or -1
 	// when none does.
-	Pick(p *pick) int
+	pick(p *Pick) int
 }
 
 // Balance algorithms.
@@ -32,8 +32,8 @@ const (
 // balancers builds, for each algorithm, the balancer of one group of a
 // set: backends with these weights (all ≥ 1). Adding an algorithm is a row
 // here, and its name in config's list (a test in agent/ compares them).
-var balancers = map[string]func(backends []*backend, weights []int) Balancer{
-	RoundRobin: func(_ []*backend, weights []int) Balancer {
+var balancers = map[string]func(backends []*Backend, weights []int) balancer{
+	RoundRobin: func(_ []*Backend, weights []int) balancer {
 		rr := newRoundRobin(weights)
 		// Start the rotation anywhere: a set is rebuilt on every pool
 		// change, and starting each at the first endpoint would send the
@@ -41,26 +41,26 @@ var balancers = map[string]func(backends []*backend, weights []int) Balancer{
 		rr.next.Store(rand.Uint64())
 		return rr
 	},
-	LeastConn: func([]*backend, []int) Balancer { return leastConn{} },
-	RandomTwo: func([]*backend, []int) Balancer { return randomTwo{} },
-	Hash:      func(backends []*backend, weights []int) Balancer { return newRing(backends, weights) },
-	LeastTime: func([]*backend, []int) Balancer { return leastTime{} },
+	LeastConn: func([]*Backend, []int) balancer { return leastConn{} },
+	RandomTwo: func([]*Backend, []int) balancer { return randomTwo{} },
+	Hash:      func(backends []*Backend, weights []int) balancer { return newRing(backends, weights) },
+	LeastTime: func([]*Backend, []int) balancer { return leastTime{} },
 }
 
 // Balancers lists the balance algorithms, sorted.
 func Balancers() []string { return slices.Sorted(maps.Keys(balancers)) }
 
-// checkBalance reports whether the algorithm is one this package knows.
-func checkBalance(name string) error {
+// CheckBalance reports whether the algorithm is one this package knows.
+func CheckBalance(name string) error {
 	if _, ok := balancers[name]; !ok {
 		return fmt.Errorf("unknown balance algorithm %q", name)
 	}
 	return nil
 }
 
-// newBalancer builds the balancer for one group of a set. checkBalance
+// newBalancer builds the balancer for one group of a set. CheckBalance
 // has vetted name.
-func newBalancer(name string, backends []*backend, weights []int) Balancer {
+func newBalancer(name string, backends []*Backend, weights []int) balancer {
 	return balancers[name](backends, weights)
 }
 
@@ -104,7 +104,7 @@ func newRoundRobin(weights []int) *roundRobin {
 
 // Pick takes the next turn; a turn whose backend is unavailable passes to
 // the next, for at most one round of the schedule.
-func (rr *roundRobin) Pick(p *pick) int {
+func (rr *roundRobin) pick(p *Pick) int {
 	n := uint64(len(rr.schedule))
 	if n == 0 {
 		return -1
@@ -152,8 +152,8 @@ func gcd(a, b int) int {
 // weight; ties go to a random one of them, so equal backends share.
 type leastConn struct{}
 
-func (leastConn) Pick(p *pick) int {
-	return p.lowest(func(b *backend) float64 { return float64(b.active.Load()) })
+func (leastConn) pick(p *Pick) int {
+	return p.lowest(func(b *Backend) float64 { return float64(b.active.Load()) })
 }
 
 // leastTime picks the backend with the lowest expected time for one more
@@ -162,8 +162,8 @@ func (leastConn) Pick(p *pick) int {
 // Plus least_time). A backend not yet measured counts as the fastest.
 type leastTime struct{}
 
-func (leastTime) Pick(p *pick) int {
-	return p.lowest(func(b *backend) float64 {
+func (leastTime) pick(p *Pick) int {
+	return p.lowest(func(b *Backend) float64 {
 		// Unmeasured counts as the fastest: 1ns.
 		return max(1, math.Float64frombits(b.latency.Load())) * float64(b.active.Load()+1)
 	})
@@ -173,7 +173,7 @@ func (leastTime) Pick(p *pick) int {
 // weighted, and the one with fewer open connections per weight wins.
 type randomTwo struct{}
 
-func (randomTwo) Pick(p *pick) int {
+func (randomTwo) pick(p *Pick) int {
 	n := len(p.group)
 	if n == 0 {
 		return -1
@@ -190,7 +190,7 @@ func (randomTwo) Pick(p *pick) int {
 		}
 	}
 	if first < 0 {
-		return p.lowest(func(b *backend) float64 { return float64(b.active.Load()) }) // every random draw missed
+		return p.lowest(func(b *Backend) float64 { return float64(b.active.Load()) }) // every random draw missed
 	}
 	if second < 0 {
 		return first
@@ -212,7 +212,7 @@ type ring struct {
 
 const vnodesPerWeight = 160
 
-func newRing(backends []*backend, weights []int) *ring {
+func newRing(backends []*Backend, weights []int) *ring {
 	r := &ring{}
 	w := normalise(weights)
 	for i, b := range backends {
@@ -234,11 +234,11 @@ func newRing(backends []*backend, weights []int) *ring {
 	return r
 }
 
-func (r *ring) Pick(p *pick) int {
+func (r *ring) pick(p *Pick) int {
 	if len(r.points) == 0 {
 		return -1
 	}
-	a := p.client.Addr().As16()
+	a := p.Client.Addr().As16()
 	h := fnv64a(a[:])
 	start := sort.Search(len(r.points), func(k int) bool { return r.points[k] >= h })
 	for k := range r.points {
