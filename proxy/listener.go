@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/pinlb/pinlb/proxy/pool"
 )
 
@@ -209,30 +208,26 @@ type Stats struct {
 	Dropped      map[string]uint64 `json:"dropped,omitempty"` // UDP datagrams dropped, by reason
 }
 
-// Listen binds cfg.Address and starts serving. The listener has no endpoints
-// until SetEndpoints is called; until then it closes connections and drops
-// datagrams, counting them. Its errors name the listener.
-func Listen(cfg Config, logger hclog.Logger) (Listener, error) {
-	if err := check(cfg); err != nil {
-		return nil, err
+// newPool is a listener's pool, under cfg's rules.
+func newPool(cfg *Config) *pool.Pool {
+	p := pool.New()
+	p.Configure(rulesOf(cfg))
+	return p
+}
+
+// rulesOf are the pool's share of a listener's settings.
+func rulesOf(cfg *Config) pool.Rules {
+	return pool.Rules{
+		Balance:        cfg.Balance,
+		MaxFails:       cfg.MaxFails,
+		FailTimeout:    cfg.FailTimeout,
+		MaxConns:       cfg.MaxConns,
+		SlowStart:      cfg.SlowStart,
+		Tries:          cfg.Tries,
+		ConnectTimeout: cfg.ConnectTimeout,
+		NextTimeout:    cfg.NextTimeout,
+		Events:         cfg.Events,
 	}
-	logger = logger.With("listener", cfg.Name)
-	var (
-		l   Listener
-		err error
-	)
-	switch cfg.Protocol {
-	case TCP:
-		l, err = listenTCP(cfg, logger)
-	case UDP:
-		l, err = listenUDP(cfg, logger)
-	default:
-		err = fmt.Errorf("unknown protocol %q", cfg.Protocol)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("listener %q: %w", cfg.Name, err)
-	}
-	return l, nil
 }
 
 // checkUpdate vets a new config for a running listener.

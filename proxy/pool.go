@@ -34,24 +34,4 @@ const (
 // Balancers lists the balance algorithms, sorted.
 func Balancers() []string { return pool.Balancers() }
 
-// newPool is a listener's pool, under cfg's rules.
-func newPool(cfg *Config) *pool.Pool {
-	p := pool.New()
-	p.Configure(rulesOf(cfg))
-	return p
-}
-
-// rulesOf are the pool's share of a listener's settings.
-func rulesOf(cfg *Config) pool.Rules {
-	return pool.Rules{
-		Balance:        cfg.Balance,
-		MaxFails:       cfg.MaxFails,
-		FailTimeout:    cfg.FailTimeout,
-		MaxConns:       cfg.MaxConns,
-		SlowStart:      cfg.SlowStart,
-		Tries:          cfg.Tries,
-		ConnectTimeout: cfg.ConnectTimeout,
-		NextTimeout:    cfg.NextTimeout,
-		Events:         cfg.Events,
-	}
-}
+//END

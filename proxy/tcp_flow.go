@@ -3,7 +3,6 @@
 package proxy
 
 import (
-	"os"
 	"sync/atomic"
 
 	"github.com/pinlb/pinlb/proxy/reactor"
@@ -78,38 +77,6 @@ type half struct {
 	bytes atomic.Uint64 // written to the destination
 }
 
-// Ready dispatches an event of one of the flow's sockets to its phase.
-func (f *tcpFlow) Ready(tag uint32, ev reactor.Events) {
-	s := side(tag)
-	switch f.phase {
-	case awaitingHeader:
-		f.headerReady(ev.Hangup())
-	case connecting:
-		if s == upstreamSide && !f.connectReady(ev) {
-			return
-		}
-		f.note(s, ev)
-		if f.phase == relaying {
-			f.Resume()
-		}
-	case relaying:
-		f.note(s, ev)
-		f.Resume()
-	}
-}
-
-// Expire takes the deadline of the flow's phase.
-func (f *tcpFlow) Expire() {
-	switch f.phase {
-	case awaitingHeader:
-		f.headerLate()
-	case connecting:
-		f.tryFailed(dialError(f.c.lease.Trying(), os.ErrDeadlineExceeded))
-	case relaying:
-		setKeepAlive(f.fds[upstreamSide]) // the client's has it from the listening socket; fails only on a failing socket
-	}
-}
-
 // end closes the flow's sockets, gives back what it holds (a pipe with
 // bytes that can no longer go anywhere is closed, never reused), and
 // settles the connection with o.
@@ -157,4 +124,19 @@ func (f *tcpFlow) shutdownClient() {
 	if f.phase == relaying {
 		unix.Shutdown(f.fds[clientSide], unix.SHUT_WR)
 	}
+}
+
+// free gives back what the direction holds, once its flow ended: a pipe
+// with bytes that can no longer go anywhere is closed, never reused.
+func (d *half) free(r *reactor.Reactor) {
+	switch {
+	case d.p != nil && d.inPipe == 0:
+		r.PutPipe(d.p)
+	case d.p != nil:
+		d.p.Close()
+	}
+	if d.pend != nil {
+		r.PutSpare(d.pend)
+	}
+	d.p, d.pend = nil, nil
 }

@@ -171,21 +171,4 @@ func (f *tcpFlow) sendHeader(version string) error {
 	return nil
 }
 
-// cancelConnects fails l's flows that await a header or connect on r:
-// l's Shutdown passed its deadline.
-func cancelConnects(r *reactor.Reactor, l *tcpListener) {
-	r.Timed(func(e reactor.Expirer) {
-		f, ok := e.(*tcpFlow)
-		if !ok || f.l != l {
-			return
-		}
-		switch f.phase {
-		case awaitingHeader:
-			f.headerFailed(outcomeProxyTimeout, errShuttingDown)
-		case connecting:
-			f.tryFailed(dialError(f.c.lease.Trying(), errShuttingDown))
-		}
-	})
-}
-
-var errShuttingDown = errors.New("the listener is shutting down")
+//END

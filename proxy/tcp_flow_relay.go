@@ -192,17 +192,4 @@ func (f *tcpFlow) sourceEnded(s side) {
 	unix.Shutdown(f.fds[1-s], unix.SHUT_WR)
 }
 
-// free gives back what the direction holds, once its flow ended: a pipe
-// with bytes that can no longer go anywhere is closed, never reused.
-func (d *half) free(r *reactor.Reactor) {
-	switch {
-	case d.p != nil && d.inPipe == 0:
-		r.PutPipe(d.p)
-	case d.p != nil:
-		d.p.Close()
-	}
-	if d.pend != nil {
-		r.PutSpare(d.pend)
-	}
-	d.p, d.pend = nil, nil
-}
+//END

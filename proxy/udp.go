@@ -11,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
@@ -77,32 +76,6 @@ type udpListener struct {
 	segmentLog                         rateLog    // segmentation refused
 	sources                            udpSources // for limits { datagram_rate_per_source }
 }
-
-// udpReader is one socket of a UDP listener and the goroutine that reads it,
-// with the flows of the clients the kernel sends to it.
-type udpReader struct {
-	l    *udpListener
-	conn *net.UDPConn
-
-	flows map[netip.AddrPort]*flow // owned by the reader goroutine
-	pick  pool.Pick                // reused by the reader goroutine
-	out   sender                   // the reader goroutine's send batch
-	// scratch joins a PROXY header and a datagram sent on their own.
-	scratch []byte
-
-	// Flows that ended on their own, for the reader to remove from flows:
-	// when it next reads, or when reapDelay after the first of them wakes
-	// it, so that a burst followed by silence is not held until traffic
-	// comes back.
-	endedMu sync.Mutex
-	ended   []*flow
-	nEnded  atomic.Int32
-	held    atomic.Int64 // len(flows), for tests
-	peak    int          // len(flows) at its highest since the map was made
-}
-
-// reapDelay is how long an ended flow may stay in its reader's table.
-const reapDelay = time.Second
 
 // udpReaders is how many sockets and readers a UDP listener has.
 func udpReaders() int { return min(runtime.GOMAXPROCS(0), 8) }

@@ -83,6 +83,14 @@ func (l *udpListener) reserveSession(max int) bool {
 	}
 }
 
+// origin is whose a datagram is: its sender's, or, when a trusted peer put
+// a PROXY v2 header before it, the header's client and the address it
+// reached.
+type origin struct {
+	client, server netip.AddrPort
+	proxied        bool
+}
+
 // flow is one client address's session: an upstream socket and, in session
 // mode, the backend it sticks to.
 type flow struct {

@@ -5,16 +5,40 @@ package proxy
 import (
 	"errors"
 	"github.com/pinlb/pinlb/proxy/pool"
+	"golang.org/x/sys/unix"
 	"net"
 	"net/netip"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// udpBatch is how many datagrams one system call may read. Each buffer
-// fits the largest datagram; only the bytes datagrams fill are touched, so
-// the resident cost follows the traffic.
-const udpBatch = 32
+// udpReader is one socket of a UDP listener and the goroutine that reads it,
+// with the flows of the clients the kernel sends to it.
+type udpReader struct {
+	l    *udpListener
+	conn *net.UDPConn
+
+	flows map[netip.AddrPort]*flow // owned by the reader goroutine
+	pick  pool.Pick                // reused by the reader goroutine
+	out   sender                   // the reader goroutine's send batch
+	// scratch joins a PROXY header and a datagram sent on their own.
+	scratch []byte
+
+	// Flows that ended on their own, for the reader to remove from flows:
+	// when it next reads, or when reapDelay after the first of them wakes
+	// it, so that a burst followed by silence is not held until traffic
+	// comes back.
+	endedMu sync.Mutex
+	ended   []*flow
+	nEnded  atomic.Int32
+	held    atomic.Int64 // len(flows), for tests
+	peak    int          // len(flows) at its highest since the map was made
+}
+
+// reapDelay is how long an ended flow may stay in its reader's table.
+const reapDelay = time.Second
 
 func (r *udpReader) serve() {
 	l := r.l
@@ -62,14 +86,6 @@ func (r *udpReader) forward(p []byte, client netip.AddrPort) {
 	l := r.l
 	l.received(p)
 	r.route(p, client, origin{client: client}, time.Now().UnixNano())
-}
-
-// origin is whose a datagram is: its sender's, or, when a trusted peer put
-// a PROXY v2 header before it, the header's client and the address it
-// reached.
-type origin struct {
-	client, server netip.AddrPort
-	proxied        bool
 }
 
 // unwrap takes the PROXY v2 header off a datagram from a trusted peer, and
@@ -234,3 +250,91 @@ func (r *udpReader) reap() {
 
 // wake makes the reader return from its read, to reap.
 func (r *udpReader) wake() { r.conn.SetReadDeadline(time.Unix(1, 0)) }
+
+// enqueue is forward's first half: count, choose the flow and the backend,
+// and queue the datagram for flush. A datagram that cannot go is dropped
+// here, with its reason.
+func (r *udpReader) enqueue(p []byte, peer netip.AddrPort, pp *ProxyProtocolConfig, now int64) {
+	l := r.l
+	l.received(p)
+	p, o, ok := r.unwrap(p, peer, pp)
+	if !ok {
+		return
+	}
+	f, b := r.choose(peer, o, now)
+	if f == nil {
+		return
+	}
+	s := &r.out
+	s.q[s.n] = queued{p: p, peer: peer, o: o, f: f, b: b}
+	s.n++
+}
+
+// flush sends what enqueue queued, flow by flow, and counts it. A datagram
+// whose flow ended meanwhile (a timeout) goes again through forward, which
+// opens a new flow; so do the datagrams of a message of several that
+// failed, each to go or fail on its own.
+func (r *udpReader) flush() {
+	l := r.l
+	s := &r.out
+	for i := range s.n {
+		f := s.q[i].f
+		if s.q[i].done {
+			continue
+		}
+		s.m, s.nq = 0, 0
+		for j := i; j < s.n; j++ {
+			if q := &s.q[j]; !q.done && q.f == f {
+				q.done = true
+				s.add(q, f)
+				s.mine[s.nq] = j
+				s.nq++
+				l.sent(q.p, f, q.b) // counted before it leaves: see sent
+			}
+		}
+		s.layout(f)
+		s.sendAll(f)
+		for _, j := range s.mine[:s.nq] {
+			q := &s.q[j]
+			err := s.fail[q.msg]
+			if err == nil {
+				continue
+			}
+			l.unsent(q.p, f, q.b)
+			switch {
+			case f.dead.Load():
+				r.route(q.p, q.peer, q.o, time.Now().UnixNano())
+			case s.segs[q.msg] > 1: // one by one now: each goes, or fails, on its own
+				if refusesSegments(err) {
+					r.unsegment(f, err)
+				}
+				r.route(q.p, q.peer, q.o, time.Now().UnixNano())
+			default:
+				l.drop(dropSendError, q.o.client, err)
+			}
+		}
+	}
+	clear(s.q[:s.n])
+	s.n = 0
+}
+
+// refusesSegments reports whether a send failed for being a message of
+// segments: a path whose MTU is below the datagrams' size, a socket
+// without checksums, a kernel without UDP_SEGMENT.
+func refusesSegments(err error) bool {
+	return err == unix.EINVAL || err == unix.EIO || err == unix.EMSGSIZE || err == unix.ENOPROTOOPT
+}
+
+// unsegment turns segmentation off for f, whose socket refused a message
+// of several datagrams: they go one by one from then on.
+func (r *udpReader) unsegment(f *flow, err error) {
+	if f.unsegmented {
+		return
+	}
+	f.unsegmented = true
+	l := r.l
+	if n, ok := l.segmentLog.allow(); ok {
+		l.logger.Info("the kernel refused datagrams sent as segments of one; this flow sends them one by one",
+			"client", f.client, "error", err, "suppressed", n)
+	}
+}

@@ -3,7 +3,6 @@ package proxy
 import (
 	"github.com/pinlb/pinlb/proxy/pool"
 	"net/netip"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -59,94 +58,6 @@ const (
 )
 
 var cmsgSegmentSpace = unix.CmsgSpace(2)
-
-// enqueue is forward's first half: count, choose the flow and the backend,
-// and queue the datagram for flush. A datagram that cannot go is dropped
-// here, with its reason.
-func (r *udpReader) enqueue(p []byte, peer netip.AddrPort, pp *ProxyProtocolConfig, now int64) {
-	l := r.l
-	l.received(p)
-	p, o, ok := r.unwrap(p, peer, pp)
-	if !ok {
-		return
-	}
-	f, b := r.choose(peer, o, now)
-	if f == nil {
-		return
-	}
-	s := &r.out
-	s.q[s.n] = queued{p: p, peer: peer, o: o, f: f, b: b}
-	s.n++
-}
-
-// flush sends what enqueue queued, flow by flow, and counts it. A datagram
-// whose flow ended meanwhile (a timeout) goes again through forward, which
-// opens a new flow; so do the datagrams of a message of several that
-// failed, each to go or fail on its own.
-func (r *udpReader) flush() {
-	l := r.l
-	s := &r.out
-	for i := range s.n {
-		f := s.q[i].f
-		if s.q[i].done {
-			continue
-		}
-		s.m, s.nq = 0, 0
-		for j := i; j < s.n; j++ {
-			if q := &s.q[j]; !q.done && q.f == f {
-				q.done = true
-				s.add(q, f)
-				s.mine[s.nq] = j
-				s.nq++
-				l.sent(q.p, f, q.b) // counted before it leaves: see sent
-			}
-		}
-		s.layout(f)
-		s.sendAll(f)
-		for _, j := range s.mine[:s.nq] {
-			q := &s.q[j]
-			err := s.fail[q.msg]
-			if err == nil {
-				continue
-			}
-			l.unsent(q.p, f, q.b)
-			switch {
-			case f.dead.Load():
-				r.route(q.p, q.peer, q.o, time.Now().UnixNano())
-			case s.segs[q.msg] > 1: // one by one now: each goes, or fails, on its own
-				if refusesSegments(err) {
-					r.unsegment(f, err)
-				}
-				r.route(q.p, q.peer, q.o, time.Now().UnixNano())
-			default:
-				l.drop(dropSendError, q.o.client, err)
-			}
-		}
-	}
-	clear(s.q[:s.n])
-	s.n = 0
-}
-
-// refusesSegments reports whether a send failed for being a message of
-// segments: a path whose MTU is below the datagrams' size, a socket
-// without checksums, a kernel without UDP_SEGMENT.
-func refusesSegments(err error) bool {
-	return err == unix.EINVAL || err == unix.EIO || err == unix.EMSGSIZE || err == unix.ENOPROTOOPT
-}
-
-// unsegment turns segmentation off for f, whose socket refused a message
-// of several datagrams: they go one by one from then on.
-func (r *udpReader) unsegment(f *flow, err error) {
-	if f.unsegmented {
-		return
-	}
-	f.unsegmented = true
-	l := r.l
-	if n, ok := l.segmentLog.allow(); ok {
-		l.logger.Info("the kernel refused datagrams sent as segments of one; this flow sends them one by one",
-			"client", f.client, "error", err, "suppressed", n)
-	}
-}
 
 // add puts q in a message: the flow's last one to q's backend, when that
 // one takes segments of q's size, or a new one.
