@@ -91,3 +91,36 @@ func TestAccess_UDP(t *testing.T) {
 		})
 	}
 }
+
+// A deny that a reload adds stops a live flow too: a packet-mode agent's
+// flow never ends while it sends, so a check at its start alone would
+// never see the deny.
+func TestAccess_UDPDenyByReloadStopsALiveFlow(t *testing.T) {
+	for _, mode := range []string{PacketMode, SessionMode} {
+		t.Run(mode, func(t *testing.T) {
+			u := testsupport.StartUDP(t)
+			cfg := udpConfig(mode)
+			l := startUDP(t, cfg, u)
+			c, err := net.DialUDP("udp", nil, l.Addr().(*net.UDPAddr))
+			must.NoError(t, err)
+			defer c.Close()
+			send := func() {
+				_, err := c.Write([]byte("span"))
+				must.NoError(t, err)
+			}
+			send()
+			testsupport.WaitFor(t, "the flow's first datagram", func() bool { return u.Datagrams.Load() == 1 })
+			cfg.Access = AccessConfig{Deny: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+			must.NoError(t, l.Update(cfg))
+			send()
+			testsupport.WaitFor(t, "the live flow's datagram denied", func() bool {
+				return l.Stats().Dropped[outcomeDenied.String()] == 1
+			})
+			must.Eq(t, 1, u.Datagrams.Load())
+			cfg.Access = AccessConfig{}
+			must.NoError(t, l.Update(cfg))
+			send()
+			testsupport.WaitFor(t, "the flow let through again", func() bool { return u.Datagrams.Load() == 2 })
+		})
+	}
+}

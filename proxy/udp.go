@@ -33,13 +33,14 @@ const (
 	dropDenied
 	dropLimited
 	dropProxyHeader
+	dropAddressFamily
 	numDropReasons
 )
 
 var dropNames = [numDropReasons]string{
 	"no_backend", "session_limit", "socket_error", "send_error",
 	"reply_unknown_source", "reply_send_error", outcomeDenied.String(), outcomeLimited.String(),
-	"proxy_header",
+	"proxy_header", "address_family",
 }
 
 // dropReceiveBuffer is the reason for the datagrams the kernel dropped

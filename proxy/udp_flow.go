@@ -36,7 +36,7 @@ func (r *udpReader) newFlow(client netip.AddrPort, o origin, cfg *Config) *flow 
 		l.drop(dropSocket, client, err)
 		return nil
 	}
-	f := &flow{l: l, r: r, client: client, origin: o, sock: sock, raw: raw, start: time.Now(),
+	f := &flow{l: l, r: r, client: client, origin: o, sock: sock, raw: raw, start: time.Now(), admitted: cfg,
 		v6: sock.LocalAddr().(*net.UDPAddr).IP.To4() == nil}
 	if cfg.SendProxyProtocol != "" {
 		if f.header, err = datagramProxyHeader(o.client, r.server(o)); err != nil {
@@ -105,8 +105,11 @@ type flow struct {
 	// unsegmented: the kernel refused a message of several datagrams on
 	// the socket; they go one by one. The reader's alone.
 	unsegmented bool
-	start       time.Time
-	src         *udpSource // the client address's datagram rate
+	// admitted is the config whose allow and deny last let the source
+	// through; the reader's alone.
+	admitted *Config
+	start    time.Time
+	src      *udpSource // the client address's datagram rate
 
 	last atomic.Int64 // unix nanoseconds of the last datagram either way
 	dead atomic.Bool
@@ -125,6 +128,17 @@ type flow struct {
 }
 
 func (f *flow) touch() { f.last.Store(time.Now().UnixNano()) }
+
+// errNoIPv6 is a datagram for an IPv6 backend from a flow whose socket is
+// IPv4's: the host has no IPv6 (booted without it, or disabled).
+var errNoIPv6 = errors.New("the backend is IPv6 and this host's UDP sockets are IPv4 only")
+
+// reaches reports whether f's socket can address b: an IPv4 socket cannot
+// reach an IPv6 backend.
+func (f *flow) reaches(b *pool.Backend) bool {
+	a := b.Addr().Addr()
+	return f.v6 || a.Is4() || a.Is4In6()
+}
 
 // target picks the backend for one datagram: per datagram in packet mode;
 // in session mode the bound backend, re-elected when it left the pool.

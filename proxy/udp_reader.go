@@ -152,9 +152,10 @@ func (r *udpReader) choose(peer netip.AddrPort, o origin, now int64) (*flow, *po
 		return nil, nil
 	}
 	f := r.flows[peer]
-	if f == nil || f.dead.Load() {
-		// Checked once per flow: a denied source never gets one, and
-		// each of its datagrams is checked again and dropped.
+	switch {
+	case f == nil || f.dead.Load():
+		// Checked once per flow and config: a denied source never gets
+		// one, and each of its datagrams is checked again and dropped.
 		if !cfg.Access.allows(client.Addr()) {
 			l.drop(dropDenied, client, nil)
 			return nil, nil
@@ -162,6 +163,12 @@ func (r *udpReader) choose(peer netip.AddrPort, o origin, now int64) (*flow, *po
 		if f = r.newFlow(peer, o, cfg); f == nil {
 			return nil, nil
 		}
+	case f.admitted != cfg: // a reload since: a deny it added stops a live flow too
+		if !cfg.Access.allows(f.origin.client.Addr()) {
+			l.drop(dropDenied, client, nil)
+			return nil, nil
+		}
+		f.admitted = cfg
 	}
 	if f.origin.client != client {
 		l.drop(dropProxyHeader, peer, errV2Client)
@@ -172,8 +179,12 @@ func (r *udpReader) choose(peer netip.AddrPort, o origin, now int64) (*flow, *po
 		return nil, nil
 	}
 	b := r.target(f, set, cfg, client, now)
-	if b == nil {
+	switch {
+	case b == nil:
 		l.drop(dropNoBackend, client, nil)
+		return nil, nil
+	case !f.reaches(b):
+		l.drop(dropAddressFamily, client, errNoIPv6)
 		return nil, nil
 	}
 	f.last.Store(now)

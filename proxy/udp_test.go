@@ -393,3 +393,16 @@ func TestUDP_KernelDropsAreCounted(t *testing.T) {
 	}
 	must.Positive(t, l.Stats().Dropped["receive_buffer"])
 }
+
+// On a host without IPv6 a flow's socket is IPv4's, and an IPv6 backend
+// is one it cannot address: its datagrams are dropped with a reason, on
+// either send path, and nothing panics.
+func TestUDP_IPv6BackendFromAnIPv4OnlySocket(t *testing.T) {
+	r, client := forwardFixture(t, PacketMode)
+	r.flows[client].v6 = false // as net.ListenUDP makes it on a host booted without IPv6
+	r.l.SetEndpoints([]Endpoint{{Addr: netip.MustParseAddrPort("[::1]:9"), Weight: 1}})
+	p := make([]byte, 64)
+	r.forward(p, client)
+	sendBatch(r, []netip.AddrPort{client}, p)
+	must.Eq(t, uint64(1+udpBatch), r.l.Stats().Dropped["address_family"])
+}
