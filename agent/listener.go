@@ -31,6 +31,8 @@ type listener struct {
 	out       map[string]outMark
 	// unserved: no instance carries the port's meta key (see portUnserved).
 	unserved bool
+	// versionWarning: the pool mixes Pinpoint versions (versions.go).
+	versionWarning string
 }
 
 // upstreamString says where a listener forwards, for logs and the API.
@@ -165,6 +167,7 @@ func (l *listener) applySnapshot(s discovery.Snapshot) {
 	}
 	quiet := l.portUnserved(s)
 	eps := make([]proxy.Endpoint, 0, len(s.Instances))
+	used := make([]discovery.Instance, 0, len(s.Instances))
 	prev := l.instances // for the timeline: who left
 	l.instances = make(map[string]discovery.Instance, len(s.Instances))
 	for _, inst := range s.Instances {
@@ -207,7 +210,9 @@ func (l *listener) applySnapshot(s discovery.Snapshot) {
 			Backup:   isBackup(inst, up),
 			Draining: inst.Health == discovery.Maintenance,
 		})
+		used = append(used, inst)
 	}
+	l.checkVersions(used)
 	l.out = out
 	l.setEndpointsLocked(eps, prev)
 }

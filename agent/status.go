@@ -2,6 +2,7 @@ package agent
 
 import (
 	"cmp"
+	"github.com/pinlb/pinlb/internal/pinpoint"
 	"net/netip"
 	"slices"
 	"time"
@@ -81,6 +82,9 @@ type ListenerStatus struct {
 	Pool      PoolCounts       `json:"pool"`
 	Counters  proxy.Stats      `json:"counters"`
 	Endpoints []EndpointStatus `json:"endpoints"`
+	// Warnings are what an operator should know of the pool: that it
+	// mixes Pinpoint versions whose agents and collectors do not agree.
+	Warnings []string `json:"warnings"`
 }
 
 // EdgeStatus is what a listener accepts from the network in front and
@@ -166,8 +170,11 @@ type EndpointStatus struct {
 	Address   string `json:"address"`
 	Node      string `json:"node,omitempty"`
 	ServiceID string `json:"service_id,omitempty"`
-	Weight    int    `json:"weight"`
-	Backup    bool   `json:"backup"`
+	// PinpointVersion is the collector's, from its meta (pinlb register's
+	// -pinpoint, or the generation its ports showed).
+	PinpointVersion string `json:"pinpoint_version,omitempty"`
+	Weight          int    `json:"weight"`
+	Backup          bool   `json:"backup"`
 	// State is active, draining or out; Reasons say why it is not simply
 	// active: consul:critical, consul:warning, consul:maintenance,
 	// consul:deregistered, consul:held (active, though Consul stopped
@@ -298,6 +305,7 @@ func (l *listener) status() ListenerStatus {
 		Edge:      edgeStatus(l.cfg),
 		Counters:  counters,
 		Endpoints: make([]EndpointStatus, 0, len(eps)+len(l.out)),
+		Warnings:  []string{},
 	}
 	listed := map[string]bool{}
 	for _, st := range eps {
@@ -314,10 +322,10 @@ func (l *listener) status() ListenerStatus {
 			e.Reasons = append([]string{why}, e.Reasons...)
 		}
 		if m, ok := l.out[st.ID]; ok {
-			e.Node, e.ServiceID = m.inst.Node, m.inst.ServiceID
+			e.Node, e.ServiceID, e.PinpointVersion = m.inst.Node, m.inst.ServiceID, m.inst.Meta[pinpoint.MetaVersion]
 			listed[st.ID] = true
 		} else if inst, ok := l.instances[st.ID]; ok {
-			e.Node, e.ServiceID = inst.Node, inst.ServiceID
+			e.Node, e.ServiceID, e.PinpointVersion = inst.Node, inst.ServiceID, inst.Meta[pinpoint.MetaVersion]
 			if inst.Held {
 				e.Reasons = append([]string{reasonHeld}, e.Reasons...)
 			}
@@ -329,7 +337,7 @@ func (l *listener) status() ListenerStatus {
 			continue
 		}
 		s.Endpoints = append(s.Endpoints, EndpointStatus{
-			ID: id, Address: m.addr, Node: m.inst.Node, ServiceID: m.inst.ServiceID,
+			ID: id, Address: m.addr, Node: m.inst.Node, ServiceID: m.inst.ServiceID, PinpointVersion: m.inst.Meta[pinpoint.MetaVersion],
 			State: proxy.StateOut, Reasons: []string{m.reason}, Since: m.since,
 		})
 	}
@@ -346,6 +354,9 @@ func (l *listener) status() ListenerStatus {
 		default:
 			s.Pool.Out++
 		}
+	}
+	if l.versionWarning != "" {
+		s.Warnings = append(s.Warnings, l.versionWarning)
 	}
 	slices.SortFunc(s.Endpoints, func(x, y EndpointStatus) int { return cmp.Compare(x.ID, y.ID) })
 	return s

@@ -99,8 +99,8 @@ func TestRegister_InstanceChecksAndLifecycle(t *testing.T) {
 	must.NoError(t, err)
 	must.Eq(t, pinpoint.Service, svc.Service)
 	must.Eq(t, "127.0.0.1", svc.Address)
-	must.Eq(t, c.Ports["grpc-agent"], svc.Port) // Port is the agent port
-	want := map[string]string{"zone": "a"}
+	must.Eq(t, c.Ports["grpc-agent"], svc.Port)                       // Port is the agent port
+	want := map[string]string{"zone": "a", pinpoint.MetaVersion: "2"} // gRPC and Thrift answer: a 2.x collector
 	for _, p := range append(pinpoint.Ports, pinpoint.Cluster) {
 		want[p.MetaKey] = fmt.Sprint(c.Ports[p.Name])
 	}
@@ -301,8 +301,9 @@ func TestRegister_PortsFromTheCollectorConfig(t *testing.T) {
 	must.Eq(t, map[string]string{
 		"port_grpc_agent": "9991", "port_grpc_stat": "9992", "port_grpc_span": "19993",
 		"port_thrift_agent": "9994", "port_thrift_span": "9996",
+		pinpoint.MetaVersion: "2", // its Thrift receiver says so
 	}, svc.Meta)
-	must.StrContains(t, r.ui.OutputWriter.String(), "ports from the collector's configuration")
+	must.StrContains(t, r.ui.OutputWriter.String(), "from=\"the collector's configuration")
 	must.Eq(t, exitOK, r.stop())
 
 	ui := cli.NewMockUi()

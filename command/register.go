@@ -1,6 +1,7 @@
 package command
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -56,13 +57,23 @@ Options:
      The address the balancer reaches the collector at. Takes go-sockaddr
      templates, as Consul does. Default: {{ GetPrivateIP }}.
 
+  -pinpoint=<version>
+     The collector's Pinpoint version (1, 2, 3, or a release such as 2.5.4
+     or 3.1.0), which says which ports it opens: 1.x Thrift only, 2.x gRPC
+     and Thrift, 3.x gRPC only. It goes in the meta, under ` + pinpoint.MetaVersion + `,
+     where pinlb agent warns of a pool that mixes 3.0 and 3.1 collectors.
+     Default: auto: the collector's configuration says it when it can (1.x
+     keys, or a 2.x Thrift receiver); otherwise pinlb waits until the
+     collector answers on its gRPC or Thrift agent port and registers the
+     generation it shows (gRPC alone 3, Thrift alone 1, both 2).
+
   -collector-config=<file>
      The collector's own configuration, read for the ports it listens on:
      1.x pinpoint-collector.properties; 2.x and 3.x
      pinpoint-collector-root.properties, pinpoint-collector-grpc-root.properties
      or Spring's application.yml. Repeatable; a later file's keys win. A
      -<name>-port flag given as well wins over the files. Without it, the
-     ports are Pinpoint's defaults below.
+     ports are Pinpoint's defaults below, for the generation's ports.
 ` + ports.String() + `
   The cluster port (pinpoint-web's, which stock 2.x collectors do not open
   and 3.x removed) is registered only when given, or when the collector's
@@ -100,6 +111,7 @@ func (c *RegisterCommand) Run(args []string) int {
 	}
 	var configs []string
 	fs.Func("collector-config", "", func(s string) error { configs = append(configs, s); return nil })
+	version := fs.String("pinpoint", "auto", "")
 	fs.Func("tag", "", func(s string) error { cfg.Tags = append(cfg.Tags, s); return nil })
 	fs.Func("meta", "", func(s string) error {
 		k, v, ok := strings.Cut(s, "=")
@@ -119,14 +131,9 @@ func (c *RegisterCommand) Run(args []string) int {
 		c.Ui.Error(fmt.Sprintf("Error: unexpected arguments %q", fs.Args()))
 		return exitError
 	}
-	served, err := collectorPorts(fs, ports, configs)
+	plan, stated, err := planPorts(fs, ports, configs, *version)
 	if err != nil {
 		c.Ui.Error(fmt.Sprintf("Error: %s", err))
-		return exitError
-	}
-	cfg.Ports = served
-	if cfg.AgentPort() == 0 {
-		c.Ui.Error("Error: a collector needs an agent port: -grpc-agent-port or -thrift-agent-port")
 		return exitError
 	}
 	if cfg.CheckInterval <= 0 {
@@ -139,9 +146,6 @@ func (c *RegisterCommand) Run(args []string) int {
 		return exitError
 	}
 	cfg.Address = strings.TrimSpace(addr)
-	if cfg.ID == "" {
-		cfg.ID = fmt.Sprintf("%s-%s-%d", cfg.Service, cfg.Address, cfg.AgentPort())
-	}
 	client, err := newConsulClient(*consulAddr)
 	if err != nil {
 		c.Ui.Error(fmt.Sprintf("Error: consul: %s", err))
@@ -151,8 +155,12 @@ func (c *RegisterCommand) Run(args []string) int {
 	ctx, cancel := stopContext(c.signals)
 	defer cancel()
 	logger := hclog.New(&hclog.LoggerOptions{Name: "pinlb.register", Output: &cli.UiWriter{Ui: c.Ui}})
-	if len(configs) > 0 {
-		logger.Info("ports from the collector's configuration", "files", strings.Join(configs, ","), "ports", pinpoint.Describe(served))
+	v, ok := collectorVersion(ctx, stated, plan, cfg, logger)
+	if !ok {
+		return exitOK // stopped before the collector answered: nothing was registered
+	}
+	if code := c.choosePorts(&cfg, plan, v, configs, logger); code != exitOK {
+		return code
 	}
 	if err := collector.NewSidecar(client, cfg, logger).Run(ctx); err != nil {
 		c.Ui.Error(fmt.Sprintf("Error: %s", err))
@@ -170,35 +178,54 @@ func portDefault(p pinpoint.Port) int {
 	return p.Default
 }
 
-// collectorPorts are the ports to register: the collector's configuration's
-// when files are given, else the flags' defaults, and the flags given on
-// the command line over either. 0 is a port not served, left out.
-func collectorPorts(fs *flag.FlagSet, flags map[string]*int, configs []string) (map[string]int, error) {
-	ports := map[string]int{}
-	for name, p := range flags {
-		ports[name] = *p
+// collectorVersion is the stated version, or the one the collector's agent
+// ports show once it answers; ok is false when ctx ends first.
+func collectorVersion(ctx context.Context, stated *pinpoint.Version, plan *portPlan,
+	cfg collector.Config, logger hclog.Logger) (v pinpoint.Version, ok bool) {
+	if stated != nil {
+		return *stated, true
 	}
+	candidates, _, _ := plan.ports(pinpoint.Generation(2)) // every agent port a collector may open; vetted in Run
+	v, err := collector.Detect(ctx, collector.DetectInput{
+		Address: cfg.Address, GRPCPort: candidates["grpc-agent"], ThriftPort: candidates["thrift-agent"],
+		Interval: cfg.CheckInterval, Settle: detectSettle * cfg.CheckInterval, Logger: logger,
+	})
+	if err != nil {
+		return v, false
+	}
+	logger.Info("the collector's agent ports show its Pinpoint generation", "pinpoint", v.Text)
+	return v, true
+}
+
+// detectSettle is how many check intervals a collector that opened one
+// agent port has to open the other, before its generation is decided.
+const detectSettle = 3
+
+// choosePorts sets cfg's ports, meta and ID for a collector of version v.
+func (c *RegisterCommand) choosePorts(cfg *collector.Config, plan *portPlan, v pinpoint.Version, configs []string, logger hclog.Logger) int {
+	served, left, err := plan.ports(v)
+	if err != nil {
+		c.Ui.Error(fmt.Sprintf("Error: %s", err))
+		return exitError
+	}
+	for _, flag := range left {
+		logger.Warn("port flag left out: the collector's generation has no such port", "flag", flag, "pinpoint", v.Text)
+	}
+	cfg.Ports = served
+	if cfg.AgentPort() == 0 {
+		c.Ui.Error("Error: a collector needs an agent port: -grpc-agent-port or -thrift-agent-port")
+		return exitError
+	}
+	if _, ok := cfg.Meta[pinpoint.MetaVersion]; !ok {
+		cfg.Meta[pinpoint.MetaVersion] = v.Text
+	}
+	if cfg.ID == "" {
+		cfg.ID = fmt.Sprintf("%s-%s-%d", cfg.Service, cfg.Address, cfg.AgentPort())
+	}
+	source := "Pinpoint's defaults"
 	if len(configs) > 0 {
-		cc, err := pinpoint.ReadCollectorConfig(configs...)
-		if err != nil {
-			return nil, err
-		}
-		if ports, err = cc.Ports(); err != nil {
-			return nil, err
-		}
-		fs.Visit(func(f *flag.Flag) {
-			if p, ok := flags[strings.TrimSuffix(f.Name, "-port")]; ok {
-				ports[strings.TrimSuffix(f.Name, "-port")] = *p
-			}
-		})
+		source = "the collector's configuration (" + strings.Join(configs, ",") + ")"
 	}
-	for name, p := range ports {
-		if p < 0 || p > 65535 {
-			return nil, fmt.Errorf("-%s-port=%d is not a port from 0 to 65535", name, p)
-		}
-		if p == 0 {
-			delete(ports, name)
-		}
-	}
-	return ports, nil
+	logger.Info("ports to register", "pinpoint", v.Text, "from", source, "ports", pinpoint.Describe(served))
+	return exitOK
 }

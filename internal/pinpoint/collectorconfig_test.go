@@ -8,6 +8,18 @@ import (
 	"github.com/shoenig/test/must"
 )
 
+// readTestdata reads a collector configuration of testdata/.
+func readTestdata(t *testing.T, files ...string) *CollectorConfig {
+	t.Helper()
+	var paths []string
+	for _, f := range files {
+		paths = append(paths, filepath.Join("testdata", f))
+	}
+	c, err := ReadCollectorConfig(paths...)
+	must.NoError(t, err)
+	return c
+}
+
 // Each generation's layout, written from the Pinpoint sources' defaults
 // with a port or a receiver changed, gives the ports the collector opens.
 func TestCollectorConfig_Ports(t *testing.T) {
@@ -27,12 +39,7 @@ func TestCollectorConfig_Ports(t *testing.T) {
 		{"3.x YAML", []string{"v3/application.yml"}, map[string]int{"grpc-agent": 9991, "grpc-span": 29993}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var paths []string
-			for _, f := range tc.files {
-				paths = append(paths, filepath.Join("testdata", f))
-			}
-			c, err := ReadCollectorConfig(paths...)
-			must.NoError(t, err)
+			c := readTestdata(t, tc.files...)
 			got, err := c.Ports()
 			must.NoError(t, err)
 			for _, p := range append(Ports, Cluster) {
@@ -64,6 +71,28 @@ func TestCollectorConfig_Errors(t *testing.T) {
 				_, err = c.Ports()
 			}
 			must.ErrorContains(t, err, tc.want)
+		})
+	}
+}
+
+// What each layout says of the collector's line: 1.x's keys are 1.x's, a
+// Thrift receiver named with 2.x's keys is 2.x's, and a file that names
+// only gRPC could be 2.x's or 3.x's.
+func TestCollectorConfig_Generation(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files []string
+		want  int
+	}{
+		{"1.x", []string{"v1/pinpoint-collector.properties"}, 1},
+		{"2.0-2.3.0", []string{"v2.2/pinpoint-collector.properties"}, 2},
+		{"2.3.1+, both files", []string{"v2.5/pinpoint-collector-root.properties", "v2.5/pinpoint-collector-grpc-root.properties"}, 2},
+		{"2.3.1+, only the gRPC file", []string{"v2.5/pinpoint-collector-grpc-root.properties"}, 0},
+		{"3.x YAML", []string{"v3/application.yml"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := readTestdata(t, tc.files...)
+			must.Eq(t, tc.want, c.Generation())
 		})
 	}
 }

@@ -17,7 +17,7 @@ var thriftKeys = map[string]struct{ v1, v2, flag string }{
 // "cluster"; 0 for one it does not open.
 func (c *CollectorConfig) Ports() (map[string]int, error) {
 	out := map[string]int{}
-	v1 := !c.has("collector.receiver.") && c.hasV1Keys() // 1.x: no gRPC, the old Thrift names
+	v1 := c.Generation() == 1
 	for _, p := range Ports {
 		var n int
 		var err error
@@ -58,7 +58,8 @@ func (c *CollectorConfig) thriftPort(p Port, v1Key, v2Key, flag string, v1 bool)
 		return c.port(p.Default, v1Key)
 	}
 	// 3.x has no Thrift receivers (Pinpoint #9932): a 2.x or later
-	// configuration that names none of a Thrift port's keys does not open it.
+	// configuration that names none of a Thrift port's keys says nothing of
+	// it (0); the collector's version decides (see Generation).
 	if _, flagged := c.keys[flag]; !flagged && !c.has(strings.TrimSuffix(v2Key, "port")) {
 		return 0, nil
 	}
@@ -83,6 +84,32 @@ func Describe(ports map[string]int) string {
 		return "none"
 	}
 	return s[1:]
+}
+
+// Generation is the collector's major line as its configuration shows it:
+// 1 with 1.x's keys (no gRPC, the old Thrift names), 2 when it names a
+// Thrift receiver with 2.x's keys (3.x has none), 0 when it cannot tell: a
+// 2.x file that names only gRPC leaves Thrift on, and a 3.x one has none,
+// which only the collector's version tells apart.
+func (c *CollectorConfig) Generation() int {
+	switch {
+	case !c.has("collector.receiver.") && c.hasV1Keys():
+		return 1
+	case c.NamesThrift():
+		return 2
+	}
+	return 0
+}
+
+// NamesThrift reports whether a 2.x or later configuration says anything
+// of a Thrift receiver.
+func (c *CollectorConfig) NamesThrift() bool {
+	for _, k := range thriftKeys {
+		if _, flagged := c.keys[k.flag]; flagged || c.has(strings.TrimSuffix(k.v2, "port")) {
+			return true
+		}
+	}
+	return false
 }
 
 // hasV1Keys reports whether one of the 1.x Thrift keys is set.
