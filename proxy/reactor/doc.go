@@ -1,6 +1,6 @@
 // Package reactor is the mechanism under pinlb's TCP data path: an epoll
-// set on one goroutine that tells handlers their file descriptors are
-// ready, with what a relay needs beside it (a wake-up inbox for other
+// set on one goroutine (parked in Go's netpoller while it is empty, see
+// wait.go) that tells handlers their file descriptors are ready, with what a relay needs beside it (a wake-up inbox for other
 // goroutines, a slot table, a deadline heap, a turn queue, pipes and
 // buffers, and system calls that never block). It knows file descriptors,
 // slots and handlers, never connections, listeners or endpoints: the

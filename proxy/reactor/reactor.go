@@ -3,9 +3,10 @@
 package reactor
 
 import (
-	"errors"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -37,6 +38,14 @@ const BufferSize = 64 << 10
 // package's rules.
 type Reactor struct {
 	epfd, wake int // the epoll set; an eventfd that wakes it for posts
+
+	// The epoll set as a file of Go's netpoller, which the reactor parks
+	// on (wait.go).
+	file     *os.File
+	rc       syscall.RawConn
+	waitFn   func(uintptr) bool
+	ready    int   // events the last wait found
+	deadline int64 // the file's read deadline, Unix nanoseconds; 0 none
 
 	mu    sync.Mutex
 	inbox []func() // guarded by mu
@@ -75,6 +84,11 @@ func New() (*Reactor, error) {
 		return nil, err
 	}
 	r := &Reactor{epfd: epfd, wake: wake, buf: make([]byte, BufferSize), done: make(chan struct{})}
+	if err := r.park(); err != nil {
+		unix.Close(epfd)
+		unix.Close(wake)
+		return nil, err
+	}
 	go r.run()
 	return r, nil
 }
@@ -82,14 +96,7 @@ func New() (*Reactor, error) {
 func (r *Reactor) run() {
 	defer close(r.done)
 	for {
-		timeout := r.timers.wait(time.Now().UnixNano())
-		if len(r.again) > 0 {
-			timeout = 0
-		}
-		n, err := unix.EpollWait(r.epfd, r.events[:], timeout)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			panic("reactor: epoll_wait: " + err.Error()) // EBADF or EINVAL: a bug of ours
-		}
+		n := r.wait()
 		posted := false
 		for i := range n {
 			ev := &r.events[i]
@@ -172,6 +179,6 @@ func (r *Reactor) Stop() {
 	for _, p := range r.pipes {
 		p.Close()
 	}
-	unix.Close(r.epfd)
+	r.file.Close() // and the epoll set
 	unix.Close(r.wake)
 }

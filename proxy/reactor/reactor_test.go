@@ -257,3 +257,22 @@ func TestGroup_Lightest(t *testing.T) {
 		}
 	})
 }
+
+// A reactor with nothing to do parks in Go's netpoller: it costs no CPU
+// while it waits, a deadline pending or not. (The window measures; it
+// waits for nothing.)
+func TestReactor_IdleCostsNothing(t *testing.T) {
+	r := started(t)
+	var timer Timer
+	on(r, func() { r.SetTimer(&timer, time.Now().Add(time.Hour).UnixNano(), expireFunc(func() {})) })
+	before := processCPU(t)
+	time.Sleep(300 * time.Millisecond)
+	must.Less(t, 100*time.Millisecond, processCPU(t)-before, must.Sprint("an idle reactor spins"))
+}
+
+// processCPU is the user and system time the process has used.
+func processCPU(t *testing.T) time.Duration {
+	var ru unix.Rusage
+	must.NoError(t, unix.Getrusage(unix.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -2,8 +2,6 @@
 
 package reactor
 
-import "time"
-
 // A Timer is one deadline of a handler, in the reactor's heap until it
 // passes or is stopped. A handler embeds one and sets it for whatever its
 // current phase waits for.
@@ -102,15 +100,6 @@ func (ts *timers) down(i int) {
 func (ts *timers) swap(i, j int) {
 	ts.h[i], ts.h[j] = ts.h[j], ts.h[i]
 	ts.h[i].index, ts.h[j].index = i+1, j+1
-}
-
-// wait is epoll_wait's timeout in milliseconds until the earliest
-// deadline, rounded up; -1 (for ever) with none.
-func (ts *timers) wait(now int64) int {
-	if len(ts.h) == 0 {
-		return -1
-	}
-	return int(max(0, (ts.h[0].at-now+int64(time.Millisecond)-1)/int64(time.Millisecond)))
 }
 
 // expire takes out each timer whose deadline has passed and tells its
