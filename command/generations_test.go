@@ -1,6 +1,7 @@
 package command
 
 import (
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -143,4 +144,26 @@ func TestRegister_VersionDisagreements(t *testing.T) {
 			must.StrContains(t, ui.ErrorWriter.String(), tc.want)
 		})
 	}
+}
+
+// The plan behind it: a 2.x operator's gRPC file names no Thrift
+// receiver, so the Thrift ports keep Pinpoint's defaults for a 2.x
+// collector and have none on 3.x; and the gRPC ones are the file's.
+func TestPortPlan_GRPCFileAlone(t *testing.T) {
+	fs := flag.NewFlagSet("register", flag.ContinueOnError)
+	flags := map[string]*int{}
+	for _, p := range append(pinpoint.Ports, pinpoint.Cluster) {
+		flags[p.Name] = fs.Int(p.Name+"-port", portDefault(p), "")
+	}
+	must.NoError(t, fs.Parse(nil))
+	plan, stated, err := planPorts(fs, flags, []string{"../internal/pinpoint/testdata/v2.5/pinpoint-collector-grpc-root.properties"}, "auto")
+	must.NoError(t, err)
+	must.Nil(t, stated, must.Sprint("the gRPC file alone cannot tell 2.x from 3.x"))
+	v2, _, err := plan.ports(pinpoint.Generation(2))
+	must.NoError(t, err)
+	must.Eq(t, map[string]int{"grpc-agent": 9991, "grpc-stat": 9992, "grpc-span": 9993,
+		"thrift-agent": 9994, "thrift-stat": 9995, "thrift-span": 9996}, v2)
+	v3, _, err := plan.ports(pinpoint.Generation(3))
+	must.NoError(t, err)
+	must.Eq(t, map[string]int{"grpc-agent": 9991, "grpc-stat": 9992, "grpc-span": 9993}, v3)
 }
