@@ -21,6 +21,7 @@ type result struct {
 	Value float64 `json:"value"`
 	// Extra holds the case's other figures (p50, p99, CPU, ...).
 	Extra map[string]float64 `json:"extra,omitempty"`
+	count float64            // operations in all, for per-operation figures
 }
 
 // tcpBulk runs iperf3 through addr for d with n streams: bits per second,
@@ -124,16 +125,33 @@ func connRate(t *target, workers int, d time.Duration) (result, error) {
 // withCPUPerConn runs a connection-rate case and adds the proxy's CPU
 // milliseconds per thousand connections: on a machine whose cores the
 // load and the backends share, what a connection costs the proxy is what
-// its rate is bounded by.
+// its rate is bounded by. It adds the proxy's voluntary context switches
+// per connection too.
 func withCPUPerConn(t *target, run func() (result, error)) (result, error) {
 	cpu0 := cpuSeconds(t.pids())
+	res, err := withSwitches(t, run, "vcsw_per_conn")
+	if err != nil || t.cmd == nil || res.Value == 0 {
+		return res, err
+	}
+	res.Extra["cpu_ms_per_kconn"] = (cpuSeconds(t.pids()) - cpu0) * 1e3 / (res.count / 1e3)
+	return res, nil
+}
+
+// withSwitches runs a case whose Value is a rate and adds the proxy's
+// voluntary context switches per operation, as key: how often it slept
+// and was woken for each (nginx's figure is the floor a proxy aims at).
+func withSwitches(t *target, run func() (result, error), key string) (result, error) {
+	sw0 := voluntarySwitches(t.pids())
 	start := time.Now()
 	res, err := run()
 	if err != nil || t.cmd == nil || res.Value == 0 {
 		return res, err
 	}
-	conns := res.Value * time.Since(start).Seconds()
-	res.Extra["cpu_ms_per_kconn"] = (cpuSeconds(t.pids()) - cpu0) * 1e3 / (conns / 1e3)
+	res.count = res.Value * time.Since(start).Seconds()
+	if res.Extra == nil {
+		res.Extra = map[string]float64{}
+	}
+	res.Extra[key] = (voluntarySwitches(t.pids()) - sw0) / res.count
 	return res, nil
 }
 
@@ -238,8 +256,9 @@ func bulk(dial dialFunc, d time.Duration) (result, error) {
 
 // idleRSS opens n connections through t, each echoing one byte so that it
 // reaches the backend, and reports the proxy's extra resident memory per
-// connection, in bytes.
-func idleRSS(ctx context.Context, t *target, n int) (result, error) {
+// connection, in bytes, and the share of a core it uses over window with
+// them all open and idle (an idle proxy should use none).
+func idleRSS(ctx context.Context, t *target, n int, window time.Duration) (result, error) {
 	if t.cmd == nil {
 		return result{}, nil
 	}
@@ -275,7 +294,10 @@ func idleRSS(ctx context.Context, t *target, n int) (result, error) {
 	}
 	runtimeSettle()
 	after := rssBytes(t.pids())
-	return result{Value: (after - before) / float64(n)}, nil
+	cpu0 := cpuSeconds(t.pids())
+	time.Sleep(window) // a window to measure in: the connections are idle
+	idle := (cpuSeconds(t.pids()) - cpu0) / window.Seconds() * 100
+	return result{Value: (after - before) / float64(n), Extra: map[string]float64{"idle_cpu_pct": idle}}, nil
 }
 
 // runtimeSettle gives the proxies a moment to finish what they were doing.

@@ -333,6 +333,29 @@ func cpuSeconds(pids []int) float64 {
 	return ticks / 100 // USER_HZ
 }
 
+// voluntarySwitches is how many times the threads of pids gave up their
+// CPU to wait (voluntary_ctxt_switches of /proc/PID/task/*/status): the
+// sleeps and wake-ups a proxy's messages cost it.
+func voluntarySwitches(pids []int) float64 {
+	var total float64
+	for _, pid := range pids {
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		for _, task := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, task.Name()))
+			if err != nil {
+				continue // the thread ended meanwhile
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+					n, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+					total += n
+				}
+			}
+		}
+	}
+	return total
+}
+
 // rssBytes is the resident memory of pids.
 func rssBytes(pids []int) float64 {
 	var total float64

@@ -45,10 +45,14 @@ func cases(o options, b *backends) []benchCase {
 		name := fmt.Sprintf("tcp_rr_%d", n)
 		cs = append(cs, benchCase{
 			Name: name, Title: fmt.Sprintf("TCP 128 B req/resp, %d conns", n), Unit: "ops/s", Higher: true, targets: all,
-			run: func(_ context.Context, t *target) (result, error) { return reqResp(plain(t.ports.echo), n, o.tcpTime) },
+			run: func(_ context.Context, t *target) (result, error) {
+				return withSwitches(t, func() (result, error) { return reqResp(plain(t.ports.echo), n, o.tcpTime) }, "vcsw_per_msg")
+			},
 		},
 			benchCase{Name: name + "_p50", Title: fmt.Sprintf("  p50 latency, %d conns", n), Unit: "µs", from: name, extra: "p50_us", targets: all},
-			benchCase{Name: name + "_p99", Title: fmt.Sprintf("  p99 latency, %d conns", n), Unit: "µs", from: name, extra: "p99_us", targets: all})
+			benchCase{Name: name + "_p99", Title: fmt.Sprintf("  p99 latency, %d conns", n), Unit: "µs", from: name, extra: "p99_us", targets: all},
+			benchCase{Name: name + "_vcsw", Title: fmt.Sprintf("  voluntary switches per message, %d conns", n), Unit: "switches",
+				from: name, extra: "vcsw_per_msg", targets: proxies})
 	}
 	cs = append(cs, benchCase{
 		Name: "tcp_conn_rate", Title: "TCP connections, 8 workers", Unit: "conn/s", Higher: true, targets: all,
@@ -77,7 +81,7 @@ func cases(o options, b *backends) []benchCase {
 	cs = append(cs,
 		benchCase{
 			Name: "rss_idle_conn", Title: fmt.Sprintf("RSS per idle TCP conn (%d)", o.idleConn), Unit: "bytes", targets: proxies,
-			run: func(ctx context.Context, t *target) (result, error) { return idleRSS(ctx, t, o.idleConn) },
+			run: func(ctx context.Context, t *target) (result, error) { return idleRSS(ctx, t, o.idleConn, o.tcpTime) },
 		},
 		benchCase{
 			Name: "rss_udp_flood", Title: fmt.Sprintf("RSS after UDP from %d ports", o.udpPorts), Unit: "MB", targets: []string{nginx, pinlb},
@@ -85,6 +89,8 @@ func cases(o options, b *backends) []benchCase {
 		},
 		benchCase{Name: "cpu_per_gb", Title: "CPU per GB (bulk, 8 streams)", Unit: "cpu s", from: "tcp_bulk_8", extra: "cpu_s_per_gb", targets: proxies},
 		benchCase{Name: "cpu_per_kconn", Title: "CPU per 1k connections", Unit: "cpu ms", from: "tcp_conn_rate", extra: "cpu_ms_per_kconn", targets: proxies},
+		benchCase{Name: "vcsw_per_conn", Title: "voluntary switches per connection", Unit: "switches", from: "tcp_conn_rate", extra: "vcsw_per_conn", targets: proxies},
+		benchCase{Name: "cpu_idle", Title: fmt.Sprintf("CPU with %d idle TCP conns", o.idleConn), Unit: "% core", from: "rss_idle_conn", extra: "idle_cpu_pct", targets: proxies},
 		benchCase{Name: "cpu_per_mdgram", Title: "CPU per M datagrams (512 B, 64 src)", Unit: "cpu s", from: "udp_512_64src", extra: "cpu_s_per_million", targets: []string{nginx, pinlb}},
 	)
 	return selected(cs, o.only)
