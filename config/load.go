@@ -149,10 +149,15 @@ func expand(paths []string) ([]string, hcl.Diagnostics) {
 		}
 		var found []string
 		for _, e := range entries {
-			ext := filepath.Ext(e.Name())
-			if e.Type().IsRegular() && (ext == ".hcl" || ext == ".json") {
-				found = append(found, filepath.Join(p, e.Name()))
+			if ext := filepath.Ext(e.Name()); ext != ".hcl" && ext != ".json" {
+				continue
 			}
+			name := filepath.Join(p, e.Name())
+			if d := dirEntryFile(name, e); d != nil {
+				diags = append(diags, d)
+				continue
+			}
+			found = append(found, name)
 		}
 		if len(found) == 0 {
 			diags = append(diags, &hcl.Diagnostic{
