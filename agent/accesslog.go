@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -33,7 +32,8 @@ type accessLog struct {
 	cfg      config.AccessLog
 	template []logPiece // cfg.Template compiled; nil for text and json
 	file     *os.File   // nil for standard output
-	w        *bufio.Writer
+	w        *lineWriter
+	writeLog rateLimit
 	closed   bool
 
 	done chan struct{}
@@ -58,12 +58,13 @@ func (l *accessLog) Record(r *proxy.Record) {
 }
 
 // configure points the log at cfg's file and format, opening the file
-// first: on error nothing changes.
+// first (again, at a reload that keeps it: SIGHUP reopens the file as
+// SIGUSR2 does): on error nothing changes.
 func (l *accessLog) configure(cfg config.AccessLog) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if cfg.Path == l.cfg.Path && cfg.Format == l.cfg.Format && (l.w != nil || cfg.Path == "") {
-		return nil
+	if cfg.Path == "" && l.cfg.Path == "" && l.w == nil {
+		return nil // off, and staying off
 	}
 	f, err := openLogFile(cfg.Path)
 	if err != nil {
@@ -96,7 +97,7 @@ func (l *accessLog) Reopen() error {
 // l.mu is held.
 func (l *accessLog) swap(f *os.File) {
 	if l.w != nil {
-		l.w.Flush()
+		l.flush()
 	}
 	if l.file != nil {
 		l.file.Close()
@@ -106,7 +107,22 @@ func (l *accessLog) swap(f *os.File) {
 	if f != nil {
 		out = f
 	}
-	l.w = bufio.NewWriterSize(out, 64<<10)
+	l.w = newLineWriter(out)
+}
+
+// flush writes the buffered lines. Lines a write failed to take are
+// dropped, counted and said once a second; the next flush tries again.
+// l.mu is held.
+func (l *accessLog) flush() {
+	n, err := l.w.flush()
+	if err == nil {
+		return
+	}
+	total := l.dropped.Add(uint64(n))
+	if l.writeLog.allow() {
+		l.logger.Error("access log lines dropped: the file cannot be written; writing resumes once it can",
+			"path", l.cfg.Path, "error", err, "dropped_total", total)
+	}
 }
 
 func openLogFile(path string) (*os.File, error) {
@@ -126,8 +142,8 @@ func (l *accessLog) run() {
 		l.mu.Lock()
 		if l.w != nil {
 			l.write(&r)
-			if len(l.queue) == 0 {
-				l.w.Flush()
+			if len(l.queue) == 0 || l.w.full() {
+				l.flush()
 			}
 		}
 		l.mu.Unlock()
@@ -153,7 +169,7 @@ func (l *accessLog) write(r *proxy.Record) {
 	}
 	end := r.Start.Add(r.Duration).UTC()
 	if l.template != nil {
-		l.w.Write(writeTemplate(make([]byte, 0, 256), l.template, r, end))
+		l.w.line(writeTemplate(make([]byte, 0, 256), l.template, r, end))
 		return
 	}
 	if l.cfg.Format == "json" {
@@ -168,7 +184,7 @@ func (l *accessLog) write(r *proxy.Record) {
 		}
 		line.SSLProtocol, line.SSLCipher, line.SSLClient = sslProtocol(r.TLS), sslCipher(r.TLS), sslClientSubject(r.TLS)
 		b, _ := json.Marshal(line)
-		l.w.Write(append(b, '\n'))
+		l.w.line(append(b, '\n'))
 		return
 	}
 	b := make([]byte, 0, 256)
@@ -200,7 +216,7 @@ func (l *accessLog) write(r *proxy.Record) {
 	}
 	b = append(b, " duration="...)
 	b = strconv.AppendFloat(b, r.Duration.Seconds(), 'f', 6, 64)
-	l.w.Write(append(b, '\n'))
+	l.w.line(append(b, '\n'))
 }
 
 // accessLine is the JSON form of a line.
