@@ -144,7 +144,10 @@ func churn(t *testing.T) {
 	a := testsupport.StartTCP(t)
 	listen := testsupport.FreePort(t)
 	p := startPinlb(t, staticListener("grpc", listen, "", addrs(a)...), 0)
-	fds0, g0 := p.fds(), p.goroutines()
+	fds0, g0 := p.fds(), -1
+	// The runtime gauges come with the first metrics interval, a second or
+	// so after the start.
+	testsupport.WaitFor(t, "pinlb's goroutine gauge", func() bool { g0 = p.goroutines(); return g0 >= 0 })
 	total := scale(10_000, 100_000)
 	var wg sync.WaitGroup
 	var failed int64
