@@ -33,7 +33,9 @@ func TestAccessLog_FullDiskDropsCountsAndRecovers(t *testing.T) {
 	for range 5 {
 		l.Record(record())
 	}
-	testsupport.WaitFor(t, "5 lines counted as dropped", func() bool { return l.dropped.Load() == 5 })
+	testsupport.WaitFor(t, "5 lines counted as dropped, and said", func() bool {
+		return l.dropped.Load() == 5 && strings.Contains(out.String(), "access log lines dropped")
+	})
 	must.Eq(t, 1, strings.Count(out.String(), "access log lines dropped: the file cannot be written"), must.Sprint(out.String()))
 	must.StrContains(t, out.String(), "no space left on device")
 
