@@ -1,16 +1,18 @@
 package agent
 
-import "io"
+import (
+	"bytes"
+	"io"
+)
 
 // lineWriter buffers whole lines for a log file and writes them out on
-// flush. A failed write (a full disk, a file gone) drops the lines it
-// held, says how many, and leaves the writer ready: the next flush tries
-// again, so the log recovers by itself once the disk has room.
-// bufio.Writer would refuse every write after its first error.
+// flush. A failed write (a full disk, a file gone) drops the lines it did
+// not take whole, says how many, and leaves the writer ready: the next
+// flush tries again, so the log recovers by itself once the disk has
+// room. bufio.Writer would refuse every write after its first error.
 type lineWriter struct {
 	out    io.Writer
 	buf    []byte
-	lines  int  // whole lines in buf
 	broken bool // a failed write left a partial line in the file: end it first
 }
 
@@ -25,25 +27,27 @@ func newLineWriter(out io.Writer) *lineWriter {
 func (w *lineWriter) full() bool { return len(w.buf) >= lineBuffer }
 
 // line adds one line, ending in '\n'.
-func (w *lineWriter) line(b []byte) {
-	w.buf = append(w.buf, b...)
-	w.lines++
-}
+func (w *lineWriter) line(b []byte) { w.buf = append(w.buf, b...) }
 
-// flush writes what the buffer holds; on error the lines are dropped and
-// counted in dropped.
+// flush writes what the buffer holds; on error, dropped is how many of
+// its lines the file did not take whole.
 func (w *lineWriter) flush() (dropped int, err error) {
 	if len(w.buf) == 0 {
 		return 0, nil
 	}
 	if w.broken {
-		w.buf = append([]byte{'\n'}, w.buf...)
+		if _, err := w.out.Write([]byte{'\n'}); err != nil {
+			dropped = bytes.Count(w.buf, []byte{'\n'})
+			w.buf = w.buf[:0]
+			return dropped, err
+		}
+		w.broken = false
 	}
 	n, err := w.out.Write(w.buf)
-	w.broken = err != nil && n > 0 && w.buf[n-1] != '\n'
 	if err != nil {
-		dropped = w.lines
+		dropped = bytes.Count(w.buf[n:], []byte{'\n'})
+		w.broken = n > 0 && w.buf[n-1] != '\n'
 	}
-	w.buf, w.lines = w.buf[:0], 0
+	w.buf = w.buf[:0]
 	return dropped, err
 }

@@ -21,11 +21,11 @@ const (
 	EventRebalance = "rebalance" // a rebalance round planned its moves (Endpoint unset)
 )
 
-// emit hands e to the rules' Events hook, if there is one. Events are
-// rare (a decision about an endpoint, never a connection or a datagram),
-// so this costs the data path nothing.
-func (r *Rules) emit(kind string, b *Backend, cause string) {
-	if r.Events != nil {
-		r.Events(Event{Kind: kind, Endpoint: b.addr, ID: b.id, Cause: cause})
+// emit hands e to the pool's Events hook, the one last configured, if
+// there is one. Events are rare (a decision about an endpoint, never a
+// connection or a datagram), so this costs the data path nothing.
+func (s *Set) emit(kind string, b *Backend, cause string) {
+	if hook := s.pool.events.Load(); hook != nil && *hook != nil {
+		(*hook)(Event{Kind: kind, Endpoint: b.addr, ID: b.id, Cause: cause})
 	}
 }

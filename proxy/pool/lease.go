@@ -106,7 +106,7 @@ func (l *Lease) endTry() *Backend {
 func (l *Lease) Connected() *Backend {
 	b := l.endTry()
 	if b.succeeded() {
-		l.set.rules.emit(EventRestored, b, "a connect succeeded after its fail_timeout")
+		l.set.emit(EventRestored, b, "a connect succeeded after its fail_timeout")
 	}
 	b.conns.Add(1)
 	l.held = b
@@ -128,7 +128,7 @@ func (l *Lease) Failed(err error, blame bool) (ejected bool) {
 	if !b.failed(time.Now().UnixNano(), r.MaxFails, r.FailTimeout) || l.set.single {
 		return false
 	}
-	r.emit(EventEjected, b, fmt.Sprintf("%d failed connects within fail_timeout (%s), out for %s; last: %v",
+	l.set.emit(EventEjected, b, fmt.Sprintf("%d failed connects within fail_timeout (%s), out for %s; last: %v",
 		r.MaxFails, r.FailTimeout, r.FailTimeout, err))
 	return true
 }
@@ -147,6 +147,6 @@ func (l *Lease) Release(in, out uint64) {
 	b.bytesIn.Add(in)
 	b.bytesOut.Add(out)
 	if b.active.Add(-1) == 0 && b.removed.Load() {
-		l.set.rules.emit(EventDrained, b, "its last open connection ended")
+		l.set.emit(EventDrained, b, "its last open connection ended")
 	}
 }

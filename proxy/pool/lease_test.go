@@ -120,3 +120,25 @@ func TestLease_NextTimeout(t *testing.T) {
 	_, _, ok = l.Next()
 	must.False(t, ok)
 }
+
+// A reload that changes nothing of the pool's leaves its set as it is (a
+// new set would restart the rebalancer's plan), yet its new Events hook is
+// the one that hears from then on; a rule that changes builds a new set.
+func TestConfigure_KeepsTheSetOfTheSameRules(t *testing.T) {
+	rules := Rules{Balance: RoundRobin, MaxFails: 1, FailTimeout: time.Minute, ConnectTimeout: time.Second}
+	p, _ := leasedPool(rules, "10.0.0.1:9991", "10.0.0.2:9991")
+	before := p.Set()
+	var heard []Event
+	rules.Events = func(e Event) { heard = append(heard, e) }
+	p.Configure(rules)
+	must.True(t, before == p.Set(), must.Sprint("the same rules built a new set"))
+	var l Lease
+	p.Lease(&l, netip.AddrPort{})
+	l.Next()
+	l.Failed(errRefused, true)
+	must.SliceLen(t, 1, heard, must.Sprint("the new hook did not hear the ejection"))
+
+	rules.MaxConns = 10
+	p.Configure(rules)
+	must.True(t, before != p.Set())
+}

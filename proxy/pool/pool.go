@@ -2,6 +2,7 @@ package pool
 
 import (
 	"net/netip"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +31,8 @@ type Rules struct {
 // atomic operation; writers serialise on mu and publish a new set.
 type Pool struct {
 	mu      sync.Mutex
-	rules   Rules
+	rules   Rules // Events aside
+	events  atomic.Pointer[func(Event)]
 	cur     atomic.Pointer[Set]
 	eps     []Endpoint // as last given, for rebuilding with other rules
 	updated bool       // the pool has had its first endpoints
@@ -45,17 +47,26 @@ type Pool struct {
 func New() *Pool {
 	rules := Rules{Balance: RoundRobin}
 	p := &Pool{draining: map[string]*Backend{}, rules: rules}
-	p.cur.Store(&Set{byAddr: map[netip.AddrPort]*Backend{}, rules: &rules})
+	p.cur.Store(&Set{byAddr: map[netip.AddrPort]*Backend{}, rules: &rules, pool: p})
 	return p
 }
 
 // Set is the current endpoint set.
 func (p *Pool) Set() *Set { return p.cur.Load() }
 
-// Configure applies new rules; checkBalance has vetted their balancer.
+// Configure applies new rules; CheckBalance has vetted their balancer.
+// Rules as they were leave the set as it is (a reload that changes
+// nothing of the pool's must not restart what watches the set, such as a
+// rebalancing plan); the Events hook is taken either way.
 func (p *Pool) Configure(r Rules) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	hook := r.Events
+	p.events.Store(&hook)
+	r.Events = nil
+	if reflect.DeepEqual(r, p.rules) {
+		return
+	}
 	p.rules = r
 	p.publish()
 }
@@ -75,7 +86,7 @@ func (p *Pool) publish() (left []*Backend) {
 	now := time.Now()
 	byID := p.known()
 	rules := p.rules
-	s := &Set{byAddr: make(map[netip.AddrPort]*Backend, len(p.eps)), rules: &rules}
+	s := &Set{byAddr: make(map[netip.AddrPort]*Backend, len(p.eps)), rules: &rules, pool: p}
 	var primary, backup []int
 	for _, ep := range p.eps {
 		if ep.ID == "" {

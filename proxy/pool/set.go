@@ -16,7 +16,8 @@ type Set struct {
 	// single: the pool has one endpoint, which passive health never takes
 	// out (nginx semantics).
 	single bool
-	rules  *Rules // as the set was built
+	rules  *Rules // as the set was built, Events aside (the pool's)
+	pool   *Pool  // that built it
 }
 
 // group is the primaries or the backups of a set, and their balancer.
