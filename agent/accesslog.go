@@ -175,7 +175,7 @@ func (l *accessLog) write(r *proxy.Record) {
 	if l.cfg.Format == "json" {
 		line := accessLine{
 			Time: end.Format(time.RFC3339Nano), Listener: r.Listener, Protocol: r.Protocol,
-			Client: r.Client.String(), Local: r.Local.String(), Upstream: upstream, Status: r.Status,
+			Client: r.Client.String(), Local: r.Local.String(), Upstream: upstream, Status: r.Status, Move: r.Move,
 			BytesIn: r.BytesIn, BytesOut: r.BytesOut, DatagramsIn: r.DatagramsIn, DatagramsOut: r.DatagramsOut,
 			Duration: r.Duration.Seconds(),
 		}
@@ -204,7 +204,11 @@ func (l *accessLog) write(r *proxy.Record) {
 	if r.TLS != nil {
 		b = append(b, " ssl_protocol="+sslProtocol(r.TLS)+" ssl_cipher="+sslCipher(r.TLS)...)
 	}
-	b = append(b, " upstream="+upstream+" status="+r.Status+" bytes_in="...)
+	b = append(b, " upstream="+upstream+" status="+r.Status...)
+	if r.Move != "" {
+		b = append(b, " move="+r.Move...)
+	}
+	b = append(b, " bytes_in="...)
 	b = strconv.AppendUint(b, r.BytesIn, 10)
 	b = append(b, " bytes_out="...)
 	b = strconv.AppendUint(b, r.BytesOut, 10)
@@ -233,6 +237,7 @@ type accessLine struct {
 	SSLClient    string  `json:"ssl_client_s_dn,omitempty"`
 	Upstream     string  `json:"upstream"`
 	Status       string  `json:"status"`
+	Move         string  `json:"move,omitempty"`
 	BytesIn      uint64  `json:"bytes_in"`
 	BytesOut     uint64  `json:"bytes_out"`
 	DatagramsIn  uint64  `json:"datagrams_in,omitempty"`

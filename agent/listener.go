@@ -104,6 +104,7 @@ func proxyConfig(l config.Listener, rec proxy.Recorder) proxy.Config {
 			MaxSources:            l.Limits.MaxSources,
 			DatagramRatePerSource: l.Limits.DatagramRatePerSource,
 		},
+		HTTP2GoAway: l.HTTP2GoAway,
 		Rebalance: proxy.RebalanceConfig{
 			Enabled:     l.Rebalance.Enabled,
 			Skew:        l.Rebalance.Skew,

@@ -202,6 +202,8 @@ func (t *telemetry) sampleListener(ls ListenerStatus) {
 		t.counter(key("rebalance", "moves", "total"), c.RebalanceMoves, lb...)
 		t.counter(key("rebalance", "busy", "total"), c.RebalanceBusy, lb...)
 		t.counter(key("rebalance", "forced", "total"), c.RebalanceForced, lb...)
+		t.counter(key("goaway_sent", "total"), c.GoAwaySent, lb...)
+		t.counter(key("quiet_closes", "total"), c.QuietCloses, lb...)
 	} else {
 		t.gauge(key("sessions"), float64(c.Sessions), lb...)
 		t.counter(key("datagrams_in", "total"), c.DatagramsIn, lb...)

@@ -118,7 +118,8 @@ type Listener struct {
 	FailTimeout    time.Duration
 	MaxConns       int           // per endpoint; 0 means no limit
 	SlowStart      time.Duration // 0 disables
-	Rebalance      Rebalance     // TCP only
+	Rebalance      Rebalance     // TCP only; without the block, its min_idle and max_wait still time the moves of drains
+	HTTP2GoAway    bool          // TCP only: h2c clients are moved by a GOAWAY of pinlb's
 	ProxyProtocol  ProxyProtocol // TCP only
 	Access         Access        // the listener's allow and deny, else the top level's
 	Limits         Limits        // TCP's, and UDP's datagram rate

@@ -49,6 +49,8 @@ func TestLoad_Defaults(t *testing.T) {
 		OnUnhealthy:    DefaultOnUnhealthy,
 		MaxFails:       DefaultMaxFails,
 		FailTimeout:    DefaultFailTimeout,
+		Rebalance:      Rebalance{MinIdle: DefaultRebalanceMinIdle, MaxWait: DefaultRebalanceMaxWait},
+		HTTP2GoAway:    DefaultHTTP2GoAway,
 		ProxyProtocol:  ProxyProtocol{Timeout: DefaultProxyProtocolTimeout},
 		Limits:         Limits{MaxSources: DefaultMaxSources},
 		Upstream:       Upstream{Servers: []string{"10.0.0.1:9991"}},

@@ -75,6 +75,10 @@ const (
 	DefaultRebalanceMinIdle = time.Second
 	DefaultRebalanceMaxWait = 0
 
+	// DefaultHTTP2GoAway: h2c clients (gRPC agents) are asked to move by a
+	// GOAWAY frame rather than closed; other connections are not touched.
+	DefaultHTTP2GoAway = true
+
 	// DefaultUDPMode balances every datagram: a Pinpoint agent sends from one
 	// fixed source port, so a session would pin it to one collector forever.
 	DefaultUDPMode = "packet"

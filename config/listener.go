@@ -27,6 +27,11 @@ func (v *validator) listener(lb *listenerBlock) Listener {
 		FailTimeout:    v.duration(lb.FailTimeout, lb.FailTimeoutRange, DefaultFailTimeout, false),
 		MaxConns:       v.count(lb.MaxConns, lb.MaxConnsRange, "max_conns", DefaultMaxConns, "no limit"),
 		SlowStart:      v.duration(lb.SlowStart, lb.SlowStartRange, DefaultSlowStart, true),
+		HTTP2GoAway:    DefaultHTTP2GoAway,
+		Rebalance:      Rebalance{MinIdle: DefaultRebalanceMinIdle, MaxWait: DefaultRebalanceMaxWait},
+	}
+	if lb.HTTP2GoAway != nil {
+		l.HTTP2GoAway = *lb.HTTP2GoAway
 	}
 	if lb.OnUnhealthy != nil {
 		l.OnUnhealthy = *lb.OnUnhealthy

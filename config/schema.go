@@ -139,6 +139,8 @@ type listenerBlock struct {
 	AllowRange          hcl.Range `hcl:"allow,attr_value_range"`
 	Deny                *[]string `hcl:"deny,optional"`
 	DenyRange           hcl.Range `hcl:"deny,attr_value_range"`
+	HTTP2GoAway         *bool     `hcl:"http2_goaway,optional"`
+	HTTP2GoAwayRange    hcl.Range `hcl:"http2_goaway,attr_value_range"`
 
 	Rebalance     *rebalanceBlock     `hcl:"rebalance,block"`
 	ProxyProtocol *proxyProtocolBlock `hcl:"proxy_protocol,block"`

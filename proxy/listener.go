@@ -59,6 +59,12 @@ type Config struct {
 	// endpoints (maintenance) always drain.
 	OnUnhealthy string
 	Rebalance   RebalanceConfig
+	// HTTP2GoAway moves h2c clients (plaintext HTTP/2, as gRPC agents
+	// speak it) by asking them, with an HTTP/2 GOAWAY of pinlb's, instead
+	// of closing their connection: calls in progress finish where they
+	// are, and the next ones come on a new connection. Connections that
+	// are not h2c are moved as before.
+	HTTP2GoAway bool
 	// Access says which clients the listener serves, by their real address
 	// (an accepted PROXY header's): TCP connections and UDP datagrams
 	// from others are refused before any backend is dialled.
@@ -194,9 +200,11 @@ type Stats struct {
 	DrainClosed        uint64 `json:"drain_closed"`         // connections closed by the drain timeout of their endpoint
 	UnhealthyClosed    uint64 `json:"unhealthy_closed"`     // connections closed at once when their endpoint left (on_unhealthy = close)
 	PassiveOut         uint64 `json:"passive_out"`          // times an endpoint was taken out by max_fails
-	RebalanceMoves     uint64 `json:"rebalance_moves"`      // quiet connections closed to move them to a less loaded endpoint
+	RebalanceMoves     uint64 `json:"rebalance_moves"`      // connections moved to a less loaded endpoint: h2c ones asked by GOAWAY, others closed once quiet
 	RebalanceBusy      uint64 `json:"rebalance_busy"`       // moves put off because the connection was not quiet
-	RebalanceForced    uint64 `json:"rebalance_forced"`     // busy connections closed after max_wait
+	RebalanceForced    uint64 `json:"rebalance_forced"`     // busy connections closed after max_wait, asked by GOAWAY first or not
+	GoAwaySent         uint64 `json:"goaway_sent"`          // h2c clients asked to move by a GOAWAY of pinlb's (http2_goaway): rebalancing, endpoints that left, shutdown
+	QuietCloses        uint64 `json:"quiet_closes"`         // connections closed to move them once they were quiet for min_idle (after a GOAWAY, or instead of one)
 	LifetimeClosed     uint64 `json:"lifetime_closed"`      // connections closed at max_lifetime
 	BytesIn            uint64 `json:"bytes_in"`             // client to backend; for TCP, open connections included
 	BytesOut           uint64 `json:"bytes_out"`            // backend to client; for TCP, open connections included

@@ -14,7 +14,8 @@ const (
 	outcomeUnhealthy                // its endpoint left, under on_unhealthy = close
 	outcomeRebalance                // moved off an overloaded endpoint
 	outcomeLifetime                 // past max_lifetime
-	outcomeShutdown                 // still open at the shutdown's deadline
+	outcomeShutdown                 // still open at the shutdown's deadline, or moved by it
+	outcomeLeft                     // its endpoint left the pool, and it was moved off (asked by GOAWAY)
 
 	// Refused or failed before any byte was relayed.
 	outcomeRejected      // max_connections
@@ -32,7 +33,7 @@ const (
 
 // outcomeNames are the outcomes' names in the access log (Record.Status).
 var outcomeNames = [numOutcomes]string{
-	"ok", "idle_timeout", "drain_timeout", "unhealthy", "rebalance", "max_lifetime", "shutdown",
+	"ok", "idle_timeout", "drain_timeout", "unhealthy", "rebalance", "max_lifetime", "shutdown", "endpoint_left",
 	"rejected", "denied", "limited", "proxy_header_invalid", "proxy_header_timeout",
 	"tls_handshake_failed", "no_backend", "connect_failed", "local_error",
 }

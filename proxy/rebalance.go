@@ -35,10 +35,11 @@ type rebalancer struct {
 
 // rebalance moves the excess of overloaded endpoints: when an endpoint
 // holds more than skew times its fair share, it plans to bring it down to
-// its share, then closes its quiet connections (no byte for min_idle) at
-// max_rate, picked at random; a connection that never goes quiet is closed
-// after max_wait, if that is set. Closed clients reconnect and land on the
-// least loaded endpoints. The next plan waits until they are back.
+// its share, then moves connections picked at random at max_rate: h2c ones
+// are asked at once (tcp_moves.go); others are closed once quiet (no byte
+// for min_idle), or after max_wait if that is set. Moved clients reconnect
+// and land on the least loaded endpoints. The next plan waits until they
+// are back.
 func (l *tcpListener) rebalance(rb *rebalancer, r *RebalanceConfig, conns []*tcpConn, now time.Time) {
 	if !rb.last.IsZero() {
 		rb.tokens = min(max(1, r.MaxRate), rb.tokens+now.Sub(rb.last).Seconds()*r.MaxRate)
@@ -76,6 +77,11 @@ func (l *tcpListener) rebalance(rb *rebalancer, r *RebalanceConfig, conns []*tcp
 		if rb.plan[c.backend()] <= 0 {
 			continue
 		}
+		if rb.tokens >= 1 && c.ask(now, outcomeRebalance) { // h2c: asked at once, busy or not
+			rb.took(c)
+			l.stats.rebalanceMoves.Add(1)
+			continue
+		}
 		first := c.excessSince.IsZero()
 		if first {
 			c.excessSince = now
@@ -94,13 +100,16 @@ func (l *tcpListener) rebalance(rb *rebalancer, r *RebalanceConfig, conns []*tcp
 		if quiet && c.moved() != c.lastBytes {
 			continue // a byte moved since the last look: not quiet after all
 		}
-		rb.tokens--
-		rb.plan[c.backend()]--
+		rb.took(c)
 		l.stats.rebalanceMoves.Add(1)
+		kind := movedQuiet
 		if forced {
+			kind = movedForced
 			l.stats.rebalanceForced.Add(1)
+		} else {
+			l.stats.quietCloses.Add(1)
 		}
-		c.move(now, outcomeRebalance)
+		c.closeToMove(now, outcomeRebalance, kind)
 	}
 	for b, n := range rb.plan {
 		if n <= 0 {
@@ -110,6 +119,12 @@ func (l *tcpListener) rebalance(rb *rebalancer, r *RebalanceConfig, conns []*tcp
 	if len(rb.plan) == 0 {
 		rb.settleUntil = now.Add(rebalanceSettle)
 	}
+}
+
+// took spends a token and a planned move on c.
+func (rb *rebalancer) took(c *tcpConn) {
+	rb.tokens--
+	rb.plan[c.backend()]--
 }
 
 // planMoves counts conns by backend and has the set say which are too

@@ -32,6 +32,11 @@ type Record struct {
 	// shutdown for TCP; ok (session timeout), responses or shutdown for
 	// UDP.
 	Status string
+	// Move says how pinlb moved a TCP connection it moved: goaway (its h2c
+	// client was asked by a GOAWAY and closed it), quiet_close (closed
+	// once quiet) or forced_close (closed busy, at max_wait); "" for
+	// connections it did not move.
+	Move string
 }
 
 // Recorder receives a Record for every finished connection and session. It

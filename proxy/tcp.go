@@ -42,6 +42,8 @@ type tcpListener struct {
 	conns  map[*tcpConn]struct{}
 	forced bool // Shutdown's deadline passed: close whatever is still open
 
+	stopping atomic.Bool // Shutdown began: the watchdog moves what it can
+
 	handlers  sync.WaitGroup // one per connection
 	stopOnce  sync.Once      // closes the socket
 	endOnce   sync.Once      // stops the watchdog
@@ -57,6 +59,7 @@ type tcpStats struct {
 	localErrors, proxyHeaderErrors, denied, limited, tlsHandshakeErrors atomic.Uint64
 	idleClosed, drainClosed, unhealthyClosed, passiveOut                atomic.Uint64
 	rebalanceMoves, rebalanceBusy, rebalanceForced, lifetime            atomic.Uint64
+	goAwaySent, quietCloses                                             atomic.Uint64
 	active                                                              atomic.Int64
 	bytesIn, bytesOut                                                   atomic.Uint64
 }
@@ -181,6 +184,8 @@ func (l *tcpListener) statsWith(live map[*pool.Backend][2]uint64) Stats {
 		RebalanceBusy:      s.rebalanceBusy.Load(),
 		RebalanceForced:    s.rebalanceForced.Load(),
 		LifetimeClosed:     s.lifetime.Load(),
+		GoAwaySent:         s.goAwaySent.Load(),
+		QuietCloses:        s.quietCloses.Load(),
 		BytesIn:            s.bytesIn.Load() + liveIn,
 		BytesOut:           s.bytesOut.Load() + liveOut,
 	}

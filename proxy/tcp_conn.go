@@ -28,11 +28,14 @@ type tcpConn struct {
 	// is tracked, so the watchdog always finds it.
 	drv driver
 
-	// Owned by the watchdog goroutine.
+	move atomic.Uint32 // how it was moved (moveKind), read at its end
+
+	// Owned by the watchdog goroutine (tcp_moves.go).
 	lastBytes   uint64
 	lastActive  time.Time
 	excessSince time.Time // when the rebalancer first wanted to move it; zero if it does not
-	movedAt     time.Time // when the rebalancer asked the client to go
+	askedAt     time.Time // when its h2c client was asked to move by a GOAWAY
+	closedAt    time.Time // when it was sent a FIN to move it
 }
 
 // A driver carries a relayed connection's bytes: a flow on a reactor, or
@@ -49,17 +52,10 @@ type driver interface {
 	// abort closes both sockets; the connection ends with the outcome
 	// set before.
 	abort()
-}
-
-// moveGrace is how long a client asked to go may take to close.
-const moveGrace = 5 * time.Second
-
-// move asks the client to go, gently; a client that ignores it is closed
-// after moveGrace.
-func (c *tcpConn) move(now time.Time, o outcome) {
-	c.outcome.CompareAndSwap(int32(outcomeOK), int32(o))
-	c.movedAt = now
-	c.drv.closeWrite()
+	// goAway asks an h2c client to move, with frame as the server's
+	// next frame (tcp_flow_h2c.go); false when the connection cannot take
+	// one, and nothing was done.
+	goAway(frame []byte) bool
 }
 
 // abort closes the connection with outcome o.

@@ -57,8 +57,9 @@ type tcpFlow struct {
 	timer reactor.Timer
 	err   error // the first error of either direction
 
-	observe bool // least_time: tell the pool the time to the backend's first byte
-	queued  bool // asked the reactor for another turn
+	h2c     h2cFollow // what it knows of an h2c connection (tcp_flow_h2c.go)
+	observe bool      // least_time: tell the pool the time to the backend's first byte
+	queued  bool      // asked the reactor for another turn
 }
 
 // half is one direction of a flow.

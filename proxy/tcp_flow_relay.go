@@ -69,7 +69,7 @@ func (f *tcpFlow) readIn(s side) {
 	if !f.took(s, n, err) {
 		return
 	}
-	d.bulk = n == len(buf)
+	d.bulk = n == len(buf) && !f.h2c.follows(s)
 	// A read short of the buffer emptied the socket: the next bytes raise
 	// an edge of their own, so the read that would say EAGAIN is saved
 	// (one system call of three per small message). An end or error that
@@ -77,16 +77,40 @@ func (f *tcpFlow) readIn(s side) {
 	if n < len(buf) && !d.hangup {
 		d.readable = false
 	}
-	w, err := reactor.Send(f.fds[1-s], buf[:n])
-	if err != nil && err != unix.EAGAIN {
-		f.fail(err)
+	if !f.h2c.on {
+		f.send(s, buf[:n])
 		return
 	}
-	d.bytes.Add(uint64(w))
-	if w < n { // flush tries again: only its EAGAIN says the socket is full
-		d.pend = append(f.r.GetSpare(), buf[w:n]...)
-		d.pendAt = 0
+	at := f.h2c.heard(s, buf[:n])
+	if at < 0 {
+		f.send(s, buf[:n])
+		return
 	}
+	if f.send(s, buf[:at]) && f.inject(f.h2c.want) {
+		f.send(s, buf[at:n])
+	}
+}
+
+// send writes b toward the other side of s, after what waits there; what
+// the destination does not take waits in a spare buffer, and flush tries
+// again (only its EAGAIN says the socket is full). False when the flow
+// failed.
+func (f *tcpFlow) send(s side, b []byte) bool {
+	d := &f.dirs[s]
+	if d.pend == nil {
+		w, err := reactor.Send(f.fds[1-s], b)
+		if err != nil && err != unix.EAGAIN {
+			f.fail(err)
+			return false
+		}
+		d.bytes.Add(uint64(w))
+		if b = b[w:]; len(b) == 0 {
+			return true
+		}
+		d.pend, d.pendAt = f.r.GetSpare(), 0
+	}
+	d.pend = append(d.pend, b...)
+	return true
 }
 
 // spliceIn moves what the source has into the direction's pipe, kernel-side;

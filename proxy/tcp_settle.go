@@ -72,6 +72,7 @@ func (l *tcpListener) record(c *tcpConn, upstream netip.AddrPort, in, out uint64
 		BytesIn:  in,
 		BytesOut: out,
 		Status:   o.String(),
+		Move:     moveKind(c.move.Load()).String(),
 	}
 	if p.proxied {
 		r.ProxyClient, r.ProxyServer = p.client, p.server

@@ -10,6 +10,7 @@ import (
 )
 
 func (l *tcpListener) Shutdown(ctx context.Context) error {
+	l.stopping.Store(true) // the watchdog asks h2c clients to move
 	l.stopOnce.Do(func() {
 		l.takeAcceptQueue(ctx)
 		l.unlisten()

@@ -31,11 +31,12 @@ func (l *tcpListener) tracked() []*tcpConn {
 	return conns
 }
 
-// watch closes connections that moved no byte for the idle timeout,
+// watch closes connections that moved no byte for the idle timeout and
 // connections whose endpoint left the pool longer than the drain timeout
-// ago, and, with rebalancing, quiet connections of overloaded endpoints and
-// those past their max_lifetime. It reads the kernel's byte counters, so the
-// data path stays a bare splice.
+// ago; it moves (tcp_moves.go) the connections of an endpoint that left,
+// every connection once the listener is shutting down, those past their
+// max_lifetime and, with rebalancing, those of overloaded endpoints. It
+// reads the flows' byte counters, so the data path stays bare.
 func (l *tcpListener) watch() {
 	var rb rebalancer
 	for {
@@ -46,45 +47,52 @@ func (l *tcpListener) watch() {
 			return
 		case <-time.After(watchPeriod(cfg.IdleTimeout, cfg.DrainTimeout, r.tick())):
 		}
-		activity := cfg.IdleTimeout > 0 || r.Enabled
-		if !activity && cfg.DrainTimeout <= 0 {
+		if cfg.IdleTimeout <= 0 && !r.Enabled && cfg.DrainTimeout <= 0 && !cfg.HTTP2GoAway {
 			continue
 		}
+		stopping, now := l.stopping.Load(), time.Now()
 		conns := l.tracked()
-		now := time.Now()
 		live := conns[:0]
 		for _, c := range conns {
-			if cfg.DrainTimeout > 0 && c.backend().DrainedFor(now) >= cfg.DrainTimeout {
-				c.abort(outcomeDrained)
-				continue
-			}
-			if !c.movedAt.IsZero() { // leaving: no longer counted
-				if now.Sub(c.movedAt) >= moveGrace {
-					c.abort(outcomeOK) // the outcome the move set
-				}
-				continue
-			}
-			if !activity {
-				continue
-			}
-			if n := c.moved(); n != c.lastBytes {
-				c.lastBytes, c.lastActive = n, now
-			}
-			quiet := now.Sub(c.lastActive)
-			switch {
-			case cfg.IdleTimeout > 0 && quiet >= cfg.IdleTimeout:
-				c.abort(outcomeIdle)
-			case c.lifetime > 0 && now.Sub(c.start) >= c.lifetime && quiet >= r.MinIdle:
-				l.stats.lifetime.Add(1)
-				c.move(now, outcomeLifetime)
-			default:
+			if l.look(c, cfg, &r, now, stopping) {
 				live = append(live, c)
 			}
 		}
-		if r.Enabled && r.Skew > 0 {
+		if r.Enabled && r.Skew > 0 && !stopping {
 			l.rebalance(&rb, &r, live, now)
 		}
 	}
+}
+
+// look decides what becomes of a connection at a tick; true when it stays
+// and counts for rebalancing.
+func (l *tcpListener) look(c *tcpConn, cfg *Config, r *RebalanceConfig, now time.Time, stopping bool) bool {
+	drained := c.backend().DrainedFor(now)
+	switch {
+	case cfg.DrainTimeout > 0 && drained >= cfg.DrainTimeout:
+		c.abort(outcomeDrained)
+		return false
+	case drained > 0 && c.ask(now, outcomeLeft), stopping && c.ask(now, outcomeShutdown):
+		return false
+	case l.leaving(c, r, now):
+		return false
+	}
+	if n := c.moved(); n != c.lastBytes {
+		c.lastBytes, c.lastActive = n, now
+	}
+	quiet := now.Sub(c.lastActive)
+	switch {
+	case cfg.IdleTimeout > 0 && quiet >= cfg.IdleTimeout:
+		c.abort(outcomeIdle)
+	case c.lifetime > 0 && now.Sub(c.start) >= c.lifetime && quiet >= r.MinIdle:
+		l.stats.lifetime.Add(1)
+		if !c.ask(now, outcomeLifetime) {
+			c.closeToMove(now, outcomeLifetime, movedQuiet)
+		}
+	default:
+		return true
+	}
+	return false
 }
 
 // watchPeriod is how often the watchdog looks: a quarter of the shorter

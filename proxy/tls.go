@@ -136,6 +136,9 @@ func (t *tlsRelay) closeWriteClient() {
 
 func (t *tlsRelay) abort() { t.closeBoth() }
 
+// goAway: pinlb never writes inside a TLS stream of its own making.
+func (t *tlsRelay) goAway([]byte) bool { return false }
+
 func (t *tlsRelay) closeBoth() {
 	t.client.Close()
 	if t.upstream != nil {

@@ -22,9 +22,10 @@ var rules = []rule{
 		"github.com/hashicorp/hcl", "github.com/hashicorp/consul"}},
 	// The proxy room's parts stand alone: the reactor knows file
 	// descriptors and handlers, never connections, listeners or pools; the
-	// pool knows endpoints, never sockets or listeners.
+	// pool knows endpoints, never sockets or listeners; h2c knows bytes.
 	{room: "proxy/reactor", forbidden: []string{module + "/proxy"}},
 	{room: "proxy/pool", forbidden: []string{module + "/proxy", "golang.org/x/sys"}},
+	{room: "proxy/h2c", forbidden: []string{module + "/proxy", "golang.org/x/sys"}},
 	{room: "discovery", forbidden: []string{module + "/proxy", module + "/config", module + "/agent", module + "/command",
 		"github.com/hashicorp/hcl"}},
 	{room: "config", forbidden: []string{module + "/agent", module + "/proxy", module + "/discovery", module + "/command"}},

@@ -1,0 +1,95 @@
+package h2c
+
+import "encoding/binary"
+
+// Tracker follows the frames of a server's side of an HTTP/2 connection,
+// fed every byte in order, in pieces of any size. It reads the 9-byte
+// headers and skips the payloads but for GOAWAY's, which it need not read
+// either: the frame's type says enough.
+type Tracker struct {
+	head     [headerLen]byte
+	have     int    // bytes of the current frame's header read so far
+	skip     uint32 // payload bytes of the current frame still to come
+	started  bool   // a whole header has been read
+	settings bool   // the server's first SETTINGS has passed whole
+	inBlock  bool   // a header block is open: only CONTINUATION may come
+	goneAway bool   // the server sent a GOAWAY of its own
+	broken   bool   // the stream is not HTTP/2 as a server speaks it
+	ended    uint64 // streams the server ended (END_STREAM or RST_STREAM)
+}
+
+// Safe says whether a frame may be put in the server's stream here.
+func (t *Tracker) Safe() bool {
+	return t.have == 0 && t.skip == 0 && t.settings && !t.inBlock && !t.goneAway && !t.broken
+}
+
+// Usable says whether injection may still become safe: not once the server
+// sent its own GOAWAY or stopped looking like HTTP/2.
+func (t *Tracker) Usable() bool { return !t.goneAway && !t.broken }
+
+// Ready says whether the server's connection preface has passed and the
+// stream still looks like HTTP/2.
+func (t *Tracker) Ready() bool { return t.settings && !t.broken }
+
+// ServerGoneAway says whether the server sent a GOAWAY of its own.
+func (t *Tracker) ServerGoneAway() bool { return t.goneAway }
+
+// Ended counts the streams the server ended, with END_STREAM or a
+// RST_STREAM.
+func (t *Tracker) Ended() uint64 { return t.ended }
+
+// Feed takes the server's next bytes. With stopAtSafe it stops at the first
+// point where Safe holds (0 when it already does) and returns how many
+// bytes it took; otherwise it takes them all.
+func (t *Tracker) Feed(b []byte, stopAtSafe bool) int {
+	n := 0
+	for n < len(b) {
+		if stopAtSafe && t.Safe() {
+			return n
+		}
+		if t.broken {
+			return len(b)
+		}
+		if t.skip > 0 {
+			k := int(min(uint32(len(b)-n), t.skip))
+			t.skip -= uint32(k)
+			n += k
+			continue
+		}
+		k := copy(t.head[t.have:], b[n:])
+		t.have += k
+		n += k
+		if t.have == headerLen {
+			t.header()
+		}
+	}
+	return n
+}
+
+// header takes a whole frame header. What a frame changes is set as its
+// header is read: Safe needs a boundary, so it holds only once the frame
+// has passed whole.
+func (t *Tracker) header() {
+	h := t.head[:]
+	length := uint32(h[0])<<16 | uint32(h[1])<<8 | uint32(h[2])
+	typ, flags := h[3], h[4]
+	stream := binary.BigEndian.Uint32(h[5:]) & maxStreamID
+	t.have, t.skip = 0, length
+	first := !t.started
+	t.started = true
+	switch {
+	case first && (typ != frameSettings || flags&flagAck != 0):
+		t.broken = true // a server's connection preface is a SETTINGS frame
+	case t.inBlock != (typ == frameContinuation):
+		t.broken = true // a header block cut, or a stray CONTINUATION: never touch it again
+	case first:
+		t.settings = true
+	case typ == frameHeaders || typ == framePushPromise || typ == frameContinuation:
+		t.inBlock = flags&flagEndHeaders == 0
+	case typ == frameGoAway:
+		t.goneAway = true
+	}
+	if stream != 0 && (typ == frameRSTStream || (typ == frameData || typ == frameHeaders) && flags&flagEndStream != 0) {
+		t.ended++
+	}
+}
