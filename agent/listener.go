@@ -104,7 +104,8 @@ func proxyConfig(l config.Listener, rec proxy.Recorder) proxy.Config {
 			MaxSources:            l.Limits.MaxSources,
 			DatagramRatePerSource: l.Limits.DatagramRatePerSource,
 		},
-		HTTP2GoAway: l.HTTP2GoAway,
+		HTTP2GoAway:  l.HTTP2GoAway,
+		GRPCEndCalls: l.GRPCEndCalls,
 		Rebalance: proxy.RebalanceConfig{
 			Enabled:     l.Rebalance.Enabled,
 			Skew:        l.Rebalance.Skew,

@@ -204,6 +204,7 @@ func (t *telemetry) sampleListener(ls ListenerStatus) {
 		t.counter(key("rebalance", "forced", "total"), c.RebalanceForced, lb...)
 		t.counter(key("goaway_sent", "total"), c.GoAwaySent, lb...)
 		t.counter(key("quiet_closes", "total"), c.QuietCloses, lb...)
+		t.counter(key("calls_ended", "total"), c.CallsEnded, lb...)
 	} else {
 		t.gauge(key("sessions"), float64(c.Sessions), lb...)
 		t.counter(key("datagrams_in", "total"), c.DatagramsIn, lb...)

@@ -51,6 +51,7 @@ func TestLoad_Defaults(t *testing.T) {
 		FailTimeout:    DefaultFailTimeout,
 		Rebalance:      Rebalance{MinIdle: DefaultRebalanceMinIdle, MaxWait: DefaultRebalanceMaxWait},
 		HTTP2GoAway:    DefaultHTTP2GoAway,
+		GRPCEndCalls:   DefaultGRPCEndCalls,
 		ProxyProtocol:  ProxyProtocol{Timeout: DefaultProxyProtocolTimeout},
 		Limits:         Limits{MaxSources: DefaultMaxSources},
 		Upstream:       Upstream{Servers: []string{"10.0.0.1:9991"}},

@@ -78,6 +78,9 @@ const (
 	// DefaultHTTP2GoAway: h2c clients (gRPC agents) are asked to move by a
 	// GOAWAY frame rather than closed; other connections are not touched.
 	DefaultHTTP2GoAway = true
+	// DefaultGRPCEndCalls: after the GOAWAY, a gRPC call that would not end
+	// by itself (Pinpoint's span and stat streams) is ended once quiet.
+	DefaultGRPCEndCalls = true
 
 	// DefaultUDPMode balances every datagram: a Pinpoint agent sends from one
 	// fixed source port, so a session would pin it to one collector forever.

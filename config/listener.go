@@ -28,11 +28,10 @@ func (v *validator) listener(lb *listenerBlock) Listener {
 		MaxConns:       v.count(lb.MaxConns, lb.MaxConnsRange, "max_conns", DefaultMaxConns, "no limit"),
 		SlowStart:      v.duration(lb.SlowStart, lb.SlowStartRange, DefaultSlowStart, true),
 		HTTP2GoAway:    DefaultHTTP2GoAway,
+		GRPCEndCalls:   DefaultGRPCEndCalls,
 		Rebalance:      Rebalance{MinIdle: DefaultRebalanceMinIdle, MaxWait: DefaultRebalanceMaxWait},
 	}
-	if lb.HTTP2GoAway != nil {
-		l.HTTP2GoAway = *lb.HTTP2GoAway
-	}
+	v.http2(lb, &l)
 	if lb.OnUnhealthy != nil {
 		l.OnUnhealthy = *lb.OnUnhealthy
 		v.oneOf(l.OnUnhealthy, lb.OnUnhealthyRange, "on_unhealthy policy", policies)
@@ -67,6 +66,21 @@ func (v *validator) listener(lb *listenerBlock) Listener {
 	v.blocks(lb, &l)
 	v.protocolRules(lb, l)
 	return l
+}
+
+// http2 reads how the listener moves h2c clients.
+func (v *validator) http2(lb *listenerBlock, l *Listener) {
+	if lb.HTTP2GoAway != nil {
+		l.HTTP2GoAway = *lb.HTTP2GoAway
+	}
+	if lb.GRPCEndCalls != nil {
+		l.GRPCEndCalls = *lb.GRPCEndCalls
+		if l.GRPCEndCalls && !l.HTTP2GoAway {
+			v.errorf(lb.GRPCEndCallsRange, "grpc_end_calls without http2_goaway",
+				"listener %q ends gRPC calls only after its GOAWAY has asked the client to open the next one elsewhere; set http2_goaway = true, or remove grpc_end_calls", l.Name)
+		}
+	}
+	l.GRPCEndCalls = l.GRPCEndCalls && l.HTTP2GoAway
 }
 
 // blocks reads a listener's inner blocks: rebalance, limits, tls,

@@ -20,6 +20,8 @@ var tcpOnly = []struct {
 		"UDP has no connections to drain: the next datagram goes to the current pool"},
 	{"http2_goaway", func(b *listenerBlock) (bool, hcl.Range) { return b.HTTP2GoAway != nil, b.HTTP2GoAwayRange },
 		"UDP has no connections to ask to move: the next datagram goes to the current pool"},
+	{"grpc_end_calls", func(b *listenerBlock) (bool, hcl.Range) { return b.GRPCEndCalls != nil, b.GRPCEndCallsRange },
+		"UDP has no calls to end"},
 	{"on_unhealthy", func(b *listenerBlock) (bool, hcl.Range) { return b.OnUnhealthy != nil, b.OnUnhealthyRange },
 		"UDP has no connections to drain or close: the next datagram goes to the current pool"},
 	{"tries", func(b *listenerBlock) (bool, hcl.Range) { return b.Tries != nil, b.TriesRange },

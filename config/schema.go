@@ -141,6 +141,8 @@ type listenerBlock struct {
 	DenyRange           hcl.Range `hcl:"deny,attr_value_range"`
 	HTTP2GoAway         *bool     `hcl:"http2_goaway,optional"`
 	HTTP2GoAwayRange    hcl.Range `hcl:"http2_goaway,attr_value_range"`
+	GRPCEndCalls        *bool     `hcl:"grpc_end_calls,optional"`
+	GRPCEndCallsRange   hcl.Range `hcl:"grpc_end_calls,attr_value_range"`
 
 	Rebalance     *rebalanceBlock     `hcl:"rebalance,block"`
 	ProxyProtocol *proxyProtocolBlock `hcl:"proxy_protocol,block"`

@@ -65,6 +65,13 @@ type Config struct {
 	// are, and the next ones come on a new connection. Connections that
 	// are not h2c are moved as before.
 	HTTP2GoAway bool
+	// GRPCEndCalls, with HTTP2GoAway, ends each call still open on an
+	// asked connection once it is quiet for a moment, with a gRPC status
+	// OK of pinlb's (h2c.EndCall): clients such as Pinpoint's agents keep
+	// a stream open for minutes, and would never leave otherwise. For
+	// gRPC only: an HTTP/2 client of another protocol would take it for
+	// its server's answer.
+	GRPCEndCalls bool
 	// Access says which clients the listener serves, by their real address
 	// (an accepted PROXY header's): TCP connections and UDP datagrams
 	// from others are refused before any backend is dialled.
@@ -205,6 +212,7 @@ type Stats struct {
 	RebalanceForced    uint64 `json:"rebalance_forced"`     // busy connections closed after max_wait, asked by GOAWAY first or not
 	GoAwaySent         uint64 `json:"goaway_sent"`          // h2c clients asked to move by a GOAWAY of pinlb's (http2_goaway): rebalancing, endpoints that left, shutdown
 	QuietCloses        uint64 `json:"quiet_closes"`         // connections closed to move them once they were quiet for min_idle (after a GOAWAY, or instead of one)
+	CallsEnded         uint64 `json:"calls_ended"`          // gRPC calls pinlb ended with status OK after its GOAWAY, so that their clients open the next on a new connection (grpc_end_calls)
 	LifetimeClosed     uint64 `json:"lifetime_closed"`      // connections closed at max_lifetime
 	BytesIn            uint64 `json:"bytes_in"`             // client to backend; for TCP, open connections included
 	BytesOut           uint64 `json:"bytes_out"`            // backend to client; for TCP, open connections included

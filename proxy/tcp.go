@@ -59,7 +59,7 @@ type tcpStats struct {
 	localErrors, proxyHeaderErrors, denied, limited, tlsHandshakeErrors atomic.Uint64
 	idleClosed, drainClosed, unhealthyClosed, passiveOut                atomic.Uint64
 	rebalanceMoves, rebalanceBusy, rebalanceForced, lifetime            atomic.Uint64
-	goAwaySent, quietCloses                                             atomic.Uint64
+	goAwaySent, quietCloses, callsEnded                                 atomic.Uint64
 	active                                                              atomic.Int64
 	bytesIn, bytesOut                                                   atomic.Uint64
 }
@@ -186,6 +186,7 @@ func (l *tcpListener) statsWith(live map[*pool.Backend][2]uint64) Stats {
 		LifetimeClosed:     s.lifetime.Load(),
 		GoAwaySent:         s.goAwaySent.Load(),
 		QuietCloses:        s.quietCloses.Load(),
+		CallsEnded:         s.callsEnded.Load(),
 		BytesIn:            s.bytesIn.Load() + liveIn,
 		BytesOut:           s.bytesOut.Load() + liveOut,
 	}

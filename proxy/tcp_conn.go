@@ -52,10 +52,13 @@ type driver interface {
 	// abort closes both sockets; the connection ends with the outcome
 	// set before.
 	abort()
-	// goAway asks an h2c client to move, with frame as the server's
-	// next frame (tcp_flow_h2c.go); false when the connection cannot take
-	// one, and nothing was done.
-	goAway(frame []byte) bool
+	// goAway asks an h2c client to move, with frame as the server's next
+	// frame, and with endCalls ends its calls once each is quiet
+	// (tcp_flow_h2c_moves.go); false when the connection cannot take one,
+	// and nothing was done.
+	goAway(frame []byte, endCalls bool) bool
+	// calls is how many calls an h2c connection carries; -1 when unknown.
+	calls() int
 }
 
 // abort closes the connection with outcome o.

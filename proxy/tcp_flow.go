@@ -21,7 +21,8 @@ import (
 //     (half.bytes), which the watchdog and the status read. Other
 //     goroutines reach it through the driver methods, which post.
 //   - It has at most one deadline, its phase's: the PROXY header's, the
-//     connect's, or turning keep-alive on once it relays.
+//     connect's, or, once it relays, turning keep-alive on and the next
+//     look for quiet calls to end (tcp_flow_h2c_moves.go).
 //   - It ends once, through end, which closes what it holds and settles
 //     the connection; a flow handed off to a TLS goroutine is the
 //     goroutine's from then on, and the goroutine settles it.
@@ -57,9 +58,10 @@ type tcpFlow struct {
 	timer reactor.Timer
 	err   error // the first error of either direction
 
-	h2c     h2cFollow // what it knows of an h2c connection (tcp_flow_h2c.go)
-	observe bool      // least_time: tell the pool the time to the backend's first byte
-	queued  bool      // asked the reactor for another turn
+	h2c       h2cFollow // what it knows of an h2c connection (tcp_flow_h2c.go)
+	observe   bool      // least_time: tell the pool the time to the backend's first byte
+	keptAlive bool      // keep-alive is on for the backend's socket
+	queued    bool      // asked the reactor for another turn
 }
 
 // half is one direction of a flow.

@@ -137,7 +137,7 @@ func (f *tcpFlow) connected() bool {
 	c.lease.Connected()
 	c.setLifetime()
 	f.observe = c.cfg.Balance == LeastTime
-	f.h2c.on = c.cfg.HTTP2GoAway
+	f.h2c.start(c.cfg.HTTP2GoAway)
 	c.drv = f
 	if !f.l.track(c) {
 		f.end(outcomeShutdown)

@@ -41,7 +41,13 @@ func (f *tcpFlow) Expire() {
 	case connecting:
 		f.tryFailed(dialError(f.c.lease.Trying(), os.ErrDeadlineExceeded))
 	case relaying:
-		setKeepAlive(f.fds[upstreamSide]) // the client's has it from the listening socket; fails only on a failing socket
+		if !f.keptAlive {
+			setKeepAlive(f.fds[upstreamSide]) // the client's has it from the listening socket; fails only on a failing socket
+			f.keptAlive = true
+		}
+		if f.h2c.ending {
+			f.endQuietCalls()
+		}
 	}
 }
 

@@ -10,30 +10,41 @@ import (
 
 // A flow on a listener with http2_goaway follows its connection while it
 // may be h2c (plaintext HTTP/2 with prior knowledge, as Pinpoint's agents
-// speak gRPC): the client's first bytes against HTTP/2's preface, and the
-// server's frames, header by header, so that a GOAWAY of pinlb's can ask
-// the client to move. The rules (h2c's doc.go has the protocol's):
-//   - Only the server's direction is followed, and it never splices while
-//     it is: the tracker must see every byte. The client's direction, the
-//     heavy one in Pinpoint, is read only for its preface and keeps
-//     splice.
+// speak gRPC): the client's preface, then both sides' frames, header by
+// header, so that pinlb can ask the client to move (a GOAWAY of its own)
+// and end its calls that would never end (tcp_flow_h2c_moves.go). The
+// rules (h2c's doc.go has the protocol's):
+//   - The server's direction, the light one in Pinpoint, never splices
+//     while it is followed: the tracker must see every byte.
+//   - The client's direction is followed while its reads are small, as
+//     Pinpoint's messages are; a read that fills the buffer hands it to
+//     splice, and its calls are unknown from then on (nothing is ended).
 //   - Anything that is not HTTP/2 (Thrift, TLS passed through, HTTP/1.1,
-//     a server's protocol error) ends the following for good, and the
-//     connection is relayed byte for byte as any other.
-//   - A GOAWAY goes in at most once per connection, at the server's first
-//     safe point from the ask on: at once when the server's stream is at
-//     one, else inside the read that reaches one.
-//   - askable is the one field other goroutines read: the watchdog asks
-//     only connections that can take a GOAWAY, and moves the others as
-//     before.
+//     a protocol error) or the server's own GOAWAY ends the following for
+//     good, and the connection is relayed byte for byte as any other.
+//   - askable and open are what other goroutines read.
 type h2cFollow struct {
-	on       bool // following: the connection may still be h2c
-	clientOK bool // the client's preface matched
-	client   h2c.Preface
-	server   h2c.Tracker
-	want     []byte // the GOAWAY to put in at the next safe point
-	sent     bool
-	askable  atomic.Bool // the client spoke HTTP/2 and the server's SETTINGS passed
+	on         bool // following: the connection may still be h2c
+	clientOK   bool // the client's preface matched
+	callsKnown bool // every client frame was seen: calls is the truth
+	client     h2c.Preface
+	clientSide h2c.Tracker
+	server     h2c.Tracker
+	calls      h2c.Calls
+
+	want    []byte // the GOAWAY to put in at the server's next safe point
+	sent    bool   // the GOAWAY went in
+	ending  bool   // ending quiet calls, on the flow's timer
+	askable atomic.Bool
+	open    atomic.Int32 // open calls; -1 when unknown
+}
+
+// start follows a new connection, when its listener asks for it.
+func (h *h2cFollow) start(on bool) {
+	h.on = on
+	h.open.Store(-1)
+	h.clientSide.Feeds(&h.calls, true)
+	h.server.Feeds(&h.calls, false)
 }
 
 // follows says whether side s's bytes must all be read, never spliced.
@@ -41,16 +52,35 @@ func (h *h2cFollow) follows(s side) bool {
 	return h.on && (s == upstreamSide || !h.clientOK)
 }
 
-// heard takes bytes read from side s, and returns where in them a GOAWAY
-// goes: -1 for nowhere.
-func (h *h2cFollow) heard(s side, b []byte) int {
+// heard takes bytes read from side s (full: they filled the buffer), and
+// returns where in them a wanted GOAWAY goes: -1 for nowhere.
+func (h *h2cFollow) heard(s side, b []byte, full bool) int {
+	at := -1
 	if s == clientSide {
-		if done, ok := h.client.Match(b); done {
-			h.clientOK, h.on = ok, ok
-		}
-		h.update()
-		return -1
+		h.heardClient(b, full)
+	} else {
+		at = h.heardServer(b)
 	}
+	h.update()
+	return at
+}
+
+func (h *h2cFollow) heardClient(b []byte, full bool) {
+	if !h.clientOK {
+		n, done, ok := h.client.Match(b)
+		if !done {
+			return
+		}
+		h.clientOK, h.callsKnown, h.on = ok, ok, ok
+		b = b[n:]
+	}
+	if h.callsKnown {
+		h.clientSide.Feed(b, false)
+		h.callsKnown = !full && !h.clientSide.Broken()
+	}
+}
+
+func (h *h2cFollow) heardServer(b []byte) int {
 	at, fed := -1, 0
 	if h.want != nil {
 		fed = h.server.Feed(b, true)
@@ -59,47 +89,20 @@ func (h *h2cFollow) heard(s side, b []byte) int {
 		}
 	}
 	h.server.Feed(b[fed:], false)
-	h.update()
 	return at
 }
 
-// update ends the following once the connection is not HTTP/2, and tells
-// the watchdog when it can take a GOAWAY.
+// update ends the following once the connection is not HTTP/2, or the
+// server asked the client to go itself, and publishes what the watchdog
+// reads.
 func (h *h2cFollow) update() {
 	if !h.server.Usable() {
-		h.on = false // not HTTP/2, or the server asked the client to go itself
+		h.on = false
 	}
 	h.askable.Store(h.on && h.clientOK && h.server.Ready())
-}
-
-// goAway asks the client to move, with frame as pinlb's GOAWAY; false
-// when the connection cannot take one (not h2c, or not yet).
-func (f *tcpFlow) goAway(frame []byte) bool {
-	if !f.h2c.askable.Load() {
-		return false
+	open := int32(-1)
+	if h.on && h.callsKnown {
+		open = int32(h.calls.Open())
 	}
-	f.r.Post(func() { f.putGoAway(frame) })
-	return true
-}
-
-// putGoAway puts the GOAWAY in now if the server's stream is at a safe
-// point, or has the next read that reaches one put it in. A server that
-// sent a GOAWAY of its own has asked already.
-func (f *tcpFlow) putGoAway(frame []byte) {
-	h := &f.h2c
-	switch {
-	case f.phase != relaying || !h.on || h.sent:
-	case h.server.Safe():
-		f.inject(frame)
-	default:
-		h.want = frame
-	}
-}
-
-// inject writes pinlb's GOAWAY to the client after every server byte the
-// tracker has seen.
-func (f *tcpFlow) inject(frame []byte) bool {
-	f.h2c.want, f.h2c.sent = nil, true
-	f.l.stats.goAwaySent.Add(1)
-	return f.send(upstreamSide, frame)
+	h.open.Store(open)
 }

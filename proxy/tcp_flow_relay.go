@@ -81,7 +81,7 @@ func (f *tcpFlow) readIn(s side) {
 		f.send(s, buf[:n])
 		return
 	}
-	at := f.h2c.heard(s, buf[:n])
+	at := f.h2c.heard(s, buf[:n], n == len(buf))
 	if at < 0 {
 		f.send(s, buf[:n])
 		return

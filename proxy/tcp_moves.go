@@ -27,14 +27,15 @@ import (
 type moveKind uint32
 
 const (
-	notMoved    moveKind = iota
-	movedGoAway          // asked by GOAWAY; its client closed it
-	movedQuiet           // closed once quiet
-	movedForced          // closed at max_wait, busy
+	notMoved       moveKind = iota
+	movedGoAway             // asked by GOAWAY; its client closed it
+	movedQuiet              // closed once quiet
+	movedForced             // closed at max_wait, busy
+	movedEndedCall          // asked by GOAWAY, and pinlb ended a call of its that would not end
 	numMoveKinds
 )
 
-var moveKindNames = [numMoveKinds]string{"", "goaway", "quiet_close", "forced_close"}
+var moveKindNames = [numMoveKinds]string{"", "goaway", "quiet_close", "forced_close", "ended_call"}
 
 func (k moveKind) String() string { return moveKindNames[k] }
 
@@ -53,7 +54,7 @@ const moveGrace = 5 * time.Second
 // ask asks an h2c client to move for o; false when the connection cannot
 // take a GOAWAY, and nothing was done.
 func (c *tcpConn) ask(now time.Time, o outcome) bool {
-	if !c.askedAt.IsZero() || !c.drv.goAway(goAwayFrames[o]) {
+	if !c.askedAt.IsZero() || !c.drv.goAway(goAwayFrames[o], c.cfg.GRPCEndCalls) {
 		return false
 	}
 	c.outcome.CompareAndSwap(int32(outcomeOK), int32(o))
@@ -71,12 +72,16 @@ func (c *tcpConn) closeToMove(now time.Time, o outcome, kind moveKind) {
 	c.drv.closeWrite()
 }
 
-// leave closes an asked connection once it is quiet, or at max_wait.
+// leave closes an asked connection once it carries no call and moved no
+// byte since the last look, once it is quiet for min_idle, or at max_wait.
 func (l *tcpListener) leave(c *tcpConn, r *RebalanceConfig, now time.Time) {
+	still := true
 	if n := c.moved(); n != c.lastBytes {
-		c.lastBytes, c.lastActive = n, now
+		c.lastBytes, c.lastActive, still = n, now, false
 	}
 	switch {
+	case still && c.drv.calls() == 0:
+		c.closeToMove(now, outcomeOK, moveKind(c.move.Load()))
 	case now.Sub(c.lastActive) >= r.MinIdle:
 		l.stats.quietCloses.Add(1)
 		c.closeToMove(now, outcomeOK, movedQuiet)

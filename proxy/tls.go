@@ -137,7 +137,9 @@ func (t *tlsRelay) closeWriteClient() {
 func (t *tlsRelay) abort() { t.closeBoth() }
 
 // goAway: pinlb never writes inside a TLS stream of its own making.
-func (t *tlsRelay) goAway([]byte) bool { return false }
+func (t *tlsRelay) goAway([]byte, bool) bool { return false }
+
+func (t *tlsRelay) calls() int { return -1 }
 
 func (t *tlsRelay) closeBoth() {
 	t.client.Close()

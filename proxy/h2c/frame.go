@@ -55,12 +55,12 @@ func putHeader(b []byte, length int, typ, flags byte, stream uint32) {
 type Preface struct{ matched int }
 
 // Match takes the client's next bytes: done once the answer is known, ok
-// when the client is HTTP/2.
-func (p *Preface) Match(b []byte) (done, ok bool) {
-	n := min(len(b), len(ClientPreface)-p.matched)
+// when the client is HTTP/2; n is how many of b were the preface's.
+func (p *Preface) Match(b []byte) (n int, done, ok bool) {
+	n = min(len(b), len(ClientPreface)-p.matched)
 	if string(b[:n]) != ClientPreface[p.matched:p.matched+n] {
-		return true, false
+		return n, true, false
 	}
 	p.matched += n
-	return p.matched == len(ClientPreface), p.matched == len(ClientPreface)
+	return n, p.matched == len(ClientPreface), p.matched == len(ClientPreface)
 }

@@ -15,8 +15,13 @@ type Tracker struct {
 	inBlock  bool   // a header block is open: only CONTINUATION may come
 	goneAway bool   // the server sent a GOAWAY of its own
 	broken   bool   // the stream is not HTTP/2 as a server speaks it
-	ended    uint64 // streams the server ended (END_STREAM or RST_STREAM)
+	calls    *Calls // fed every frame header, when set
+	client   bool   // the frames are the client's
 }
+
+// Feeds has the tracker tell calls of every frame header, as the
+// client's frames when client, else the server's.
+func (t *Tracker) Feeds(calls *Calls, client bool) { t.calls, t.client = calls, client }
 
 // Safe says whether a frame may be put in the server's stream here.
 func (t *Tracker) Safe() bool {
@@ -27,16 +32,12 @@ func (t *Tracker) Safe() bool {
 // sent its own GOAWAY or stopped looking like HTTP/2.
 func (t *Tracker) Usable() bool { return !t.goneAway && !t.broken }
 
+// Broken says whether the stream stopped looking like HTTP/2.
+func (t *Tracker) Broken() bool { return t.broken }
+
 // Ready says whether the server's connection preface has passed and the
 // stream still looks like HTTP/2.
 func (t *Tracker) Ready() bool { return t.settings && !t.broken }
-
-// ServerGoneAway says whether the server sent a GOAWAY of its own.
-func (t *Tracker) ServerGoneAway() bool { return t.goneAway }
-
-// Ended counts the streams the server ended, with END_STREAM or a
-// RST_STREAM.
-func (t *Tracker) Ended() uint64 { return t.ended }
 
 // Feed takes the server's next bytes. With stopAtSafe it stops at the first
 // point where Safe holds (0 when it already does) and returns how many
@@ -89,7 +90,11 @@ func (t *Tracker) header() {
 	case typ == frameGoAway:
 		t.goneAway = true
 	}
-	if stream != 0 && (typ == frameRSTStream || (typ == frameData || typ == frameHeaders) && flags&flagEndStream != 0) {
-		t.ended++
+	switch {
+	case t.broken || t.calls == nil:
+	case t.client:
+		t.calls.client(typ, flags, stream)
+	default:
+		t.calls.server(typ, flags, stream)
 	}
 }

@@ -96,16 +96,47 @@ func TestTracker_NotHTTP2(t *testing.T) {
 	}
 }
 
-func TestTracker_CountsEndedStreams(t *testing.T) {
-	var tr Tracker
-	tr.Feed(cat(frame(frameSettings, 0, 0, 0),
-		frame(frameHeaders, flagEndHeaders, 1, 3), frame(frameData, flagEndStream, 1, 5), // a response
-		frame(frameHeaders, flagEndHeaders|flagEndStream, 3, 3), // trailers only
-		frame(frameRSTStream, 0, 5, 4),
-		frame(frameData, flagEndStream, 0, 0), // stream 0 is not a stream
-	), false)
-	if tr.Ended() != 3 {
-		t.Fatalf("ended %d streams, want 3", tr.Ended())
+// Calls opens a call at the client's HEADERS and ends it at the server's
+// END_STREAM or either side's RST_STREAM; Quiet lists the calls with no
+// DATA of the client's since the last look.
+func TestCalls(t *testing.T) {
+	var calls Calls
+	var client, server Tracker
+	client.Feeds(&calls, true)
+	server.Feeds(&calls, false)
+	client.Feed(frame(frameSettings, 0, 0, 6), false)
+	server.Feed(frame(frameSettings, 0, 0, 0), false)
+	c := func(fs ...[]byte) { client.Feed(cat(fs...), false) }
+	s := func(fs ...[]byte) { server.Feed(cat(fs...), false) }
+
+	c(frame(frameHeaders, flagEndHeaders, 1, 5), frame(frameData, 0, 1, 20)) // a long client stream
+	c(frame(frameHeaders, 0, 3, 5), frame(frameContinuation, flagEndHeaders, 3, 2),
+		frame(frameData, flagEndStream, 3, 9)) // a unary call, sent whole
+	c(frame(frameHeaders, flagEndHeaders, 5, 5)) // a bidi stream
+	s(frame(frameHeaders, flagEndHeaders, 5, 3)) // answered
+	c(frame(frameHeaders, flagEndHeaders, 7, 5))
+	must(t, calls.Open() == 4, "open %d, want 4", calls.Open())
+
+	s(frame(frameHeaders, flagEndHeaders, 3, 3), frame(frameData, 0, 3, 5), frame(frameHeaders, flagEndHeaders|flagEndStream, 3, 2))
+	c(frame(frameRSTStream, 0, 7, 4))
+	s(frame(frameData, flagEndStream, 99, 0)) // never opened
+	must(t, calls.Open() == 2, "open %d after the unary call's answer and a reset, want 2", calls.Open())
+
+	q := calls.Quiet(nil)
+	must(t, len(q) == 1 && q[0] == QuietCall{Stream: 5, Answered: true}, "quiet %v, want stream 5 only (1 sent DATA)", q)
+	c(frame(frameData, 0, 5, 4))
+	q = calls.Quiet(nil)
+	must(t, len(q) == 1 && q[0] == QuietCall{Stream: 1}, "quiet %v, want stream 1 only (5 sent DATA)", q)
+
+	calls.Ended(1)
+	s(frame(frameData, flagEndStream, 5, 0))
+	must(t, calls.Open() == 0, "open %d, want 0", calls.Open())
+}
+
+func must(t *testing.T, ok bool, format string, args ...any) {
+	t.Helper()
+	if !ok {
+		t.Fatalf(format, args...)
 	}
 }
 
@@ -125,7 +156,7 @@ func TestPreface(t *testing.T) {
 		var p Preface
 		var done, ok bool
 		for _, b := range tc.in {
-			done, ok = p.Match([]byte(b))
+			_, done, ok = p.Match([]byte(b))
 		}
 		if done != tc.done || ok != tc.ok {
 			t.Errorf("%q: done %v ok %v, want %v %v", tc.in, done, ok, tc.done, tc.ok)

@@ -1,0 +1,68 @@
+//go:build linux
+
+package proxy
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/pinlb/pinlb/internal/pinpointgrpc"
+	"github.com/pinlb/pinlb/internal/testsupport"
+	"github.com/shoenig/test/must"
+)
+
+// A Java-shaped Pinpoint agent (grpc-go) keeps one span stream open
+// through pinlb to collector a. When a leaves the pool, pinlb's GOAWAY
+// and its end of the stream move the agent's next stream to b, on a new
+// connection, and every span sent reaches one of them.
+func TestH2C_SpanStreamMovesWithNothingLost(t *testing.T) {
+	a, b := startCollector(t, "a"), startCollector(t, "b")
+	cfg := h2cConfig()
+	cfg.GRPCEndCalls = true
+	rec := &records{}
+	cfg.Recorder = rec
+	l := startTCP(t, cfg, spanAddr(a))
+	ports := map[string]int{}
+	for name, port := range a.Ports {
+		ports[name] = port
+	}
+	ports["grpc-span"] = l.Addr().(*net.TCPAddr).Port
+	agent, err := pinpointgrpc.StartAgent(pinpointgrpc.AgentConfig{
+		ID: "agent-1", Application: "pinlb-test", Host: "127.0.0.1", Ports: ports, Rate: 50,
+	})
+	must.NoError(t, err)
+	defer agent.Close()
+	testsupport.WaitFor(t, "spans at a", func() bool { return a.Counts().Spans > 10 })
+
+	l.SetEndpoints([]Endpoint{{Addr: spanAddr(a), Draining: true}, {Addr: spanAddr(b)}})
+	testsupport.WaitFor(t, "spans at b", func() bool { return b.Counts().Spans > 10 })
+	served, err := agent.StopTraffic()
+	must.NoError(t, err)
+	testsupport.WaitFor(t, "every span served at a or b", func() bool {
+		return a.Counts().Spans+b.Counts().Spans >= served
+	})
+	must.Eq(t, served, a.Counts().Spans+b.Counts().Spans, must.Sprint("spans received, of those served"))
+	s := l.Stats()
+	must.Eq(t, 1, s.GoAwaySent)
+	must.Eq(t, 1, s.CallsEnded)
+
+	// The old connection ends by its client's close, once it carries no
+	// call; the access log says how it moved.
+	r := rec.wait(t, 1)[0]
+	must.Eq(t, "endpoint_left", r.Status)
+	must.Eq(t, "ended_call", r.Move)
+}
+
+func startCollector(t *testing.T, name string) *pinpointgrpc.Collector {
+	t.Helper()
+	c, err := pinpointgrpc.Start(name, "127.0.0.1", pinpointgrpc.DefaultOptions())
+	must.NoError(t, err)
+	t.Cleanup(c.Stop)
+	return c
+}
+
+func spanAddr(c *pinpointgrpc.Collector) netip.AddrPort {
+	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(c.Ports["grpc-span"]))
+}
+
