@@ -28,6 +28,7 @@ func TestFault(t *testing.T) {
 		{"real agents: collector crash", realCrash},
 		{"real agents: maintenance drain", realDrain},
 		{"real agents: scale-in", realScaleIn},
+		{"real agents: collectors' max_connection_age", realMaxAge},
 		{"real agents: pinlb restart", realRestart},
 	} {
 		t.Run(s.name, s.run)

@@ -12,10 +12,11 @@ import (
 
 // The real-agent scenarios: NAVER's Node.js agent through pinlb, each
 // printing spans served, received and lost, and where the streams are. What
-// pinlb promises is asserted; the rest are figures, which the graceful-moves
-// work will raise. The scale-out and the crash run once more with the
-// Java-shaped agent (the one that scales to hundreds), which must end the
-// same way as the real one.
+// pinlb promises is asserted: a move costs no span and no client error, and
+// the span and stat channels spread within 30 s (pinlb's GOAWAY, then its
+// end of each quiet stream). The scale-out and the crash run once more
+// with the Java-shaped agent (the one that scales to hundreds), which must
+// end the same way as the real one.
 
 // realAgents is how many agents a scenario runs.
 func realAgents() int { return scale(6, 10) }
@@ -42,9 +43,9 @@ type realOutcome struct {
 	lost  int64
 }
 
-// realScaleOut: 2 collectors, then 4. Every span arrives; how long each
-// channel takes to spread evenly is a figure: a busy span stream is never
-// quiet long enough for pinlb to move it without cutting.
+// realScaleOut: 2 collectors, then 4. Every span arrives, and the span and
+// stat channels spread evenly within 30 s; the agent channel is not
+// rebalanced (as under -dev), and its time is a figure.
 func realScaleOut(t *testing.T) {
 	node, java := scaleOut(t, nodeAgents), scaleOut(t, javaAgents)
 	sameEnd(t, node, java, 0)
@@ -56,15 +57,15 @@ func scaleOut(t *testing.T, kind agentKind) realOutcome {
 	f.addCollector("collector-3")
 	f.addCollector("collector-4")
 	testsupport.WaitUpTo(t, 20*time.Second, "4 collectors in pinlb's pools", func() bool { return f.poolsHave(4) })
-	limit := time.Duration(scale(15, 60)) * time.Second
-	took := f.timeToEven(limit)
+	took := f.timeToEven(moveLimit)
 	for _, port := range pinpointgrpc.Ports {
-		figure(t, fmt.Sprintf("%s: %s even over 4 (1.25x) after", kind, port), took[port], true)
+		figure(t, fmt.Sprintf("%s: %s even over 4 (1.25x) after", kind, port), took[port], port == "grpc-agent" || within(took[port]))
 	}
 	conns := f.streams(kind, "4 collectors")
 	served, lost := f.finish()
 	figure(t, string(kind)+": spans served", served, true)
 	figure(t, string(kind)+": spans lost", lost, lost == 0)
+	figure(t, string(kind)+": client errors (log lines, failed calls)", f.errors(), f.errors() == 0)
 	return realOutcome{conns, lost}
 }
 

@@ -27,12 +27,14 @@ type realFleet struct {
 	listen map[string]string // pinlb's address by gRPC port name
 	cols   []*realCollector
 	apps   []pinpointAgent
+	opts   pinpointgrpc.Options // the collectors'
 }
 
 // pinpointAgent is a real Node.js agent (nodeagent.App) or one shaped like
 // Pinpoint's Java agent (pinpointgrpc.Agent).
 type pinpointAgent interface {
 	Served() int64
+	Errors() int64 // the Node.js agent's log lines at WARN and above; the Java-shaped agent's failed calls
 	StopTraffic() (int64, error)
 	Close()
 }
@@ -71,10 +73,16 @@ const realAgentRate = 20
 // once every agent's three connections are up and spans flow.
 func startRealFleet(t *testing.T, kind agentKind, collectors, agents int) *realFleet {
 	t.Helper()
+	return startRealFleetWith(t, kind, collectors, agents, pinpointgrpc.DefaultOptions())
+}
+
+// startRealFleetWith is startRealFleet with the collectors' gRPC options.
+func startRealFleetWith(t *testing.T, kind agentKind, collectors, agents int, opts pinpointgrpc.Options) *realFleet {
+	t.Helper()
 	if err := nodeagent.Installed(); kind == nodeAgents && err != nil {
 		testsupport.Missing(t, err.Error())
 	}
-	f := &realFleet{t: t, consul: testsupport.StartConsul(t, testsupport.ConsulOptions{}), listen: map[string]string{}}
+	f := &realFleet{t: t, consul: testsupport.StartConsul(t, testsupport.ConsulOptions{}), listen: map[string]string{}, opts: opts}
 	for i := range collectors {
 		f.addCollector(fmt.Sprintf("collector-%d", i+1))
 	}
@@ -143,7 +151,7 @@ func (f *realFleet) pinlbPorts() map[string]int {
 // gRPC ports only (a stand-in serves no Thrift).
 func (f *realFleet) addCollector(name string) *realCollector {
 	f.t.Helper()
-	col, err := pinpointgrpc.Start(name, "127.0.0.1", pinpointgrpc.DefaultOptions())
+	col, err := pinpointgrpc.Start(name, "127.0.0.1", f.opts)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -189,6 +197,14 @@ func (f *realFleet) conns(port string) []int64 {
 	return out
 }
 
+// accepted is how many connections the collectors accepted on port, in all.
+func (f *realFleet) accepted(port string) (n int64) {
+	for _, c := range f.cols {
+		n += c.Counts().Accepted[port]
+	}
+	return n
+}
+
 // received is every span the collectors got, the killed ones' included.
 func (f *realFleet) received() (n int64) {
 	for _, c := range f.cols {
@@ -196,6 +212,21 @@ func (f *realFleet) received() (n int64) {
 	}
 	return n
 }
+
+// errors is what the agents logged or failed, in all: a move pinlb makes
+// gently costs none.
+func (f *realFleet) errors() (n int64) {
+	for _, a := range f.apps {
+		n += a.Errors()
+	}
+	return n
+}
+
+// moveLimit is how long a move may take: the graceful-moves issue's target.
+const moveLimit = 30 * time.Second
+
+// within says whether a time of TimeEach met its limit.
+func within(took string) bool { return !strings.HasPrefix(took, "not within") }
 
 // served is every traced request the apps answered so far.
 func (f *realFleet) served() (n int64) {

@@ -55,6 +55,7 @@ type App struct {
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
 	served  atomic.Int64
+	logged  atomic.Int64 // lines on standard error: the agent's warnings and errors, and grpc-js's
 	stopped chan int64
 	exited  chan struct{}
 	once    sync.Once
@@ -82,12 +83,14 @@ func Start(c Config) (*App, error) {
 			cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", v, n))
 		}
 	}
-	cmd.Stderr = c.Log
+	a := &App{cmd: cmd, stopped: make(chan int64, 1), exited: make(chan struct{})}
+	cmd.Stderr = &lineCounter{w: c.Log, n: &a.logged}
 	cmd.SysProcAttr = dieWithParent()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
 	}
+	a.stdin = stdin
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -95,7 +98,6 @@ func Start(c Config) (*App, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("node agent %s: %w", c.ID, err)
 	}
-	a := &App{cmd: cmd, stdin: stdin, stopped: make(chan int64, 1), exited: make(chan struct{})}
 	listening := make(chan struct{})
 	go a.read(stdout, c.Log, listening)
 	go func() {
@@ -134,6 +136,45 @@ func (a *App) read(stdout io.Reader, log io.Writer, listening chan struct{}) {
 			fmt.Fprintln(log, sc.Text())
 		}
 	}
+}
+
+// Errors is how many lines the agent and its gRPC library wrote on
+// standard error: their warnings and errors (a stream that failed, a span
+// it could not send, a protocol error). Its start-up lines go to standard
+// output.
+func (a *App) Errors() int64 { return a.logged.Load() }
+
+// lineCounter counts the lines written through it, but for those the
+// agent logs at WARN as it starts: its configuration ("[Pinpoint Agent]
+// Configuration {" to "}"), then "Init Started" and "Init Completed".
+type lineCounter struct {
+	w      io.Writer
+	n      *atomic.Int64
+	line   []byte
+	inDump bool
+}
+
+func (c *lineCounter) Write(b []byte) (int, error) {
+	for _, ch := range b {
+		if ch != '\n' {
+			c.line = append(c.line, ch)
+			continue
+		}
+		switch line := string(c.line); {
+		case strings.HasPrefix(line, "[Pinpoint Agent] Configuration {"):
+			c.inDump = true
+		case c.inDump:
+			c.inDump = line != "}"
+		case strings.HasPrefix(line, "[Pinpoint Agent][") && (strings.HasSuffix(line, "] Init Started") || strings.HasSuffix(line, "] Init Completed")):
+		default:
+			c.n.Add(1)
+		}
+		c.line = c.line[:0]
+	}
+	if c.w == nil {
+		return len(b), nil
+	}
+	return c.w.Write(b)
 }
 
 // Served is how many traced requests the app had answered at its last

@@ -1,6 +1,7 @@
 package nodeagent
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,5 +34,22 @@ func TestNodeAgent_SpansReachTheCollector(t *testing.T) {
 	n := c.Counts()
 	must.Positive(t, n.AgentInfos)
 	must.Eq(t, served, n.ByAgent["node-1"].Spans)
+	must.Eq(t, 0, a.Errors(), must.Sprintf("the agent's warnings and errors:\n%s", log))
 	t.Logf("served %d, received %d spans; counts %+v; agent log:\n%s", served, n.Spans, n, log)
+}
+
+// The agent's configuration, which it logs at WARN as it starts, is not
+// counted among its errors; every other line on standard error is, however
+// the writes cut them.
+func TestLineCounter_SkipsTheConfiguration(t *testing.T) {
+	var n atomic.Int64
+	c := &lineCounter{n: &n}
+	out := "[Pinpoint Agent] Configuration {\n  serviceType: 1400,\n  logLevel: 'WARN'\n}\n[Pinpoint Agent][a-1] Init Started\n" +
+		"[Pinpoint Agent][a-1] Init Completed\nE No connection established\nlast"
+	for i := range len(out) {
+		c.Write([]byte{out[i]})
+	}
+	must.Eq(t, 1, n.Load())
+	c.Write([]byte(" line\n"))
+	must.Eq(t, 2, n.Load())
 }

@@ -60,6 +60,7 @@ type Agent struct {
 	batches chan struct{} // a token per SendSpanBatch call in flight
 
 	served  atomic.Int64
+	failed  atomic.Int64
 	halt    chan struct{} // closed by StopTraffic
 	traffic sync.WaitGroup
 	loops   sync.WaitGroup
@@ -81,9 +82,9 @@ func StartAgent(cfg AgentConfig) (*Agent, error) {
 		}
 		a.conns[port] = cc
 	}
-	a.spans = newStream(ctx, a.conns["grpc-span"], "/v1.Span/SendSpan", false)
-	a.stats = newStream(ctx, a.conns["grpc-stat"], "/v1.Stat/SendAgentStat", false)
-	a.pings = newStream(ctx, a.conns["grpc-agent"], "/v1.Agent/PingSession", true)
+	a.spans = newStream(ctx, a.conns["grpc-span"], "/v1.Span/SendSpan", false, &a.failed)
+	a.stats = newStream(ctx, a.conns["grpc-stat"], "/v1.Stat/SendAgentStat", false, &a.failed)
+	a.pings = newStream(ctx, a.conns["grpc-agent"], "/v1.Agent/PingSession", true, &a.failed)
 	a.loops.Go(a.sendAgentInfo)
 	a.loops.Go(func() { a.every(pingEvery, func() { a.pings.send(nil) }) })
 	a.loops.Go(func() { a.every(statEvery, func() { a.stats.send(statMessage) }) })
@@ -185,9 +186,15 @@ func (a *Agent) sendBatch(spans [][]byte) {
 		msg, result := spanBatch(spans), []byte(nil)
 		ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
 		defer cancel()
-		a.conns["grpc-span"].Invoke(ctx, "/v1.Span/SendSpanBatch", &msg, &result)
+		if a.conns["grpc-span"].Invoke(ctx, "/v1.Span/SendSpanBatch", &msg, &result) != nil {
+			a.failed.Add(1)
+		}
 	})
 }
+
+// Errors is how many calls ended in an error (and messages were lost with
+// them) so far, as an agent would log each.
+func (a *Agent) Errors() int64 { return a.failed.Load() }
 
 // Served is how many traced requests the agent has answered so far.
 func (a *Agent) Served() int64 { return a.served.Load() }

@@ -2,11 +2,14 @@ package pinpointgrpc
 
 import (
 	"context"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // stream is one of an agent's long-lived streams: opened at its first
@@ -15,6 +18,7 @@ import (
 // sent on a stream that broke is lost, as theirs are.
 type stream struct {
 	ctx    context.Context
+	failed *atomic.Int64 // calls that ended in an error, and messages lost with them
 	cc     *grpc.ClientConn
 	method string
 	desc   grpc.StreamDesc
@@ -29,8 +33,8 @@ type openStream struct {
 	ended  atomic.Bool // its responses ended: the stream is over
 }
 
-func newStream(ctx context.Context, cc *grpc.ClientConn, method string, bidi bool) *stream {
-	return &stream{ctx: ctx, cc: cc, method: method, desc: grpc.StreamDesc{ClientStreams: true, ServerStreams: bidi}}
+func newStream(ctx context.Context, cc *grpc.ClientConn, method string, bidi bool, failed *atomic.Int64) *stream {
+	return &stream{ctx: ctx, cc: cc, method: method, desc: grpc.StreamDesc{ClientStreams: true, ServerStreams: bidi}, failed: failed}
 }
 
 // send sends msg, opening the stream first if it is not open.
@@ -42,9 +46,11 @@ func (st *stream) send(msg []byte) {
 		st.cur = nil
 	}
 	if st.cur == nil && !st.open() {
+		st.failed.Add(1)
 		return
 	}
 	if st.cur.s.SendMsg(&msg) != nil {
+		st.failed.Add(1)
 		st.cur = nil // its reader sees why, and ends it
 	}
 }
@@ -62,7 +68,12 @@ func (st *stream) open() bool {
 	go func() {
 		defer cancel()
 		var answer []byte
-		for s.RecvMsg(&answer) == nil {
+		err := s.RecvMsg(&answer)
+		for err == nil {
+			err = s.RecvMsg(&answer)
+		}
+		if err != io.EOF && status.Code(err) != codes.OK && st.ctx.Err() == nil {
+			st.failed.Add(1)
 		}
 		c.ended.Store(true)
 	}()
