@@ -19,6 +19,7 @@ const agentRate = 20
 
 // spanAgent is a real Node.js agent or a Java-shaped one.
 type spanAgent interface {
+	Served() int64
 	StopTraffic() (int64, error)
 	Close()
 }
@@ -89,4 +90,18 @@ func (d *demo) stopAgents() {
 	for _, a := range d.thriftAgents {
 		a.Stop()
 	}
+}
+
+// lostSoFar waits, briefly, for every span served so far to reach a
+// collector, and returns how many did not.
+func (d *demo) lostSoFar() int64 {
+	var served int64
+	for _, a := range d.spanAgents {
+		served += a.Served()
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for d.received() < served && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // sampling the collectors' counts
+	}
+	return max(0, served-d.received())
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/pinlb/pinlb/internal/pinpoint"
 	"github.com/pinlb/pinlb/internal/pinpointgrpc"
@@ -56,6 +57,21 @@ func (m *member) stop() {
 	m.grpc.Stop()
 	m.thrift.Kill()
 	m.gone = true
+}
+
+// watchSpread notes when the span streams first spread evenly over the
+// four collectors after the scale-out, before the drain takes one away.
+func (d *demo) watchSpread() {
+	if d.scaledOut.IsZero() || d.spreadIn > 0 || len(d.members) < 4 || time.Since(d.start) >= Timeline[1].At {
+		return
+	}
+	counts := make([]int64, 0, len(d.members))
+	for _, m := range d.members {
+		counts = append(counts, m.grpc.Counts().Conns["grpc-span"])
+	}
+	if pinpointgrpc.Even(counts) {
+		d.spreadIn = time.Since(d.scaledOut)
+	}
 }
 
 func (d *demo) member(name string) *member {

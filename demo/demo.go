@@ -37,10 +37,10 @@ var Timeline = []struct {
 	At   time.Duration
 	What string
 }{
-	{8 * time.Second, "scale-out: collector-4 starts and registers itself"},
-	{18 * time.Second, "crash: collector-2 dies; its sidecar reports it critical"},
-	{28 * time.Second, "drain: pinlb maint -enable -id collector-3"},
-	{36 * time.Second, "scale-down: its sidecar deregisters collector-3, which stops (GOAWAY first, as Pinpoint's graceful shutdown)"},
+	{5 * time.Second, "scale-out: collector-4 starts and registers itself"},
+	{22 * time.Second, "drain: pinlb maint -enable -id collector-3"},
+	{28 * time.Second, "scale-down: its sidecar deregisters collector-3, which stops (GOAWAY first, as Pinpoint's graceful shutdown)"},
+	{33 * time.Second, "crash: collector-2 dies; its sidecar reports it critical"},
 }
 
 type demo struct {
@@ -56,6 +56,10 @@ type demo struct {
 	events       []string
 	start        time.Time
 	lastDraw     time.Time
+
+	scaledOut  time.Time     // when collector-4 started
+	spreadIn   time.Duration // how long the span streams took to spread over it; 0 until they did
+	lostBefore int64         // spans lost before the crash; -1 unknown
 }
 
 // Run runs the demo until its duration ends or ctx is done, then stops
@@ -65,7 +69,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	d := &demo{o: o, dir: dir}
+	d := &demo{o: o, dir: dir, lostBefore: -1}
 	defer d.stop()
 	if err := d.setUp(ctx); err != nil {
 		return err
@@ -187,6 +191,7 @@ func (d *demo) play(ctx context.Context) error {
 			}
 			next++
 		}
+		d.watchSpread()
 		d.draw()
 		select {
 		case <-ctx.Done():
@@ -202,20 +207,22 @@ func (d *demo) play(ctx context.Context) error {
 func (d *demo) act(step int) error {
 	switch step {
 	case 0:
+		d.scaledOut = time.Now()
 		return d.addCollector("collector-4")
 	case 1:
-		d.member("collector-2").kill()
-	case 2:
 		cmd := exec.Command(d.o.Pinlb, "maint", "-enable", "-id=collector-3", "-reason=demo scale-down")
 		cmd.Env = d.env
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("%w: %s", err, out)
 		}
-	case 3:
+	case 2:
 		m := d.member("collector-3")
 		m.reg.stop(syscall.SIGTERM)
 		m.stop()
+	case 3:
+		d.lostBefore = d.lostSoFar()
+		d.member("collector-2").kill()
 	}
 	return nil
 }

@@ -66,8 +66,7 @@ func (d *demo) summary() {
 	for _, a := range d.thriftAgents {
 		dsent += a.Stats().Datagrams.Load()
 	}
-	fmt.Fprintf(d.o.Out, "\nsummary: spans served %d, received %d, lost %d (those in flight when a collector crashed or stopped).\n",
-		served, served-lost, lost)
+	fmt.Fprintf(d.o.Out, "\nsummary: spans served %d, received %d, lost %d%s.\n", served, served-lost, lost, d.lossCause(lost))
 	fmt.Fprintf(d.o.Out, "Thrift: %d of %d datagrams reached a collector; %d frames cut, %d corrupt. Datagrams sent to a\n"+
 		"collector between its crash and Consul marking it critical (about one check interval) are lost with it.\n",
 		dgrams, dsent, cut, corrupt)
@@ -75,11 +74,27 @@ func (d *demo) summary() {
 	fmt.Fprintf(d.o.Out, "Logs: %s\n", d.dir)
 }
 
-// spread says where the gRPC stat and span connections ended up, and how
-// many pinlb moved. Stat streams, quiet between batches, move to the new
-// collector; a busy span stream is never quiet long enough to move without
-// cutting a message, so it stays until its agent reconnects.
+// lossCause says which spans were lost when: none to pinlb's moves (the
+// scale-out, the drain and the scale-down), and what was in flight at the
+// crash.
+func (d *demo) lossCause(lost int64) string {
+	if d.lostBefore < 0 {
+		return ""
+	}
+	return fmt.Sprintf(": %d before collector-2 crashed (pinlb moved every stream of the scale-out, the drain and the scale-down gently), %d in flight when it did",
+		d.lostBefore, lost-d.lostBefore)
+}
+
+// spread says how soon the span streams spread over the new collector,
+// where the gRPC stat and span connections ended up, and how many pinlb
+// moved: each agent asked by a GOAWAY, its stream ended once quiet, its
+// next one on a new connection.
 func (d *demo) spread() {
+	if d.spreadIn > 0 {
+		fmt.Fprintf(d.o.Out, "Span streams even over the 4 collectors %.1f s after collector-4 started.\n", d.spreadIn.Seconds())
+	} else if !d.scaledOut.IsZero() {
+		fmt.Fprintf(d.o.Out, "Span streams not yet even over the 4 collectors when the drain began.\n")
+	}
 	var b strings.Builder
 	for _, m := range d.members {
 		if !m.gone {

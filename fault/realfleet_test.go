@@ -251,9 +251,9 @@ func (f *realFleet) finish() (served, lost int64) {
 }
 
 // timeToEven watches every gRPC channel until its connections are even
-// over the collectors (testsupport.Even).
+// over the collectors (pinpointgrpc.Even).
 func (f *realFleet) timeToEven(limit time.Duration) map[string]string {
-	return testsupport.TimeEach(pinpointgrpc.Ports, limit, func(port string) bool { return testsupport.Even(f.conns(port)) })
+	return testsupport.TimeEach(pinpointgrpc.Ports, limit, func(port string) bool { return pinpointgrpc.Even(f.conns(port)) })
 }
 
 // untilGone watches every gRPC channel until collector i holds none of its

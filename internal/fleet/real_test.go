@@ -120,7 +120,7 @@ func TestFleet_RealAgents(t *testing.T) {
 	waitPools(t, b)
 	rebalanced := []string{"grpc-stat", "grpc-span"}
 	took := testsupport.TimeEach(rebalanced, 30*time.Second, func(port string) bool {
-		return testsupport.Even(l.perCollector(port))
+		return pinpointgrpc.Even(l.perCollector(port))
 	})
 	for _, port := range rebalanced {
 		figure(t, port+" even (1.25x) over 4 after", "%s", took[port])

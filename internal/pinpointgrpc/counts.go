@@ -3,6 +3,7 @@ package pinpointgrpc
 import (
 	"context"
 	"maps"
+	"math"
 	"time"
 
 	"google.golang.org/grpc"
@@ -148,4 +149,21 @@ func AwaitSpans(served int64, received func() int64) (lost int64) {
 		}
 	}
 	return served - received()
+}
+
+// Even reports whether counts (of connections, per collector) are within
+// 1.25x of an even share: none above 1.25 times the mean, rounded up, nor
+// below the mean / 1.25, rounded down; and there is something to share.
+func Even(counts []int64) bool {
+	var total int64
+	for _, n := range counts {
+		total += n
+	}
+	mean := float64(total) / float64(len(counts))
+	for _, n := range counts {
+		if float64(n) > math.Ceil(1.25*mean) || float64(n) < math.Floor(mean/1.25) {
+			return false
+		}
+	}
+	return total > 0
 }

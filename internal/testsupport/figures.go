@@ -2,7 +2,6 @@ package testsupport
 
 import (
 	"fmt"
-	"math"
 	"time"
 )
 
@@ -28,19 +27,3 @@ func TimeEach(keys []string, limit time.Duration, done func(key string) bool) ma
 	return out
 }
 
-// Even reports whether counts (of connections, per collector) are within
-// 1.25x of an even share: none above 1.25 times the mean, rounded up, nor
-// below the mean / 1.25, rounded down; and there is something to share.
-func Even(counts []int64) bool {
-	var total int64
-	for _, n := range counts {
-		total += n
-	}
-	mean := float64(total) / float64(len(counts))
-	for _, n := range counts {
-		if float64(n) > math.Ceil(1.25*mean) || float64(n) < math.Floor(mean/1.25) {
-			return false
-		}
-	}
-	return total > 0
-}

@@ -1,9 +1,11 @@
 // Package h2c follows a plaintext HTTP/2 connection from the middle of its
 // byte stream, so that a layer-4 proxy can ask the client to move (a
-// GOAWAY of its own) without ever corrupting the connection: Preface tells
-// an HTTP/2 client by its first 24 bytes, Tracker follows the server's
-// frames header by header, skipping their payloads, and says where a frame
-// may be put in.
+// GOAWAY of its own) and end its calls that would never end, without ever
+// corrupting the connection: Preface tells an HTTP/2 client by its first
+// 24 bytes, a Tracker follows one side's frames header by header, skipping
+// their payloads, and says where a frame may be put in the server's;
+// Calls keeps the open calls from both sides' frames; GoAway and EndCall
+// are pinlb's frames.
 //
 // The rules of an injected frame (RFC 9113):
 //   - only at a frame boundary of the server's stream, never inside a

@@ -2,10 +2,11 @@ package h2c
 
 import "encoding/binary"
 
-// Tracker follows the frames of a server's side of an HTTP/2 connection,
-// fed every byte in order, in pieces of any size. It reads the 9-byte
-// headers and skips the payloads but for GOAWAY's, which it need not read
-// either: the frame's type says enough.
+// Tracker follows the frames of one side of an HTTP/2 connection (a
+// server's, where Safe tells where pinlb may write; or a client's, after
+// its preface, to keep Calls), fed every byte in order, in pieces of any
+// size. It reads the 9-byte headers and skips every payload: a frame's
+// type, flags and stream say enough.
 type Tracker struct {
 	head     [headerLen]byte
 	have     int    // bytes of the current frame's header read so far
