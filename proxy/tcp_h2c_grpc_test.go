@@ -65,4 +65,3 @@ func startCollector(t *testing.T, name string) *pinpointgrpc.Collector {
 func spanAddr(c *pinpointgrpc.Collector) netip.AddrPort {
 	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(c.Ports["grpc-span"]))
 }
-

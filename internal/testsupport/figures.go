@@ -26,4 +26,3 @@ func TimeEach(keys []string, limit time.Duration, done func(key string) bool) ma
 	}
 	return out
 }
-

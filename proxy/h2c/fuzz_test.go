@@ -19,6 +19,7 @@ func FuzzTracker(f *testing.F) {
 	f.Fuzz(func(t *testing.T, spec, cuts []byte) {
 		stream := build(spec)
 		want := reference(stream)
+		asClient(stream)
 		for _, piece := range pieceSizes(cuts) {
 			if got := safePoints(stream, piece); !slices.Equal(got, want) {
 				t.Fatalf("pieces of %d: safe at %v, want %v (stream % x)", piece, got, want, stream)
@@ -40,6 +41,27 @@ func build(spec []byte) []byte {
 		out = append(out, frame(typ, flags, uint32(i%7), n)...)
 	}
 	return out
+}
+
+// asClient feeds the stream to Calls as a client's and a server's frames
+// both, looking for quiet calls and ending them as it goes: whatever the
+// frames, Calls must neither panic nor count a call twice.
+func asClient(stream []byte) {
+	var calls Calls
+	var client, server Tracker
+	client.Feeds(&calls, true)
+	server.Feeds(&calls, false)
+	for i := 0; i < len(stream); i += 7 {
+		piece := stream[i:min(i+7, len(stream))]
+		client.Feed(piece, false)
+		server.Feed(piece, false)
+		for _, q := range calls.Quiet(nil) {
+			calls.Ended(q.Stream)
+		}
+	}
+	if calls.Open() < 0 {
+		panic("a negative count of calls")
+	}
 }
 
 func pieceSizes(cuts []byte) []int {
