@@ -2,6 +2,8 @@ package agent
 
 import (
 	"fmt"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,20 +86,26 @@ func TestConsul_ScaleOutRebalances(t *testing.T) {
 		return uint64(moved) == ag.Stats()["grpc"].RebalanceMoves
 	})
 	must.Eq(t, 0, s.DialErrors.Load())
-	// The timeline has the scale-out and the round that followed it.
+	// The timeline has the scale-out, and the rounds that followed it: the
+	// plan of each, then how its moves went (the simulator is not h2c: each
+	// was closed once quiet).
 	events, _, _ := ag.events.read(eventFilter{listener: "grpc"})
-	var joined, rounds int
+	var joined, plans, done int
 	for _, e := range events {
-		switch e.Kind {
-		case EventJoined:
+		switch {
+		case e.Kind == EventJoined:
 			joined++
-		case EventRebalance:
-			rounds++
+		case e.Kind == EventRebalance && strings.HasPrefix(e.Cause, "moving "):
+			plans++
 			must.StrContains(t, e.Cause, "to less loaded endpoints, from 127.0.0.1:")
+		case e.Kind == EventRebalance:
+			done++
+			must.RegexMatch(t, regexp.MustCompile(`^moved \d+: 0 asked by GOAWAY, \d+ closed once quiet, 0 closed busy at max_wait$`), e.Cause)
 		}
 	}
 	must.Eq(t, 4, joined)
-	must.Positive(t, rounds)
+	must.Positive(t, plans)
+	must.Positive(t, done)
 	for _, col := range cols {
 		must.Eq(t, 0, col.Stats().Cut.Load(), must.Sprintf("%s saw a message cut mid-way", col.Name))
 		must.Eq(t, 0, col.Stats().Corrupt.Load())

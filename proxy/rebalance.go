@@ -31,6 +31,7 @@ type rebalancer struct {
 	setAt       time.Time // when set was first seen
 	tokens      float64   // token bucket of max_rate
 	last        time.Time
+	done        [numMoveKinds]int // this round's moves, by how
 }
 
 // rebalance moves the excess of overloaded endpoints: when an endpoint
@@ -67,7 +68,7 @@ func (l *tcpListener) rebalance(rb *rebalancer, r *RebalanceConfig, conns []*tcp
 		for _, n := range rb.plan {
 			total += n
 		}
-		l.logger.Info("rebalancing: moving quiet connections off overloaded endpoints", "moves", total, "connections", len(conns))
+		l.logger.Info("rebalancing: moving connections off overloaded endpoints", "moves", total, "connections", len(conns))
 		if cfg := l.cfg.Load(); cfg.Events != nil {
 			cfg.Events(Event{Kind: EventRebalance, Cause: rebalanceCause(rb.plan, total, len(conns))})
 		}
@@ -78,7 +79,7 @@ func (l *tcpListener) rebalance(rb *rebalancer, r *RebalanceConfig, conns []*tcp
 			continue
 		}
 		if rb.tokens >= 1 && c.ask(now, outcomeRebalance) { // h2c: asked at once, busy or not
-			rb.took(c)
+			rb.took(c, movedGoAway)
 			l.stats.rebalanceMoves.Add(1)
 			continue
 		}
@@ -100,8 +101,6 @@ func (l *tcpListener) rebalance(rb *rebalancer, r *RebalanceConfig, conns []*tcp
 		if quiet && c.moved() != c.lastBytes {
 			continue // a byte moved since the last look: not quiet after all
 		}
-		rb.took(c)
-		l.stats.rebalanceMoves.Add(1)
 		kind := movedQuiet
 		if forced {
 			kind = movedForced
@@ -109,6 +108,8 @@ func (l *tcpListener) rebalance(rb *rebalancer, r *RebalanceConfig, conns []*tcp
 		} else {
 			l.stats.quietCloses.Add(1)
 		}
+		rb.took(c, kind)
+		l.stats.rebalanceMoves.Add(1)
 		c.closeToMove(now, outcomeRebalance, kind)
 	}
 	for b, n := range rb.plan {
@@ -118,13 +119,26 @@ func (l *tcpListener) rebalance(rb *rebalancer, r *RebalanceConfig, conns []*tcp
 	}
 	if len(rb.plan) == 0 {
 		rb.settleUntil = now.Add(rebalanceSettle)
+		l.roundDone(rb)
 	}
 }
 
-// took spends a token and a planned move on c.
-func (rb *rebalancer) took(c *tcpConn) {
+// took spends a token and a planned move on c, moved as kind.
+func (rb *rebalancer) took(c *tcpConn, kind moveKind) {
 	rb.tokens--
 	rb.plan[c.backend()]--
+	rb.done[kind]++
+}
+
+// roundDone says how a round's moves went, in the log and the timeline.
+func (l *tcpListener) roundDone(rb *rebalancer) {
+	cause := fmt.Sprintf("moved %d: %d asked by GOAWAY, %d closed once quiet, %d closed busy at max_wait",
+		rb.done[movedGoAway]+rb.done[movedQuiet]+rb.done[movedForced], rb.done[movedGoAway], rb.done[movedQuiet], rb.done[movedForced])
+	rb.done = [numMoveKinds]int{}
+	l.logger.Info("rebalancing: round done", "moves", cause)
+	if cfg := l.cfg.Load(); cfg.Events != nil {
+		cfg.Events(Event{Kind: EventRebalance, Cause: cause})
+	}
 }
 
 // planMoves counts conns by backend and has the set say which are too

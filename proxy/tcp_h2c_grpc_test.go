@@ -3,10 +3,13 @@
 package proxy
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/pinlb/pinlb/internal/pinpointgrpc"
 	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
@@ -64,4 +67,34 @@ func startCollector(t *testing.T, name string) *pinpointgrpc.Collector {
 
 func spanAddr(c *pinpointgrpc.Collector) netip.AddrPort {
 	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(c.Ports["grpc-span"]))
+}
+
+// A shutdown asks the agent to go as well: its stream ends, its client
+// closes the connection, and the listener is done long before its
+// deadline, with nothing forced.
+func TestH2C_ShutdownAsksTheAgentToGo(t *testing.T) {
+	a := startCollector(t, "a")
+	cfg := h2cConfig()
+	cfg.GRPCEndCalls = true
+	l, err := Listen(cfg, hclog.NewNullLogger())
+	must.NoError(t, err)
+	l.SetEndpoints([]Endpoint{{Addr: spanAddr(a)}})
+	ports := map[string]int{}
+	for name, port := range a.Ports {
+		ports[name] = port
+	}
+	ports["grpc-span"] = l.Addr().(*net.TCPAddr).Port
+	agent, err := pinpointgrpc.StartAgent(pinpointgrpc.AgentConfig{
+		ID: "agent-1", Application: "pinlb-test", Host: "127.0.0.1", Ports: ports, Rate: 50,
+	})
+	must.NoError(t, err)
+	defer agent.Close()
+	testsupport.WaitFor(t, "spans at a", func() bool { return a.Counts().Spans > 10 })
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	must.NoError(t, l.Shutdown(ctx))
+	s := l.Stats()
+	must.Eq(t, 1, s.GoAwaySent)
+	must.Eq(t, 1, s.CallsEnded)
 }

@@ -61,7 +61,8 @@ type Agent struct {
 
 	served  atomic.Int64
 	failed  atomic.Int64
-	halt    chan struct{} // closed by StopTraffic
+	halt    chan struct{} // closed by StopTraffic or Close
+	halted  sync.Once
 	traffic sync.WaitGroup
 	loops   sync.WaitGroup
 	once    sync.Once
@@ -202,15 +203,16 @@ func (a *Agent) Served() int64 { return a.served.Load() }
 // StopTraffic stops the agent's requests, waits for its last batches, and
 // returns how many it served in all; the agent stays connected.
 func (a *Agent) StopTraffic() (int64, error) {
-	close(a.halt)
+	a.halted.Do(func() { close(a.halt) })
 	a.traffic.Wait()
 	return a.served.Load(), nil
 }
 
-// Close ends the agent's streams and connections.
+// Close ends the agent's traffic, streams and connections.
 func (a *Agent) Close() {
 	a.once.Do(func() {
 		a.cancel()
+		a.StopTraffic()
 		a.loops.Wait()
 		for _, cc := range a.conns {
 			cc.Close()
