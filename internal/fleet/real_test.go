@@ -4,6 +4,7 @@ package fleet
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,10 +105,10 @@ func (l *realLoad) channels(t *testing.T, when string) {
 }
 
 // Pinpoint-shaped traffic across the fleet, 120 agents through two pinlb
-// hosts: a scale-out 2 → 4 (how long each channel takes to spread is a
-// figure: busy span streams stay until max_wait), then a pinlb host killed
-// (its agents are back on the other within seconds; at most what was in
-// flight is lost).
+// hosts: a scale-out 2 → 4 (the stat and span channels spread within 30 s:
+// each pinlb asks its agents to move, and ends their streams once quiet),
+// then a pinlb host killed (its agents are back on the other within
+// seconds; at most what was in flight is lost).
 func TestFleet_RealAgents(t *testing.T) {
 	b := startBed(t, realFleetSize())
 	l := startRealLoad(t, b, 120)
@@ -124,6 +125,9 @@ func TestFleet_RealAgents(t *testing.T) {
 	})
 	for _, port := range rebalanced {
 		figure(t, port+" even (1.25x) over 4 after", "%s", took[port])
+		if strings.HasPrefix(took[port], "not within") {
+			t.Errorf("%s: not even over 4 collectors within 30 s", port)
+		}
 	}
 	l.channels(t, "4 collectors")
 
