@@ -75,42 +75,9 @@ func (l *tcpListener) rebalance(rb *rebalancer, r *RebalanceConfig, conns []*tcp
 	}
 	rand.Shuffle(len(conns), func(i, j int) { conns[i], conns[j] = conns[j], conns[i] })
 	for _, c := range conns {
-		if rb.plan[c.backend()] <= 0 {
-			continue
+		if rb.plan[c.backend()] > 0 {
+			l.moveOne(rb, r, c, now)
 		}
-		if rb.tokens >= 1 && c.ask(now, outcomeRebalance) { // h2c: asked at once, busy or not
-			rb.took(c, movedGoAway)
-			l.stats.rebalanceMoves.Add(1)
-			continue
-		}
-		first := c.excessSince.IsZero()
-		if first {
-			c.excessSince = now
-		}
-		quiet := now.Sub(c.lastActive) >= r.MinIdle
-		forced := !quiet && r.MaxWait > 0 && now.Sub(c.excessSince) >= r.MaxWait
-		if !quiet && !forced {
-			if first {
-				l.stats.rebalanceBusy.Add(1)
-			}
-			continue
-		}
-		if rb.tokens < 1 {
-			continue
-		}
-		if quiet && c.moved() != c.lastBytes {
-			continue // a byte moved since the last look: not quiet after all
-		}
-		kind := movedQuiet
-		if forced {
-			kind = movedForced
-			l.stats.rebalanceForced.Add(1)
-		} else {
-			l.stats.quietCloses.Add(1)
-		}
-		rb.took(c, kind)
-		l.stats.rebalanceMoves.Add(1)
-		c.closeToMove(now, outcomeRebalance, kind)
 	}
 	for b, n := range rb.plan {
 		if n <= 0 {
@@ -121,6 +88,43 @@ func (l *tcpListener) rebalance(rb *rebalancer, r *RebalanceConfig, conns []*tcp
 		rb.settleUntil = now.Add(rebalanceSettle)
 		l.roundDone(rb)
 	}
+}
+
+// moveOne moves c if it may go now: an h2c client is asked at once, busy
+// or not; another connection once quiet, or busy at max_wait.
+func (l *tcpListener) moveOne(rb *rebalancer, r *RebalanceConfig, c *tcpConn, now time.Time) {
+	if rb.tokens >= 1 && c.ask(now, outcomeRebalance) {
+		rb.took(c, movedGoAway)
+		l.stats.rebalanceMoves.Add(1)
+		return
+	}
+	first := c.excessSince.IsZero()
+	if first {
+		c.excessSince = now
+	}
+	quiet := now.Sub(c.lastActive) >= r.MinIdle
+	forced := !quiet && r.MaxWait > 0 && now.Sub(c.excessSince) >= r.MaxWait
+	switch {
+	case !quiet && !forced:
+		if first {
+			l.stats.rebalanceBusy.Add(1)
+		}
+		return
+	case rb.tokens < 1:
+		return
+	case quiet && c.moved() != c.lastBytes:
+		return // a byte moved since the last look: not quiet after all
+	}
+	kind := movedQuiet
+	if forced {
+		kind = movedForced
+		l.stats.rebalanceForced.Add(1)
+	} else {
+		l.stats.quietCloses.Add(1)
+	}
+	rb.took(c, kind)
+	l.stats.rebalanceMoves.Add(1)
+	c.closeToMove(now, outcomeRebalance, kind)
 }
 
 // took spends a token and a planned move on c, moved as kind.
