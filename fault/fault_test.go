@@ -25,6 +25,7 @@ func TestFault(t *testing.T) {
 		{"shutdown under load", shutdownUnderLoad},
 		{"real agents: reloads", realReload},
 		{"real agents: scale-out 2 to 4", realScaleOut},
+		{"real agents: scale-out 2 to 4, mixed", realScaleOutMixed},
 		{"real agents: collector crash", realCrash},
 		{"real agents: maintenance drain", realDrain},
 		{"real agents: scale-in", realScaleIn},

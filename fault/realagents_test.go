@@ -51,8 +51,21 @@ func realScaleOut(t *testing.T) {
 	sameEnd(t, node, java, 0)
 }
 
+// realScaleOutMixed: the scale-out with real Node.js agents and, beside
+// them in the same run, Java-shaped ones for the scale the real agent's
+// processes cannot reach (100 of them, 200 span and stat streams, with
+// -long): the same targets hold for all of them together.
+func realScaleOutMixed(t *testing.T) {
+	f := startRealFleet(t, nodeAgents, 2, realAgents())
+	f.addAgents(javaAgents, scale(20, 100))
+	scaleOutFleet(t, f, "node.js and java-shaped agents")
+}
+
 func scaleOut(t *testing.T, kind agentKind) realOutcome {
-	f := startRealFleet(t, kind, 2, realAgents())
+	return scaleOutFleet(t, startRealFleet(t, kind, 2, realAgents()), kind)
+}
+
+func scaleOutFleet(t *testing.T, f *realFleet, kind agentKind) realOutcome {
 	f.streams(kind, "2 collectors")
 	f.addCollector("collector-3")
 	f.addCollector("collector-4")

@@ -91,23 +91,32 @@ func startRealFleetWith(t *testing.T, kind agentKind, collectors, agents int, op
 	}
 	f.pinlb = startPinlb(t, f.config(), 0)
 	testsupport.WaitUpTo(t, 20*time.Second, "every collector in pinlb's gRPC pools", func() bool { return f.poolsHave(collectors) })
-	for i := range agents {
-		app, err := f.startAgent(kind, fmt.Sprintf("agent-%d", i+1))
+	f.addAgents(kind, agents)
+	return f
+}
+
+// addAgents starts n more agents of kind, and returns once every agent's
+// three connections are up and spans flow.
+func (f *realFleet) addAgents(kind agentKind, n int) {
+	f.t.Helper()
+	for range n {
+		app, err := f.startAgent(kind, fmt.Sprintf("agent-%d", len(f.apps)+1))
 		if err != nil {
-			t.Fatal(err)
+			f.t.Fatal(err)
 		}
-		t.Cleanup(app.Close)
+		f.t.Cleanup(app.Close)
 		f.apps = append(f.apps, app)
 	}
-	testsupport.WaitUpTo(t, 30*time.Second, "every agent's gRPC connections and spans", func() bool {
+	all := int64(len(f.apps))
+	from := f.received()
+	testsupport.WaitUpTo(f.t, 30*time.Second, "every agent's gRPC connections and spans", func() bool {
 		for _, port := range pinpointgrpc.Ports {
-			if sum(f.conns(port)) != int64(agents) {
+			if sum(f.conns(port)) != all {
 				return false
 			}
 		}
-		return f.received() >= int64(agents*realAgentRate)
+		return f.received() >= from+all*realAgentRate
 	})
-	return f
 }
 
 // config is pinlb's: the gRPC listeners of `pinlb agent -dev`, on the
