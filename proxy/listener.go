@@ -138,7 +138,9 @@ type UDPConfig struct {
 }
 
 // RebalanceConfig moves long-lived TCP connections off endpoints that hold
-// more than their share, gently: only connections that have been quiet.
+// more than their share, gently: h2c clients are asked (HTTP2GoAway), other
+// connections are moved only once quiet. MinIdle and MaxWait time the
+// moves of drains and shutdown too, when Enabled is false.
 type RebalanceConfig struct {
 	Enabled bool
 	// Skew: an endpoint above Skew times its weighted fair share gives up
@@ -147,10 +149,12 @@ type RebalanceConfig struct {
 	// MaxRate bounds moves per second, listener-wide.
 	MaxRate float64
 	// MinIdle is how long a connection must have moved no byte either way
-	// before it is moved, so that no message is cut mid-way.
+	// before it is moved, so that no message is cut mid-way; and how long
+	// an asked h2c connection may stay quiet before it is closed.
 	MinIdle time.Duration
 	// MaxWait moves a connection that never goes quiet after it has been
-	// wanted this long; 0 leaves it alone.
+	// wanted this long, and closes an asked h2c connection this long after
+	// its GOAWAY; 0 leaves them alone.
 	MaxWait time.Duration
 	// MaxLifetime closes a quiet connection older than this (±10%
 	// jitter), as Envoy's max connection duration does; 0 never.
