@@ -128,7 +128,8 @@ func (w *Watcher) Run(ctx context.Context) {
 			return
 		}
 		start := time.Now()
-		entries, meta, err := w.consul.fetch(ctx, index, w.wait(start))
+		wait := w.wait(start)
+		entries, meta, err := w.consul.fetch(ctx, index, wait)
 		if ctx.Err() != nil {
 			return
 		}
@@ -160,6 +161,15 @@ func (w *Watcher) Run(ctx context.Context) {
 			// index would wait for changes already missed. Start over.
 			w.in.Logger.Debug("consul index went backwards; resetting", "from", index, "to", meta.LastIndex)
 			index, resync = 0, true
+		case abandoned(woke, index, wait, time.Since(start)):
+			// Consul ended the wait early with nothing new: a snapshot
+			// restore abandons the state store, and the query answers at
+			// once from the old one, with the old index. Blocking on that
+			// index again would wait the whole wait for the restored
+			// catalog. Read it now, as a resync.
+			w.in.Logger.Info("consul ended a blocking query early with nothing new (a snapshot restore?); reading the catalog again", "index", index)
+			index, resync = 0, true
+			continue
 		case meta.LastIndex == 0:
 			index = 1 // never block on 0: it returns at once, for ever
 		default:
@@ -182,6 +192,13 @@ func (w *Watcher) Run(ctx context.Context) {
 		last, applied = insts, true
 		w.in.OnChange(Snapshot{Instances: insts, Index: meta.LastIndex})
 	}
+}
+
+// abandoned reports whether a blocking query on index, with wait, came back
+// after took with nothing new, well before its wait: Consul abandoned the
+// state store it waited on. A short wait (a hold's wake-up) says nothing.
+func abandoned(woke bool, index uint64, wait, took time.Duration) bool {
+	return !woke && index > 1 && wait >= time.Second && took < wait/2
 }
 
 // leaderless reports whether an answer came from a server that knows no

@@ -272,9 +272,9 @@ func TestWatcher_IndexGoesBackwards(t *testing.T) {
 		must.NoError(t, err)
 	}
 
-	// Consul does not wake a blocking query when a restore takes its index
-	// back: the query answers when its wait ends, with the lower index. A
-	// short wait gets there quickly.
+	// A restore wakes the blocking query at once, with the old state's
+	// answer and index (TestWatcher_SnapshotRestoreSeenAtOnce): the watcher
+	// reads again, and takes the lower index of the restored state.
 	var log testsupport.LogBuffer
 	ch := make(chan Snapshot, 100)
 	w := NewWatcher(WatcherInput{
@@ -292,7 +292,7 @@ func TestWatcher_IndexGoesBackwards(t *testing.T) {
 	s := next(t, ch)
 	must.Eq(t, []string{"c1"}, ids(s))
 	must.Less(t, first.Index, s.Index)
-	must.StrContains(t, log.String(), "consul index went backwards; resetting")
+	must.StrContains(t, log.String(), "consul ended a blocking query early with nothing new")
 
 	// Later changes are still seen.
 	_, err = c.Catalog().Register(ext("c4"), nil)
@@ -343,4 +343,43 @@ func TestWatcher_TokenWithoutRightsKeepsThePool(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	must.Eq(t, 0, len(ch2))
+}
+
+// A snapshot restore wakes a blocking query at once, with the old state's
+// answer and index: the watcher reads the catalog again at once, rather
+// than block on the old index for a whole wait (issue 32, item 2).
+func TestWatcher_SnapshotRestoreSeenAtOnce(t *testing.T) {
+	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
+	c := srv.Client()
+	ext := func(id string) *api.CatalogRegistration {
+		return &api.CatalogRegistration{
+			Node: "ext", Address: "127.0.0.2",
+			Service: &api.AgentService{ID: id, Service: "collector", Port: 9991},
+		}
+	}
+	_, err := c.Catalog().Register(ext("c1"), nil)
+	must.NoError(t, err)
+	snap := srv.Snapshot()
+	_, err = c.Catalog().Register(ext("c2"), nil)
+	must.NoError(t, err)
+
+	var log testsupport.LogBuffer
+	_, ch := watchWith(t, WatcherInput{
+		Client: clientOf(t, srv), Query: Query{Service: "collector"}, Wait: time.Minute,
+		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: &log}),
+	})
+	// The watcher goes back into its blocking query as soon as it has
+	// handed over the snapshot (microseconds); a restore takes an upload
+	// and a Raft round (milliseconds) before it abandons the state store.
+	must.Eq(t, []string{"c1", "c2"}, ids(next(t, ch)))
+
+	restored := time.Now()
+	srv.Restore(snap)
+	select {
+	case s := <-ch:
+		must.Eq(t, []string{"c1"}, ids(s))
+		t.Logf("the restored catalog applied %v after the restore", time.Since(restored).Round(time.Millisecond))
+	case <-time.After(2 * time.Second):
+		t.Fatalf("the restored catalog not applied within 2s (the wait is a minute); log:\n%s", log.String())
+	}
 }
