@@ -17,9 +17,14 @@ import (
 // in that answer is not evidence. What Consul does list is applied at
 // once, critical checks included; the hold only keeps the absent.
 //
-// The hold ends when an answer lists every instance it keeps (the resync
-// is complete), or when its duration is over: then the answer is applied
-// as it is, so that a real scale-in lands, at most that late.
+// An instance the hold keeps stays kept until Consul lists it usable: a
+// collector that registers again after a wipe starts with its checks
+// critical (Consul's default for a new check), and that first critical
+// answer says only that no check has run yet.
+//
+// The hold ends when an answer lists every instance it keeps as usable
+// (the resync is complete), or when its duration is over: then the answer
+// is applied as it is, so that a real scale-in lands, at most that late.
 type resyncHold struct {
 	d      time.Duration // 0: never hold
 	logger hclog.Logger
@@ -38,9 +43,9 @@ func (h *resyncHold) apply(last, insts []Instance, resync bool, now time.Time) [
 		h.end("resync hold over; removing the instances consul still does not list")
 		return insts
 	}
-	out, absent := withAbsent(insts, last)
+	out, absent := withHeld(insts, last)
 	if len(absent) == 0 {
-		h.end("consul lists every held instance again; resync complete")
+		h.end("consul lists every held instance as usable again; resync complete")
 		h.until = time.Time{}
 		return insts
 	}
@@ -69,18 +74,25 @@ func (h *resyncHold) wake() time.Time {
 	return h.until
 }
 
-// withAbsent returns insts with the instances of last that it lacks, marked
+// withHeld returns insts with the instances of last that it lacks, and
+// those last held that it lists but not usable, as last had them, marked
 // Held, sorted by ID; and the IDs of those.
-func withAbsent(insts, last []Instance) ([]Instance, []string) {
-	var absent []string
+func withHeld(insts, last []Instance) ([]Instance, []string) {
+	var held []string
 	out := slices.Clone(insts)
 	for _, old := range last {
-		if _, found := slices.BinarySearchFunc(insts, old.ID, func(i Instance, id string) int { return strings.Compare(i.ID, id) }); !found {
-			old.Held = true
-			out = append(out, old)
-			absent = append(absent, old.ID)
+		i, found := slices.BinarySearchFunc(insts, old.ID, func(i Instance, id string) int { return strings.Compare(i.ID, id) })
+		if found && (!old.Held || insts[i].Usable()) {
+			continue // listed, and not held, or usable again
 		}
+		old.Held = true
+		if found {
+			out[i] = old
+		} else {
+			out = append(out, old)
+		}
+		held = append(held, old.ID)
 	}
 	slices.SortFunc(out, func(a, b Instance) int { return strings.Compare(a.ID, b.ID) })
-	return out, absent
+	return out, held
 }

@@ -1,9 +1,11 @@
 package discovery
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
 	"github.com/pinlb/pinlb/internal/testsupport"
 	"github.com/shoenig/test/must"
@@ -22,8 +24,14 @@ func TestWatcher_WipedConsulHoldsThePool(t *testing.T) {
 
 	var log testsupport.LogBuffer
 	const hold = 4 * time.Second
+	var unchanged atomic.Int32 // answers that changed nothing usable
 	w, ch := watchWith(t, WatcherInput{
 		Client: clientOf(t, srv), Query: Query{Service: "collector"}, ResyncHold: hold,
+		OnEvent: func(kind, _ string) {
+			if kind == EventUnchanged {
+				unchanged.Add(1)
+			}
+		},
 		// The default 55 s wait: a query blocked on the old index would
 		// hold the watcher blind for all of it.
 		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: &log}),
@@ -41,8 +49,16 @@ func TestWatcher_WipedConsulHoldsThePool(t *testing.T) {
 	must.Eq(t, 2, st.Held)
 	must.StrContains(t, log.String(), "consul answered without instances it listed before")
 
-	// c1's sidecar registers it again: listed, so no longer held.
-	register(t, c, "collector", "c1", 9991)
+	// c1's sidecar registers it again, its check critical until it first
+	// runs (Consul's default for a new check, and pinlb register's): that
+	// is no news, and c1 stays held (issue 32, item 1). Passing, it is no
+	// longer held.
+	quiet := unchanged.Load()
+	registerCritical(t, c, "c1", 9991)
+	testsupport.WaitFor(t, "the watcher to take c1's critical listing", func() bool { return unchanged.Load() > quiet })
+	must.Eq(t, 0, len(ch), must.Sprint("a critical listing of a held instance changed the set"))
+	must.Eq(t, 2, w.Status().Held)
+	setCheck(t, c, "c1", api.HealthPassing)
 	s = next(t, ch)
 	must.Eq(t, []string{"c1", "c2"}, ids(s))
 	must.Eq(t, []string{"c2"}, held(s))
@@ -83,4 +99,14 @@ func TestWatcher_IntactRestartHoldsNothing(t *testing.T) {
 	for s := next(t, ch); len(s.Instances) > 0; s = next(t, ch) {
 		must.Eq(t, []string{}, held(s))
 	}
+}
+
+// registerCritical registers an instance of "collector" as pinlb register
+// does: its check critical until it first runs.
+func registerCritical(t *testing.T, c *api.Client, id string, port int) {
+	t.Helper()
+	must.NoError(t, c.Agent().ServiceRegister(&api.AgentServiceRegistration{
+		ID: id, Name: "collector", Port: port, Address: "127.0.0.1",
+		Check: &api.AgentServiceCheck{CheckID: "check:" + id, TTL: "10m", Status: api.HealthCritical},
+	}))
 }
