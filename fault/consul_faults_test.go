@@ -17,12 +17,13 @@ import (
 var sidecarsPaused atomic.Bool
 
 // sidecar keeps a collector registered with a passing TTL check, as
-// `pinlb register` does: it refreshes the check, and registers again when
-// Consul has lost the service.
+// `pinlb register` does: it registers the check critical (Consul's default
+// for a new check), refreshes it passing, and registers again when Consul
+// has lost the service.
 func sidecar(t *testing.T, c *api.Client, id string, port uint16) {
 	reg := &api.AgentServiceRegistration{
 		ID: id, Name: "collector", Address: "127.0.0.1", Port: int(port),
-		Check: &api.AgentServiceCheck{CheckID: "check:" + id, TTL: "30s", Status: api.HealthPassing},
+		Check: &api.AgentServiceCheck{CheckID: "check:" + id, TTL: "30s", Status: api.HealthCritical},
 	}
 	if err := c.Agent().ServiceRegister(reg); err != nil {
 		t.Fatal(err)
@@ -130,9 +131,10 @@ func consulKilled(t *testing.T) {
 }
 
 // consulWiped: Consul comes back without its data; the sidecars register
-// the collectors again a moment later. The resync hold keeps both in the
-// pool meanwhile, and pinlb sees the new Consul at once, not after a wait
-// on its old index.
+// the collectors again a moment later, critical until their next refresh.
+// The resync hold keeps both in the pool meanwhile, through that critical
+// moment, and pinlb sees the new Consul at once, not after a wait on its
+// old index.
 func consulWiped(t *testing.T) {
 	srv, p, l, w := underLoad(t)
 	wiped := time.Now()
