@@ -2,12 +2,14 @@ package agent
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -125,11 +127,19 @@ func (l *accessLog) flush() {
 	}
 }
 
+// openLogFile opens the access log without ever blocking: a named pipe
+// with no reader would hold the open, and the reload behind it under the
+// agent's lock, for ever. Non-blocking, such a pipe is refused at once
+// (ENXIO), and a pipe whose reader lags has lines dropped and counted
+// rather than a writer that waits.
 func openLogFile(path string) (*os.File, error) {
 	if path == "" || path == "-" {
 		return nil, nil
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NONBLOCK, 0o640)
+	if errors.Is(err, syscall.ENXIO) {
+		err = fmt.Errorf("%s is a named pipe that no process reads", path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("access log: %w", err)
 	}

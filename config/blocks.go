@@ -1,9 +1,13 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/hashicorp/go-sockaddr/template"
@@ -118,6 +122,8 @@ func (v *validator) accessLog(l *accessLogBlock) AccessLog {
 			r = l.PathRange
 		}
 		v.errorf(r, "Missing access log path", `set path to a file, or "-" for standard output; remove the block to log nothing`)
+	} else {
+		v.logPath(out.Path, l.PathRange)
 	}
 	if l.Format != nil {
 		out.Format = *l.Format
@@ -169,4 +175,31 @@ func (v *validator) selfAddress(address string, r hcl.Range) string {
 		return address
 	}
 	return ip
+}
+
+// logPath checks what an access log path names: a directory, or a
+// special file that is not a named pipe (a pipe with a reader is a log
+// shipper's), is an error; a directory that does not exist is a warning,
+// since packaging may create it before pinlb starts. "-" is standard
+// output. Whether pinlb may write there is known only when it opens the
+// file, as the user it runs as.
+func (v *validator) logPath(path string, r hcl.Range) {
+	if path == "-" {
+		return
+	}
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		v.warnf(r, "Access log directory missing", "%s is not a directory here: pinlb will not start until it is", dir)
+		return
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		v.errorf(r, "Unusable access log path", "%v", err)
+	case fi.IsDir():
+		v.errorf(r, "Unusable access log path", "%s is a directory; name a file in it", path)
+	case !fi.Mode().IsRegular() && fi.Mode()&fs.ModeNamedPipe == 0:
+		v.errorf(r, "Unusable access log path", "%s is a %s, not a regular file or a named pipe", path, kindOf(fi.Mode()))
+	}
 }

@@ -3,12 +3,15 @@
 package config
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/shoenig/test/must"
 )
 
@@ -90,4 +93,37 @@ func TestLoad_TokenFileTooLong(t *testing.T) {
 	must.NoError(t, os.WriteFile(filepath.Join(dir, "a.hcl"), []byte(`api { token_file = "`+token+`" }`+minimal), 0o644))
 	_, diags := Load([]string{filepath.Join(dir, "a.hcl")})
 	must.StrContains(t, FormatDiagnostics(diags), "is over 64.0 KiB: not a token")
+}
+
+// validate says what is wrong with an access log path at its line: a
+// directory or a socket is an error, a missing directory a warning (a
+// package may create it before pinlb starts), a named pipe (a log
+// shipper's) fine.
+func TestLoad_AccessLogPath(t *testing.T) {
+	dir := t.TempDir()
+	pipe := filepath.Join(dir, "access.pipe")
+	must.NoError(t, syscall.Mkfifo(pipe, 0o600))
+	sock := filepath.Join(dir, "access.sock")
+	ln, err := net.Listen("unix", sock)
+	must.NoError(t, err)
+	defer ln.Close()
+	for path, want := range map[string]string{
+		dir:                               "error: Unusable access log path; " + dir + " is a directory",
+		sock:                              "error: Unusable access log path; " + sock + " is a socket",
+		filepath.Join(dir, "no", "a.log"): "warning: Access log directory missing",
+		pipe:                              "",
+		filepath.Join(dir, "access.log"):  "",
+	} {
+		cfgDir := write(t, map[string]string{"a.hcl": minimal + fmt.Sprintf("access_log {\n  path = %q\n}\n", path)})
+		_, diags := Load([]string{cfgDir})
+		got := ""
+		for _, d := range diags {
+			got = map[bool]string{true: "error", false: "warning"}[d.Severity == hcl.DiagError] + ": " + d.Summary + "; " + d.Detail
+			must.Eq(t, 7, d.Subject.Start.Line, must.Sprint(got)) // the path's line
+		}
+		must.StrContains(t, got, want, must.Sprint(path))
+		if want == "" {
+			must.Eq(t, "", got, must.Sprint(path))
+		}
+	}
 }
