@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 
@@ -53,15 +54,21 @@ func startAPI(cfg config.API, h http.Handler) (*apiServer, error) {
 		Handler:           guard(h, ln.Addr()),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    maxHeaderBytes,
 	}}
 	go s.srv.Serve(ln)
 	return s, nil
 }
 
+// stop lets requests in progress finish, for 2 s at most, then closes
+// every connection left: Shutdown leaves a connection on which no request
+// came yet (Go's client dials one ahead) for 5 s, and a long-poll for its
+// wait.
 func (s *apiServer) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	s.srv.Shutdown(ctx)
+	s.srv.Close()
 }
 
 // sameSocket reports whether next can keep this server's socket: only the
@@ -125,7 +132,20 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc.Encode(v)
 }
 
+// maxHeaderBytes bounds a request's line and headers: the API's longest
+// honest request is a few hundred bytes, and Go's default (1 MiB) let each
+// request hold megabytes.
+const maxHeaderBytes = 16 << 10
+
+// maxQuoted bounds what an error quotes back of the request.
+const maxQuoted = 128
+
 func writeError(w http.ResponseWriter, code int, format string, args ...any) {
+	for i, a := range args {
+		if s, ok := a.(string); ok && len(s) > maxQuoted {
+			args[i] = fmt.Sprintf("%s… (%d bytes)", s[:maxQuoted], len(s))
+		}
+	}
 	writeJSON(w, code, apiError{Error: fmt.Sprintf(format, args...)})
 }
 
@@ -138,7 +158,12 @@ func endpoint(method string, params []string, h http.HandlerFunc) http.HandlerFu
 			writeError(w, http.StatusMethodNotAllowed, "%s takes %s, not %s", r.URL.Path, method, r.Method)
 			return
 		}
-		for k := range r.URL.Query() {
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil { // too many parameters, or a malformed one: the rest would go unchecked
+			writeError(w, http.StatusBadRequest, "the query cannot be read: %s", err.Error())
+			return
+		}
+		for k := range q {
 			known := false
 			for _, p := range params {
 				known = known || k == p

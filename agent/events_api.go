@@ -34,6 +34,10 @@ func (a *apiRoutes) serveEvents(w http.ResponseWriter, r *http.Request) {
 			writeEvents(w, events, last)
 			return
 		}
+		// What was read matched nothing: the next read starts after it, so
+		// that a wake-up costs the events it brings, not a rescan of the
+		// ring under its lock.
+		f.after = last
 		select {
 		case <-grown:
 		case <-deadline.C:
