@@ -153,27 +153,10 @@ func (w *Watcher) Run(ctx context.Context) {
 		backoff = 0
 		w.reached(w.leaderless(meta))
 		woke := meta.LastIndex != index // a write, not the end of the wait
-
-		switch {
-		case meta.LastIndex < index:
-			// The index went backwards (a snapshot restore, a new
-			// cluster): this answer is current, but blocking on the old
-			// index would wait for changes already missed. Start over.
-			w.in.Logger.Debug("consul index went backwards; resetting", "from", index, "to", meta.LastIndex)
-			index, resync = 0, true
-		case abandoned(woke, index, wait, time.Since(start)):
-			// Consul ended the wait early with nothing new: a snapshot
-			// restore abandons the state store, and the query answers at
-			// once from the old one, with the old index. Blocking on that
-			// index again would wait the whole wait for the restored
-			// catalog. Read it now, as a resync.
-			w.in.Logger.Info("consul ended a blocking query early with nothing new (a snapshot restore?); reading the catalog again", "index", index)
-			index, resync = 0, true
+		next, reset, skip := w.nextIndex(index, meta.LastIndex, woke, wait, time.Since(start))
+		index, resync = next, resync || reset
+		if skip {
 			continue
-		case meta.LastIndex == 0:
-			index = 1 // never block on 0: it returns at once, for ever
-		default:
-			index = meta.LastIndex
 		}
 
 		insts := instances(entries, w.in.Query.IncludeWarning)
@@ -192,6 +175,31 @@ func (w *Watcher) Run(ctx context.Context) {
 		last, applied = insts, true
 		w.in.OnChange(Snapshot{Instances: insts, Index: meta.LastIndex})
 	}
+}
+
+// nextIndex is the index to block on after an answer at got to a query on
+// index that took took of its wait; reset when the next answer is a
+// resync, skip when this one must not be applied.
+func (w *Watcher) nextIndex(index, got uint64, woke bool, wait, took time.Duration) (next uint64, reset, skip bool) {
+	switch {
+	case got < index:
+		// The index went backwards (a new cluster, a restore between two
+		// queries): this answer is current, but blocking on the old index
+		// would wait for changes already missed. Start over.
+		w.in.Logger.Debug("consul index went backwards; resetting", "from", index, "to", got)
+		return 0, true, false
+	case abandoned(woke, index, wait, took):
+		// Consul ended the wait early with nothing new: a snapshot restore
+		// abandons the state store, and the query answers at once from the
+		// old one, with the old index. Blocking on that index again would
+		// wait the whole wait for the restored catalog. Read it now, as a
+		// resync.
+		w.in.Logger.Info("consul ended a blocking query early with nothing new (a snapshot restore?); reading the catalog again", "index", index)
+		return 0, true, true
+	case got == 0:
+		return 1, false, false // never block on 0: it returns at once, for ever
+	}
+	return got, false, false
 }
 
 // abandoned reports whether a blocking query on index, with wait, came back

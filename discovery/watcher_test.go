@@ -256,14 +256,6 @@ func TestWatcher_ConsulRestart(t *testing.T) {
 func TestWatcher_IndexGoesBackwards(t *testing.T) {
 	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
-	// Catalog registrations on an external node: the agent's anti-entropy
-	// leaves them alone, so a restore really takes the index back.
-	ext := func(id string) *api.CatalogRegistration {
-		return &api.CatalogRegistration{
-			Node: "ext", Address: "127.0.0.2",
-			Service: &api.AgentService{ID: id, Service: "collector", Port: 9991},
-		}
-	}
 	_, err := c.Catalog().Register(ext("c1"), nil)
 	must.NoError(t, err)
 	snap := srv.Snapshot()
@@ -351,12 +343,6 @@ func TestWatcher_TokenWithoutRightsKeepsThePool(t *testing.T) {
 func TestWatcher_SnapshotRestoreSeenAtOnce(t *testing.T) {
 	srv := testsupport.StartConsul(t, testsupport.ConsulOptions{})
 	c := srv.Client()
-	ext := func(id string) *api.CatalogRegistration {
-		return &api.CatalogRegistration{
-			Node: "ext", Address: "127.0.0.2",
-			Service: &api.AgentService{ID: id, Service: "collector", Port: 9991},
-		}
-	}
 	_, err := c.Catalog().Register(ext("c1"), nil)
 	must.NoError(t, err)
 	snap := srv.Snapshot()
@@ -381,5 +367,15 @@ func TestWatcher_SnapshotRestoreSeenAtOnce(t *testing.T) {
 		t.Logf("the restored catalog applied %v after the restore", time.Since(restored).Round(time.Millisecond))
 	case <-time.After(2 * time.Second):
 		t.Fatalf("the restored catalog not applied within 2s (the wait is a minute); log:\n%s", log.String())
+	}
+}
+
+// ext is a catalog registration of a collector on an external node: the
+// agent's anti-entropy leaves it alone, so a restore really takes the
+// index back.
+func ext(id string) *api.CatalogRegistration {
+	return &api.CatalogRegistration{
+		Node: "ext", Address: "127.0.0.2",
+		Service: &api.AgentService{ID: id, Service: "collector", Port: 9991},
 	}
 }

@@ -26,17 +26,7 @@ func TestH2C_SpanStreamMovesWithNothingLost(t *testing.T) {
 	rec := &records{}
 	cfg.Recorder = rec
 	l := startTCP(t, cfg, spanAddr(a))
-	ports := map[string]int{}
-	for name, port := range a.Ports {
-		ports[name] = port
-	}
-	ports["grpc-span"] = l.Addr().(*net.TCPAddr).Port
-	agent, err := pinpointgrpc.StartAgent(pinpointgrpc.AgentConfig{
-		ID: "agent-1", Application: "pinlb-test", Host: "127.0.0.1", Ports: ports, Rate: 50,
-	})
-	must.NoError(t, err)
-	defer agent.Close()
-	testsupport.WaitFor(t, "spans at a", func() bool { return a.Counts().Spans > 10 })
+	agent := spanAgentThrough(t, l, a)
 
 	l.SetEndpoints([]Endpoint{{Addr: spanAddr(a), Draining: true}, {Addr: spanAddr(b)}})
 	testsupport.WaitFor(t, "spans at b", func() bool { return b.Counts().Spans > 10 })
@@ -55,6 +45,24 @@ func TestH2C_SpanStreamMovesWithNothingLost(t *testing.T) {
 	r := rec.wait(t, 1)[0]
 	must.Eq(t, "endpoint_left", r.Status)
 	must.Eq(t, "ended_call", r.Move)
+}
+
+// spanAgentThrough starts a Java-shaped agent that sends its spans through
+// l and the rest straight to a, and returns once a has spans.
+func spanAgentThrough(t *testing.T, l Listener, a *pinpointgrpc.Collector) *pinpointgrpc.Agent {
+	t.Helper()
+	ports := map[string]int{}
+	for name, port := range a.Ports {
+		ports[name] = port
+	}
+	ports["grpc-span"] = l.Addr().(*net.TCPAddr).Port
+	agent, err := pinpointgrpc.StartAgent(pinpointgrpc.AgentConfig{
+		ID: "agent-1", Application: "pinlb-test", Host: "127.0.0.1", Ports: ports, Rate: 50,
+	})
+	must.NoError(t, err)
+	t.Cleanup(agent.Close)
+	testsupport.WaitFor(t, "spans at a", func() bool { return a.Counts().Spans > 10 })
+	return agent
 }
 
 func startCollector(t *testing.T, name string) *pinpointgrpc.Collector {
@@ -79,17 +87,7 @@ func TestH2C_ShutdownAsksTheAgentToGo(t *testing.T) {
 	l, err := Listen(cfg, hclog.NewNullLogger())
 	must.NoError(t, err)
 	l.SetEndpoints([]Endpoint{{Addr: spanAddr(a)}})
-	ports := map[string]int{}
-	for name, port := range a.Ports {
-		ports[name] = port
-	}
-	ports["grpc-span"] = l.Addr().(*net.TCPAddr).Port
-	agent, err := pinpointgrpc.StartAgent(pinpointgrpc.AgentConfig{
-		ID: "agent-1", Application: "pinlb-test", Host: "127.0.0.1", Ports: ports, Rate: 50,
-	})
-	must.NoError(t, err)
-	defer agent.Close()
-	testsupport.WaitFor(t, "spans at a", func() bool { return a.Counts().Spans > 10 })
+	spanAgentThrough(t, l, a)
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
