@@ -177,9 +177,10 @@ func (v *validator) selfAddress(address string, r hcl.Range) string {
 	return ip
 }
 
-// logPath checks what an access log path names: a directory, or a
-// special file that is not a named pipe (a pipe with a reader is a log
-// shipper's), is an error; a directory that does not exist is a warning,
+// logPath checks what an access log path names: a directory, a socket or
+// a block device is an error (a named pipe, a log shipper's, and a
+// character device such as /dev/stdout on a terminal are fine); a
+// directory that does not exist is a warning,
 // since packaging may create it before pinlb starts. "-" is standard
 // output. Whether pinlb may write there is known only when it opens the
 // file, as the user it runs as.
@@ -199,7 +200,7 @@ func (v *validator) logPath(path string, r hcl.Range) {
 		v.errorf(r, "Unusable access log path", "%v", err)
 	case fi.IsDir():
 		v.errorf(r, "Unusable access log path", "%s is a directory; name a file in it", path)
-	case !fi.Mode().IsRegular() && fi.Mode()&fs.ModeNamedPipe == 0:
-		v.errorf(r, "Unusable access log path", "%s is a %s, not a regular file or a named pipe", path, kindOf(fi.Mode()))
+	case fi.Mode()&fs.ModeSocket != 0 || fi.Mode()&fs.ModeDevice != 0 && fi.Mode()&fs.ModeCharDevice == 0:
+		v.errorf(r, "Unusable access log path", "%s is a %s; name a regular file, a named pipe or a terminal (/dev/stdout), or \"-\" for standard output", path, kindOf(fi.Mode()))
 	}
 }

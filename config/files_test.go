@@ -98,7 +98,7 @@ func TestLoad_TokenFileTooLong(t *testing.T) {
 // validate says what is wrong with an access log path at its line: a
 // directory or a socket is an error, a missing directory a warning (a
 // package may create it before pinlb starts), a named pipe (a log
-// shipper's) fine.
+// shipper's) or a character device fine.
 func TestLoad_AccessLogPath(t *testing.T) {
 	dir := t.TempDir()
 	pipe := filepath.Join(dir, "access.pipe")
@@ -110,6 +110,7 @@ func TestLoad_AccessLogPath(t *testing.T) {
 	for path, want := range map[string]string{
 		dir:                               "error: Unusable access log path; " + dir + " is a directory",
 		sock:                              "error: Unusable access log path; " + sock + " is a socket",
+		"/dev/null":                       "",
 		filepath.Join(dir, "no", "a.log"): "warning: Access log directory missing",
 		pipe:                              "",
 		filepath.Join(dir, "access.log"):  "",
