@@ -215,7 +215,7 @@ type Stats struct {
 	RebalanceBusy      uint64 `json:"rebalance_busy"`       // moves put off because the connection was not quiet
 	RebalanceForced    uint64 `json:"rebalance_forced"`     // busy connections closed after max_wait, asked by GOAWAY first or not
 	GoAwaySent         uint64 `json:"goaway_sent"`          // h2c clients asked to move by a GOAWAY of pinlb's (http2_goaway): rebalancing, endpoints that left, shutdown
-	QuietCloses        uint64 `json:"quiet_closes"`         // connections closed to move them once they were quiet for min_idle (after a GOAWAY, or instead of one)
+	QuietCloses        uint64 `json:"quiet_closes"`         // connections closed to move them once they were quiet for min_idle (after a GOAWAY, or instead of one; max_lifetime's included)
 	CallsEnded         uint64 `json:"calls_ended"`          // gRPC calls pinlb ended with status OK after its GOAWAY, so that their clients open the next on a new connection (grpc_end_calls)
 	LifetimeClosed     uint64 `json:"lifetime_closed"`      // connections closed at max_lifetime
 	BytesIn            uint64 `json:"bytes_in"`             // client to backend; for TCP, open connections included

@@ -118,13 +118,10 @@ func (l *tcpListener) moveOne(rb *rebalancer, r *RebalanceConfig, c *tcpConn, no
 	kind := movedQuiet
 	if forced {
 		kind = movedForced
-		l.stats.rebalanceForced.Add(1)
-	} else {
-		l.stats.quietCloses.Add(1)
 	}
 	rb.took(c, kind)
 	l.stats.rebalanceMoves.Add(1)
-	c.closeToMove(now, outcomeRebalance, kind)
+	l.closeToMove(c, now, outcomeRebalance, kind)
 }
 
 // took spends a token and a planned move on c, moved as kind.

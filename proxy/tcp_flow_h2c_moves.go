@@ -72,7 +72,7 @@ func (f *tcpFlow) startEndingCalls() {
 	if f.phase != relaying || !h.on || !h.callsKnown || h.ending {
 		return
 	}
-	h.calls.Quiet(nil) // the first look: quiet from now on
+	h.calls.Quiet() // the first look: quiet from now on
 	h.ending = true
 	f.r.SetTimer(&f.timer, time.Now().Add(quietWindow).UnixNano(), f)
 }
@@ -87,7 +87,7 @@ func (f *tcpFlow) endQuietCalls() {
 		return
 	}
 	if h.sent && h.server.Safe() {
-		for _, q := range h.calls.Quiet(nil) {
+		for _, q := range h.calls.Quiet() {
 			h.calls.Ended(q.Stream)
 			f.l.stats.callsEnded.Add(1)
 			f.c.move.Store(uint32(movedEndedCall))

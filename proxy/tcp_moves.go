@@ -64,8 +64,14 @@ func (c *tcpConn) ask(now time.Time, o outcome) bool {
 }
 
 // closeToMove closes a connection to move it, with a FIN, for o; kind says
-// why now.
-func (c *tcpConn) closeToMove(now time.Time, o outcome, kind moveKind) {
+// why now, and is counted: quiet_closes, or rebalance_forced.
+func (l *tcpListener) closeToMove(c *tcpConn, now time.Time, o outcome, kind moveKind) {
+	switch kind {
+	case movedQuiet:
+		l.stats.quietCloses.Add(1)
+	case movedForced:
+		l.stats.rebalanceForced.Add(1)
+	}
 	c.outcome.CompareAndSwap(int32(outcomeOK), int32(o))
 	c.move.Store(uint32(kind))
 	c.closedAt = now
@@ -81,13 +87,11 @@ func (l *tcpListener) leave(c *tcpConn, r *RebalanceConfig, now time.Time) {
 	}
 	switch {
 	case still && c.drv.calls() == 0:
-		c.closeToMove(now, outcomeOK, moveKind(c.move.Load()))
+		l.closeToMove(c, now, outcomeOK, moveKind(c.move.Load()))
 	case now.Sub(c.lastActive) >= r.MinIdle:
-		l.stats.quietCloses.Add(1)
-		c.closeToMove(now, outcomeOK, movedQuiet)
+		l.closeToMove(c, now, outcomeOK, movedQuiet)
 	case r.MaxWait > 0 && now.Sub(c.askedAt) >= r.MaxWait:
-		l.stats.rebalanceForced.Add(1)
-		c.closeToMove(now, outcomeOK, movedForced)
+		l.closeToMove(c, now, outcomeOK, movedForced)
 	}
 }
 

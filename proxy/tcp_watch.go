@@ -87,7 +87,7 @@ func (l *tcpListener) look(c *tcpConn, cfg *Config, r *RebalanceConfig, now time
 	case c.lifetime > 0 && now.Sub(c.start) >= c.lifetime && quiet >= r.MinIdle:
 		l.stats.lifetime.Add(1)
 		if !c.ask(now, outcomeLifetime) {
-			c.closeToMove(now, outcomeLifetime, movedQuiet)
+			l.closeToMove(c, now, outcomeLifetime, movedQuiet)
 		}
 	default:
 		return true

@@ -61,7 +61,8 @@ func (c *Calls) server(typ, flags byte, stream uint32) {
 // Quiet lists the calls the client still sends on that had no DATA of
 // the client's since the last look (since they opened, at the first), with
 // whether the server answered each: the ones to end gently.
-func (c *Calls) Quiet(into []QuietCall) []QuietCall {
+func (c *Calls) Quiet() []QuietCall {
+	var into []QuietCall
 	for id, k := range c.open {
 		if !k.clientEnded && k.data == k.looked {
 			into = append(into, QuietCall{Stream: id, Answered: k.answered})

@@ -55,7 +55,7 @@ func asClient(stream []byte) {
 		piece := stream[i:min(i+7, len(stream))]
 		client.Feed(piece, false)
 		server.Feed(piece, false)
-		for _, q := range calls.Quiet(nil) {
+		for _, q := range calls.Quiet() {
 			calls.Ended(q.Stream)
 		}
 	}

@@ -40,7 +40,7 @@ func (t *Tracker) Broken() bool { return t.broken }
 // stream still looks like HTTP/2.
 func (t *Tracker) Ready() bool { return t.settings && !t.broken }
 
-// Feed takes the server's next bytes. With stopAtSafe it stops at the first
+// Feed takes the side's next bytes. With stopAtSafe it stops at the first
 // point where Safe holds (0 when it already does) and returns how many
 // bytes it took; otherwise it takes them all.
 func (t *Tracker) Feed(b []byte, stopAtSafe bool) int {

@@ -122,10 +122,10 @@ func TestCalls(t *testing.T) {
 	s(frame(frameData, flagEndStream, 99, 0)) // never opened
 	must(t, calls.Open() == 2, "open %d after the unary call's answer and a reset, want 2", calls.Open())
 
-	q := calls.Quiet(nil)
+	q := calls.Quiet()
 	must(t, len(q) == 1 && q[0] == QuietCall{Stream: 5, Answered: true}, "quiet %v, want stream 5 only (1 sent DATA)", q)
 	c(frame(frameData, 0, 5, 4))
-	q = calls.Quiet(nil)
+	q = calls.Quiet()
 	must(t, len(q) == 1 && q[0] == QuietCall{Stream: 1}, "quiet %v, want stream 1 only (5 sent DATA)", q)
 
 	calls.Ended(1)
