@@ -154,3 +154,40 @@ func sum(ns []int64) (n int64) {
 	}
 	return n
 }
+
+// noneCut checks that Consul's outage cut nothing: every connection
+// opened since reconnects was one a pinlb asked to move by GOAWAY (the
+// change that ends the scenario adds an endpoint, which rebalancing may
+// fill), none was forced, and no span was lost beyond the one message a
+// grpc-go client may refuse per call pinlb ended (see the fault suite's
+// endedRaceBound).
+func (b *Bed) noneCut(t *testing.T, l *realLoad, reconnects int64) {
+	t.Helper()
+	n := l.accepted() - reconnects // before the counters: a move counts before its new connection
+	asked, forced, ended := b.moved(t)
+	figure(t, "connections that reconnected / asked to move", "%d / %d", n, asked)
+	served, lost := l.finish(t)
+	figure(t, "spans served / lost", "%d / %d", served, lost)
+	if n > asked || forced != 0 || lost > ended {
+		t.Errorf("%d connections reconnected (%d asked to move, %d forced) and %d spans were lost (%d calls ended)",
+			n, asked, forced, lost, ended)
+	}
+}
+
+// moved sums every pinlb's gRPC listeners' GOAWAYs, forced closes and
+// ended calls.
+func (b *Bed) moved(t *testing.T) (asked, forced, ended int64) {
+	t.Helper()
+	for _, p := range b.Pinlbs {
+		for _, port := range pinpointgrpc.Ports {
+			l, err := p.Pinlb.Listener(port)
+			if err != nil {
+				t.Fatal(err)
+			}
+			asked += int64(l.Counters["goaway_sent"])
+			forced += int64(l.Counters["rebalance_forced"])
+			ended += int64(l.Counters["calls_ended"])
+		}
+	}
+	return asked, forced, ended
+}
