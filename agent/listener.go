@@ -106,6 +106,7 @@ func proxyConfig(l config.Listener, rec proxy.Recorder) proxy.Config {
 		},
 		HTTP2GoAway:  l.HTTP2GoAway,
 		GRPCEndCalls: l.GRPCEndCalls,
+		BufferSize:   l.BufferSize,
 		Rebalance: proxy.RebalanceConfig{
 			Enabled:     l.Rebalance.Enabled,
 			Skew:        l.Rebalance.Skew,

@@ -121,6 +121,7 @@ type Listener struct {
 	Rebalance      Rebalance     // TCP only; without the block, its min_idle and max_wait still time the moves of drains
 	HTTP2GoAway    bool          // TCP only: h2c clients are moved by a GOAWAY of pinlb's
 	GRPCEndCalls   bool          // with HTTP2GoAway: their calls that would not end are ended, status OK
+	BufferSize     int           // TCP only: bytes of each socket buffer and splice pipe of a connection
 	ProxyProtocol  ProxyProtocol // TCP only
 	Access         Access        // the listener's allow and deny, else the top level's
 	Limits         Limits        // TCP's, and UDP's datagram rate

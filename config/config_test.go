@@ -52,6 +52,7 @@ func TestLoad_Defaults(t *testing.T) {
 		Rebalance:      Rebalance{MinIdle: DefaultRebalanceMinIdle, MaxWait: DefaultRebalanceMaxWait},
 		HTTP2GoAway:    DefaultHTTP2GoAway,
 		GRPCEndCalls:   DefaultGRPCEndCalls,
+		BufferSize:     DefaultBufferSize,
 		ProxyProtocol:  ProxyProtocol{Timeout: DefaultProxyProtocolTimeout},
 		Limits:         Limits{MaxSources: DefaultMaxSources},
 		Upstream:       Upstream{Servers: []string{"10.0.0.1:9991"}},
@@ -103,6 +104,7 @@ listener "agent" {
   connect_timeout = "250ms"
   idle_timeout    = "0"
   max_connections = 100
+  buffer_size     = "1MiB"
   upstream { servers = ["10.0.0.1:9994"] }
 }
 `})
@@ -121,6 +123,7 @@ listener "agent" {
 	must.Eq(t, time.Duration(0), cfg.Listeners[0].IdleTimeout)
 	must.Eq(t, 100, cfg.Listeners[0].MaxConnections)
 	must.Eq(t, 250*time.Millisecond, cfg.Listeners[0].ConnectTimeout)
+	must.Eq(t, 1<<20, cfg.Listeners[0].BufferSize)
 	must.Eq(t, UDP{Mode: "session", SessionTimeout: 2 * time.Second, Responses: 1, MaxSessions: 50}, cfg.Listeners[1].UDP)
 }
 
@@ -223,6 +226,30 @@ listener "echo" {
 				`a.hcl:3:3: Unsupported argument; An argument named "colour" is not expected here.`,
 				`a.hcl:8:21: Invalid duration; "5x" is not a duration (use e.g. "5s"`,
 				`a.hcl:6:10: Duplicate listener; listener "echo" is already defined at ` + "DIR/a.hcl:1:10",
+			},
+		},
+		{
+			name: "bad buffer sizes",
+			hcl: `listener "a" {
+  address     = "127.0.0.1:1"
+  buffer_size = "256KB"
+  upstream { servers = ["127.0.0.1:2"] }
+}
+listener "b" {
+  address     = "127.0.0.1:3"
+  buffer_size = "1KiB"
+  upstream { servers = ["127.0.0.1:2"] }
+}
+listener "c" {
+  protocol    = "udp"
+  address     = "127.0.0.1:4"
+  buffer_size = "65536"
+  upstream { servers = ["127.0.0.1:2"] }
+}`,
+			wants: []string{
+				`a.hcl:3:17: Invalid size; "256KB" is not a size (use e.g. "256KiB", "1MiB" or a number of bytes)`,
+				`a.hcl:8:17: Invalid size; "1KiB" is outside 4KiB to 64MiB`,
+				`a.hcl:14:17: Unexpected buffer_size; listener "c" has protocol "udp", and buffer_size applies to TCP connections`,
 			},
 		},
 		{

@@ -29,6 +29,7 @@ func (v *validator) listener(lb *listenerBlock) Listener {
 		SlowStart:      v.duration(lb.SlowStart, lb.SlowStartRange, DefaultSlowStart, true),
 		HTTP2GoAway:    DefaultHTTP2GoAway,
 		GRPCEndCalls:   DefaultGRPCEndCalls,
+		BufferSize:     v.size(lb.BufferSize, lb.BufferSizeRange, DefaultBufferSize, MinBufferSize, MaxBufferSize),
 		Rebalance:      Rebalance{MinIdle: DefaultRebalanceMinIdle, MaxWait: DefaultRebalanceMaxWait},
 	}
 	v.http2(lb, &l)

@@ -22,6 +22,8 @@ var tcpOnly = []struct {
 		"UDP has no connections to ask to move: the next datagram goes to the current pool"},
 	{"grpc_end_calls", func(b *listenerBlock) (bool, hcl.Range) { return b.GRPCEndCalls != nil, b.GRPCEndCallsRange },
 		"UDP has no calls to end"},
+	{"buffer_size", func(b *listenerBlock) (bool, hcl.Range) { return b.BufferSize != nil, b.BufferSizeRange },
+		"a UDP listener's sockets ask for an 8 MB receive buffer of their own"},
 	{"on_unhealthy", func(b *listenerBlock) (bool, hcl.Range) { return b.OnUnhealthy != nil, b.OnUnhealthyRange },
 		"UDP has no connections to drain or close: the next datagram goes to the current pool"},
 	{"tries", func(b *listenerBlock) (bool, hcl.Range) { return b.Tries != nil, b.TriesRange },

@@ -143,6 +143,8 @@ type listenerBlock struct {
 	HTTP2GoAwayRange    hcl.Range `hcl:"http2_goaway,attr_value_range"`
 	GRPCEndCalls        *bool     `hcl:"grpc_end_calls,optional"`
 	GRPCEndCallsRange   hcl.Range `hcl:"grpc_end_calls,attr_value_range"`
+	BufferSize          *string   `hcl:"buffer_size,optional"`
+	BufferSizeRange     hcl.Range `hcl:"buffer_size,attr_value_range"`
 
 	Rebalance     *rebalanceBlock     `hcl:"rebalance,block"`
 	ProxyProtocol *proxyProtocolBlock `hcl:"proxy_protocol,block"`

@@ -22,6 +22,7 @@ func TestFault(t *testing.T) {
 		{"udp flood", udpFlood},
 		{"fd exhaustion", fdExhaustion},
 		{"connection churn", churn},
+		{"stalled collectors beside unrelated traffic", stalledBackends},
 		{"shutdown under load", shutdownUnderLoad},
 		{"real agents: reloads", realReload},
 		{"real agents: scale-out 2 to 4", realScaleOut},

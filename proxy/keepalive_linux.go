@@ -18,13 +18,14 @@ const (
 	keepAliveCount    = 9
 )
 
-// listenKeepAlive listens on address with keep-alive and TCP_NODELAY set
-// on the listening socket. Accepted sockets inherit both from the kernel,
-// which saves five setsockopt calls on every accept.
-func listenKeepAlive(address string) (net.Listener, error) {
+// listenKeepAlive listens on address with keep-alive, TCP_NODELAY and the
+// buffer sizes set on the listening socket, before it binds (so that the
+// window scale it offers fits the buffers). Accepted sockets inherit them
+// all from the kernel, which saves seven setsockopt calls on every accept.
+func listenKeepAlive(address string, bufferSize int) (net.Listener, error) {
 	lc := net.ListenConfig{KeepAlive: -1, Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error
-		if err := rc.Control(func(fd uintptr) { serr = setTCPOptions(int(fd)) }); err != nil {
+		if err := rc.Control(func(fd uintptr) { serr = setTCPOptions(int(fd), bufferSize) }); err != nil {
 			return err
 		}
 		return serr
@@ -38,13 +39,23 @@ func listenKeepAlive(address string) (net.Listener, error) {
 // than it would be, after keepAliveIdle of silence all the same.
 const keepAliveAfter = time.Second
 
-// setTCPOptions sets what every socket of the relay has: keep-alive, and
-// no Nagle delay.
-func setTCPOptions(fd int) error {
+// setTCPOptions sets what every client socket of the relay has:
+// keep-alive, no Nagle delay and its buffers.
+func setTCPOptions(fd, bufferSize int) error {
 	if err := setKeepAlive(fd); err != nil {
 		return err
 	}
-	return setNoDelay(fd)
+	return setUpstreamOptions(fd, bufferSize)
+}
+
+// setUpstreamOptions sets what every socket of the relay has from its
+// start: no Nagle delay and its buffers. An upstream socket has its
+// keep-alive later (keepAliveAfter).
+func setUpstreamOptions(fd, bufferSize int) error {
+	if err := setNoDelay(fd); err != nil {
+		return err
+	}
+	return capBuffers(fd, bufferSize)
 }
 
 // setNoDelay turns off Nagle's delay: a proxy that batched small messages

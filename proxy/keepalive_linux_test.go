@@ -42,7 +42,7 @@ func TestTCP_AcceptedSocketsInheritTCPOptions(t *testing.T) {
 	l := startTCP(t, tcpConfig())
 	must.Eq(t, wantTCPOptions, tcpOptionsOf(t, l.(*tcpListener).fd))
 
-	fd, addr, err := listenFD("127.0.0.1:0")
+	fd, addr, err := listenFD("127.0.0.1:0", 0)
 	must.NoError(t, err)
 	defer unix.Close(fd)
 	c, err := net.Dial("tcp", addr.String())

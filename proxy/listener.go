@@ -54,6 +54,12 @@ type Config struct {
 	IdleTimeout    time.Duration // no byte either way for this long closes a connection; 0 disables
 	MaxConnections int           // 0 means no limit
 	DrainTimeout   time.Duration // connections to an endpoint that left the pool are closed after this; 0 lets them end by themselves
+	// BufferSize fixes the receive and send buffers of both sockets of a
+	// connection and the size of its splice pipes (capBuffers): the most
+	// the kernel holds for it in each place when a peer stops reading. 0
+	// leaves the sockets to the kernel's autotuning and the pipes at
+	// reactor.MaxPipeSize.
+	BufferSize int
 	// OnUnhealthy is what happens to the open connections of an endpoint
 	// that leaves the pool: DrainConnections or CloseConnections. Draining
 	// endpoints (maintenance) always drain.

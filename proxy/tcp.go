@@ -69,7 +69,7 @@ type tcpStats struct {
 var reactors reactor.Group
 
 func listenTCP(cfg Config, logger hclog.Logger) (*tcpListener, error) {
-	fd, addr, err := listenFD(cfg.Address)
+	fd, addr, err := listenFD(cfg.Address, cfg.BufferSize)
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +89,7 @@ func listenTCP(cfg Config, logger hclog.Logger) (*tcpListener, error) {
 	}
 	l.dialCtx, l.cancelDial = context.WithCancel(context.Background())
 	l.cfg.Store(&cfg)
+	warnIfCapped(logger, fd, cfg.BufferSize)
 	if err := l.listen(); err != nil {
 		l.unlisten()
 		unix.Close(fd)
@@ -124,6 +125,10 @@ func (l *tcpListener) Update(cfg Config) error {
 	if err := checkUpdate(l.cfg.Load(), cfg); err != nil {
 		return err
 	}
+	if err := capBuffers(l.fd, cfg.BufferSize); err != nil { // for the connections accepted from now on
+		return fmt.Errorf("listener %q: buffer_size: %w", cfg.Name, err)
+	}
+	warnIfCapped(l.logger, l.fd, cfg.BufferSize)
 	l.pool.Configure(rulesOf(&cfg))
 	l.cfg.Store(&cfg)
 	return nil

@@ -32,8 +32,8 @@ const acceptBatch = 16
 
 // listenFD listens on address and returns the socket, out of Go's poller:
 // the reactors own it.
-func listenFD(address string) (int, net.Addr, error) {
-	ln, err := listenKeepAlive(address)
+func listenFD(address string, bufferSize int) (int, net.Addr, error) {
+	ln, err := listenKeepAlive(address, bufferSize)
 	if err != nil {
 		return -1, nil, err
 	}

@@ -45,7 +45,7 @@ func (f *tcpFlow) dialNext() {
 
 // startTry opens the upstream socket and starts its connect.
 func (f *tcpFlow) startTry(addr netip.AddrPort, timeout time.Duration) error {
-	fd, err := startConnect(addr)
+	fd, err := startConnect(addr, f.c.cfg.BufferSize)
 	if err != nil {
 		return err
 	}
@@ -59,15 +59,15 @@ func (f *tcpFlow) startTry(addr netip.AddrPort, timeout time.Duration) error {
 	return nil
 }
 
-// startConnect opens a non-blocking socket toward addr and starts its
-// connect.
-func startConnect(addr netip.AddrPort) (int, error) {
+// startConnect opens a non-blocking socket toward addr, its buffers fixed
+// at bufferSize, and starts its connect.
+func startConnect(addr netip.AddrPort, bufferSize int) (int, error) {
 	family, sa := sockaddrOf(addr)
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, dialError(addr, os.NewSyscallError("socket", err))
 	}
-	if err := setNoDelay(fd); err != nil { // keep-alive comes later: keepAliveAfter
+	if err := setUpstreamOptions(fd, bufferSize); err != nil {
 		unix.Close(fd)
 		return -1, dialError(addr, os.NewSyscallError("setsockopt", err))
 	}

@@ -120,7 +120,7 @@ func (f *tcpFlow) send(s side, b []byte) bool {
 func (f *tcpFlow) spliceIn(s side) {
 	d := &f.dirs[s]
 	if d.p == nil {
-		p, err := f.r.GetPipe()
+		p, err := f.r.GetPipe(f.c.cfg.BufferSize)
 		if err != nil { // out of file descriptors: read instead
 			d.bulk = false
 			return

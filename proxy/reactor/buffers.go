@@ -7,27 +7,37 @@ import "golang.org/x/sys/unix"
 // Pipe is a kernel pipe that splice(2) moves bytes through, socket to pipe
 // to socket, without copying them to user space.
 type Pipe struct {
-	r, w int
-	size int
+	r, w  int
+	size  int // what it holds
+	asked int // what it was last asked to hold
 }
 
-// pipeSize is asked for each pipe (as Go's own splice does); the kernel
-// may give less.
-const pipeSize = 1 << 20
+// MaxPipeSize is the most a pipe is asked to hold (as Go's own splice
+// asks); the kernel may give less (fs.pipe-max-size for a process without
+// CAP_SYS_RESOURCE).
+const MaxPipeSize = 1 << 20
 
 // keep bounds the empty pipes and spare buffers a reactor keeps for reuse.
 const keep = 64
 
-func newPipe() (*Pipe, error) {
+func newPipe(size int) (*Pipe, error) {
 	var fds [2]int
 	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
 		return nil, err
 	}
-	size, err := unix.FcntlInt(uintptr(fds[1]), unix.F_SETPIPE_SZ, pipeSize)
-	if err != nil || size <= 0 {
-		size = 64 << 10 // the default
+	p := &Pipe{r: fds[0], w: fds[1], size: 64 << 10} // the kernel's default
+	p.resize(size)
+	return p, nil
+}
+
+// resize asks the kernel for a pipe of size bytes (at most MaxPipeSize;
+// it rounds up to a power of two pages) and keeps what it got. A pipe
+// that cannot have it keeps its size.
+func (p *Pipe) resize(size int) {
+	got, err := unix.FcntlInt(uintptr(p.w), unix.F_SETPIPE_SZ, min(size, MaxPipeSize))
+	if err == nil && got > 0 {
+		p.asked, p.size = size, got
 	}
-	return &Pipe{r: fds[0], w: fds[1], size: size}, nil
 }
 
 // Fill moves what fd holds into the pipe, up to its size.
@@ -42,14 +52,20 @@ func (p *Pipe) Close() {
 	unix.Close(p.w)
 }
 
-// GetPipe is an empty pipe, reused or new.
-func (r *Reactor) GetPipe() (*Pipe, error) {
+// GetPipe is an empty pipe that holds size bytes (or what the kernel
+// grants), reused or new. Listeners that ask for different sizes share the
+// reactor's pipes: one asked for another size is resized, which an empty
+// pipe always allows.
+func (r *Reactor) GetPipe(size int) (*Pipe, error) {
 	if n := len(r.pipes); n > 0 {
 		p := r.pipes[n-1]
 		r.pipes = r.pipes[:n-1]
+		if p.asked != size {
+			p.resize(size)
+		}
 		return p, nil
 	}
-	return newPipe()
+	return newPipe(size)
 }
 
 // PutPipe keeps an empty pipe, up to a few, or closes it.

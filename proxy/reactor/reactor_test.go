@@ -276,3 +276,21 @@ func processCPU(t *testing.T) time.Duration {
 	must.NoError(t, unix.Getrusage(unix.RUSAGE_SELF, &ru))
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// A pipe holds the size asked for; a pooled one asked for another size is
+// resized, and none is asked for more than MaxPipeSize.
+func TestReactor_PipesHoldTheSizeAsked(t *testing.T) {
+	r := &Reactor{}
+	p, err := r.GetPipe(128 << 10)
+	must.NoError(t, err)
+	must.Eq(t, 128<<10, p.size)
+	r.PutPipe(p)
+	p, err = r.GetPipe(16 << 10)
+	must.NoError(t, err)
+	must.Eq(t, 16<<10, p.size)
+	r.PutPipe(p)
+	p, err = r.GetPipe(64 << 20)
+	must.NoError(t, err)
+	must.Eq(t, MaxPipeSize, p.size)
+	p.Close()
+}
