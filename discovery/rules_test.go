@@ -60,7 +60,7 @@ func newRules(t *testing.T, in WatcherInput) *rules {
 	in.OnChange = func(s Snapshot) { r.snapshots <- s }
 	r.w = NewWatcher(in)
 	r.w.consul = r.consul
-	r.w.limiter.SetLimit(1e6) // the rules, not the pacing, are under test
+	r.w.pace.calls.SetLimit(1e6) // the rules, not the pacing, are under test
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.w.Run(ctx); close(done) }()
@@ -235,31 +235,51 @@ func TestRules_ACLAnswersAreNotApplied(t *testing.T) {
 }
 
 // churning is a Consul whose answer changes on every query, as a service
-// whose check output churns: it answers at once, at a new index.
-type churning struct{ calls atomic.Int64 }
+// whose check output churns: it answers at once, at a new index, with
+// entries.
+type churning struct {
+	calls   atomic.Int64
+	entries []*api.ServiceEntry
+}
 
 func (c *churning) fetch(ctx context.Context, index uint64, wait time.Duration) ([]*api.ServiceEntry, *api.QueryMeta, error) {
 	c.calls.Add(1)
-	return nil, &api.QueryMeta{LastIndex: index + 1}, ctx.Err()
+	return c.entries, &api.QueryMeta{LastIndex: index + 1}, ctx.Err()
+}
+
+// runChurning runs a watcher against consul for about a second past the
+// moment calls reach started, and returns how long it ran.
+func runChurning(t *testing.T, consul *churning, started int64) time.Duration {
+	w := NewWatcher(WatcherInput{Query: Query{Service: "collector"}, Logger: hclog.NewNullLogger(), OnChange: func(Snapshot) {}})
+	w.consul = consul
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	start := time.Now()
+	go func() { w.Run(ctx); close(done) }()
+	testsupport.WaitFor(t, "the burst spent", func() bool { return consul.calls.Load() >= started })
+	time.Sleep(time.Second) // the span the bound is computed over, measured below
+	cancel()
+	<-done
+	return time.Since(start)
 }
 
 // However fast Consul's answers change, the watcher's queries are bounded:
 // a burst of callBurst (several collectors scaling out at once go through
 // without waiting), then one per callInterval.
 func TestRules_ChurnDrivesABoundedQueryRate(t *testing.T) {
-	w := NewWatcher(WatcherInput{Query: Query{Service: "collector"}, Logger: hclog.NewNullLogger(), OnChange: func(Snapshot) {}})
 	consul := &churning{}
-	w.consul = consul
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	start := time.Now()
-	go func() { w.Run(ctx); close(done) }()
-	testsupport.WaitFor(t, "the burst spent", func() bool { return consul.calls.Load() >= callBurst })
-	time.Sleep(time.Second) // the span the bound is computed over, measured below
-	cancel()
-	<-done
-	elapsed := time.Since(start)
+	elapsed := runChurning(t, consul, callBurst)
 	bound := int64(callBurst) + int64(elapsed/callInterval) + 1
+	must.LessEq(t, bound, consul.calls.Load(), must.Sprintf("in %v", elapsed))
+}
+
+// A large service's answers are bounded by their size too: with 2,000
+// instances in each, the instance bucket's burst, then two a second.
+func TestRules_LargeAnswersDriveABoundedInstanceRate(t *testing.T) {
+	const size = 2000
+	consul := &churning{entries: make([]*api.ServiceEntry, size)}
+	elapsed := runChurning(t, consul, instanceBurst/size)
+	bound := int64((instanceBurst+elapsed.Seconds()*instanceRate)/size) + 1
 	must.LessEq(t, bound, consul.calls.Load(), must.Sprintf("in %v", elapsed))
 }
 

@@ -11,7 +11,6 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
-	"golang.org/x/time/rate"
 )
 
 // Tuning of the watch loop, from measurements on Consul 1.22 (see
@@ -24,14 +23,6 @@ const (
 	backoffMin = 100 * time.Millisecond
 	// backoffMax keeps recovery within a second of Consul coming back.
 	backoffMax = time.Second
-
-	// A token bucket in front of every call: 10 a second, so that a
-	// service whose check output churns drives at most that, with bursts
-	// of 20, so that several collectors scaling out at once reach the
-	// pools without waiting (with 2, ten back-to-back registrations took
-	// 82 ms p50 and 97 ms p99 each).
-	callInterval = 100 * time.Millisecond
-	callBurst    = 20
 
 	// troubledWait is the blocking query's wait while Consul fails or has
 	// no leader: how soon a leader's return is seen when nothing changes.
@@ -74,7 +65,7 @@ type Watcher struct {
 	in         WatcherInput
 	consul     fetcher
 	staleReads atomic.Bool // while Consul fails or has no leader, for the fetcher
-	limiter    *rate.Limiter
+	pace       pacer
 	hold       resyncHold
 	// anonymous: the client sends no token. On a Consul that denies by
 	// default, an anonymous request sees only what the anonymous token may
@@ -95,7 +86,7 @@ func NewWatcher(in WatcherInput) *Watcher {
 	in.Logger = in.Logger.With("service", in.Query.Service)
 	w := &Watcher{
 		in:        in,
-		limiter:   rate.NewLimiter(rate.Every(callInterval), callBurst),
+		pace:      newPacer(),
 		hold:      resyncHold{d: in.ResyncHold, logger: in.Logger},
 		anonymous: in.Client == nil || in.Client.Anonymous(),
 		status:    Status{Since: time.Now()},
@@ -124,7 +115,7 @@ func (w *Watcher) Run(ctx context.Context) {
 		last, applied, resync = w.in.Seed.Instances, true, true
 	}
 	for {
-		if err := w.limiter.Wait(ctx); err != nil {
+		if err := w.pace.wait(ctx); err != nil {
 			return
 		}
 		start := time.Now()
@@ -151,6 +142,7 @@ func (w *Watcher) Run(ctx context.Context) {
 			continue
 		}
 		backoff = 0
+		w.pace.answered(len(entries))
 		w.reached(w.leaderless(meta))
 		woke := meta.LastIndex != index // a write, not the end of the wait
 		next, reset, skip := w.nextIndex(index, meta.LastIndex, woke, wait, time.Since(start))
