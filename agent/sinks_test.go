@@ -47,8 +47,9 @@ func TestTelemetry_StatsdAndDogstatsd(t *testing.T) {
 			DogstatsdAddr: dog, DogstatsdTags: []string{"env:test"}},
 		Listeners: []config.Listener{l},
 	}, testWriter{t})
-	testsupport.WaitFor(t, "statsd lines", func() bool {
-		return strings.Contains(gotStatsd.String(), "pinlb.listener.connections.active")
+	testsupport.WaitFor(t, "statsd lines, the endpoints' too", func() bool {
+		return strings.Contains(gotStatsd.String(), "pinlb.listener.connections.active") &&
+			strings.Contains(gotStatsd.String(), "pinlb.endpoint.active")
 	})
 	testsupport.WaitFor(t, "dogstatsd lines", func() bool {
 		return regexp.MustCompile(`pinlb\.listener\.connections\.active:0\|g\|#[^\n]*env:test[^\n]*listener:grpc`).MatchString(gotDog.String())

@@ -29,9 +29,11 @@ const sampleInterval = time.Second
 // sink (the JSON view and the SIGUSR1 dump), Prometheus (/v1/metrics) unless
 // its retention is 0, and statsd and dogstatsd when configured.
 type telemetry struct {
-	m    *metrics.Metrics
-	inm  *metrics.InmemSink
-	prom http.Handler // nil when Prometheus is off
+	m         *metrics.Metrics
+	push      *metrics.Metrics // the push sinks alone, for the endpoint series; nil without one
+	inm       *metrics.InmemSink
+	prom      http.Handler // nil when Prometheus is off
+	endpoints *endpointCollector
 
 	// last holds the counters' values at the previous sample, by series,
 	// so that each sample emits the increase.
@@ -44,10 +46,12 @@ type telemetry struct {
 }
 
 func newTelemetry(cfg config.Telemetry) (*telemetry, error) {
-	t := &telemetry{inm: metrics.NewInmemSink(10*time.Second, time.Minute), last: map[string]float64{}, history: newHistory()}
+	t := &telemetry{inm: metrics.NewInmemSink(10*time.Second, time.Minute), last: map[string]float64{}, history: newHistory(),
+		endpoints: newEndpointCollector(cfg.MetricsPrefix)}
 	sinks := metrics.FanoutSink{t.inm}
 	if cfg.PrometheusRetentionTime > 0 {
 		reg := prometheus.NewRegistry()
+		reg.MustRegister(t.endpoints)
 		ps, err := gmprom.NewPrometheusSinkFrom(gmprom.PrometheusOpts{
 			Expiration: cfg.PrometheusRetentionTime,
 			Registerer: reg,
@@ -58,6 +62,32 @@ func newTelemetry(cfg config.Telemetry) (*telemetry, error) {
 		sinks = append(sinks, ps)
 		t.prom = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	}
+	push, err := pushSinks(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sinks = append(sinks, push...)
+	mc := metrics.DefaultConfig(cfg.MetricsPrefix)
+	mc.EnableHostname = !cfg.DisableHostname
+	// Runtime metrics come from run, not from go-metrics' own collector:
+	// its goroutine can never be stopped.
+	mc.EnableRuntimeMetrics = false
+	m, err := metrics.New(mc, sinks)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	t.m = m
+	if len(push) > 0 {
+		if t.push, err = metrics.New(mc, push); err != nil {
+			return nil, fmt.Errorf("telemetry: %w", err)
+		}
+	}
+	return t, nil
+}
+
+// pushSinks are the statsd and dogstatsd sinks cfg asks for.
+func pushSinks(cfg config.Telemetry) (metrics.FanoutSink, error) {
+	var sinks metrics.FanoutSink
 	if cfg.StatsdAddress != "" {
 		s, err := metrics.NewStatsdSink(cfg.StatsdAddress)
 		if err != nil {
@@ -74,23 +104,16 @@ func newTelemetry(cfg config.Telemetry) (*telemetry, error) {
 		s.SetTags(cfg.DogstatsdTags)
 		sinks = append(sinks, s)
 	}
-	mc := metrics.DefaultConfig(cfg.MetricsPrefix)
-	mc.EnableHostname = !cfg.DisableHostname
-	// Runtime metrics come from run, not from go-metrics' own collector:
-	// its goroutine can never be stopped.
-	mc.EnableRuntimeMetrics = false
-	m, err := metrics.New(mc, sinks)
-	if err != nil {
-		return nil, fmt.Errorf("telemetry: %w", err)
-	}
-	t.m = m
-	return t, nil
+	return sinks, nil
 }
 
+// stop shuts every sink down; push's are among m's, and push has no
+// goroutine of its own (no runtime metrics).
 func (t *telemetry) stop() { t.m.Shutdown() }
 
 // run samples the agent every sampleInterval until ctx is done.
 func (t *telemetry) run(ctx context.Context, a view) {
+	t.endpoints.view.Store(&a)
 	tick := time.NewTicker(sampleInterval)
 	defer tick.Stop()
 	for {
@@ -109,14 +132,23 @@ func (t *telemetry) run(ctx context.Context, a view) {
 // series exists from the start. A value that went down (its listener was
 // replaced) emits nothing until it passes its old value.
 func (t *telemetry) counter(key []string, v uint64, labels ...metrics.Label) {
+	t.counterTo(t.m, key, v, labels)
+}
+
+// pushCounter is counter, to the push sinks alone.
+func (t *telemetry) pushCounter(key []string, v uint64, labels []metrics.Label) {
+	t.counterTo(t.push, key, v, labels)
+}
+
+func (t *telemetry) counterTo(m *metrics.Metrics, key []string, v uint64, labels []metrics.Label) {
 	id := seriesID(key, labels)
 	t.seen[id] = true
 	prev, ok := t.last[id]
 	switch d := float64(v) - prev; {
 	case !ok:
-		t.m.IncrCounterWithLabels(key, float32(v), labels)
+		m.IncrCounterWithLabels(key, float32(v), labels)
 	case d > 0:
-		t.m.IncrCounterWithLabels(key, float32(d), labels)
+		m.IncrCounterWithLabels(key, float32(d), labels)
 	}
 	t.last[id] = max(prev, float64(v))
 }
@@ -214,23 +246,7 @@ func (t *telemetry) sampleListener(ls ListenerStatus) {
 			t.counter(key("datagrams_dropped", "total"), n, with("reason", reason)...)
 		}
 	}
-	for _, e := range ls.Endpoints {
-		el := []metrics.Label{{Name: "listener", Value: ls.Name}, {Name: "endpoint", Value: e.Address}, {Name: "id", Value: e.ID}}
-		ek := func(k ...string) []string { return append([]string{"endpoint"}, k...) }
-		for _, s := range []string{proxy.StateActive, proxy.StateDraining, proxy.StateOut} {
-			t.gauge(ek("state"), boolFloat(e.State == s), append(el[:3:3], metrics.Label{Name: "state", Value: s})...)
-		}
-		t.gauge(ek("active"), float64(e.Active), el...)
-		t.counter(ek("bytes_in", "total"), e.BytesIn, el...)
-		t.counter(ek("bytes_out", "total"), e.BytesOut, el...)
-		if ls.Protocol == proxy.TCP {
-			t.counter(ek("connections", "total"), e.Connections, el...)
-			t.counter(ek("connect_failures", "total"), e.ConnectFailures, el...)
-		} else {
-			t.counter(ek("datagrams_in", "total"), e.DatagramsIn, el...)
-			t.counter(ek("datagrams_out", "total"), e.DatagramsOut, el...)
-		}
-	}
+	t.sampleEndpoints(ls)
 }
 
 // observeWatch records one Consul call of a watch.

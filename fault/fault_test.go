@@ -23,6 +23,7 @@ func TestFault(t *testing.T) {
 		{"fd exhaustion", fdExhaustion},
 		{"connection churn", churn},
 		{"stalled collectors beside unrelated traffic", stalledBackends},
+		{"a catalog of 2,000 collectors, 50 changes a second", largeCatalog},
 		{"shutdown under load", shutdownUnderLoad},
 		{"real agents: reloads", realReload},
 		{"real agents: scale-out 2 to 4", realScaleOut},
