@@ -53,6 +53,7 @@ const (
 // configuration and used to register instances.
 type Client struct {
 	api   *api.Client
+	conf  *api.Config // as api.NewClient resolved it: scheme, address, HTTP client
 	cfg   ClientConfig
 	token string // as sent, after the environment was consulted
 }
@@ -64,11 +65,12 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := api.NewClient(apiConfig(cfg, token))
+	conf := apiConfig(cfg, token)
+	c, err := api.NewClient(conf)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{api: c, cfg: cfg, token: token}, nil
+	return &Client{api: c, conf: conf, cfg: cfg, token: token}, nil
 }
 
 // Same reports whether c and o were built from the same settings and send

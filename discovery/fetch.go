@@ -35,14 +35,9 @@ func (h healthQuery) fetch(ctx context.Context, index uint64, wait time.Duration
 	ctx, cancel := context.WithTimeout(ctx, wait+wait/16+5*time.Second)
 	defer cancel()
 	// Every instance: health is classified here, so that maintenance can
-	// be told from failure. The answer is decoded into answerEntry, not
-	// consul/api's types: see answerEntry.
-	var entries []answerEntry
-	meta, err := h.client.api.Raw().Query("/v1/health/service/"+h.q.Service, &entries, h.options(index, wait).WithContext(ctx))
-	if err != nil {
-		return nil, nil, err
-	}
-	return serviceEntries(entries), meta, nil
+	// be told from failure. See healthAnswer and answerEntry for why not
+	// through consul/api.
+	return h.client.healthAnswer(ctx, h.q.Service, h.options(index, wait))
 }
 
 // options are one query's, in the client's read mode; stale while Consul
