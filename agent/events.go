@@ -51,18 +51,25 @@ const (
 
 // eventLog is a bounded ring of events that readers can wait on.
 type eventLog struct {
-	mu    sync.Mutex
-	ring  []Event // ring[i%cap] holds the event of index i+1
-	last  uint64  // index of the newest event; 0: none yet
-	grown chan struct{}
+	mu   sync.Mutex
+	ring []Event // ring[i%cap] holds the event of index i+1
+	last uint64  // index of the newest event; 0: none yet
+	// grown holds a channel per listener filter that readers wait on ("":
+	// every listener), closed and dropped by the next event it selects: a
+	// thousand long-polls on one listener sleep through another's events.
+	grown map[string]chan struct{}
 }
 
+// maxWakeFilters bounds grown: readers of further listener names (which
+// a client chooses) wait on every event, as those of "" do.
+const maxWakeFilters = 1024
+
 func newEventLog() *eventLog {
-	return &eventLog{ring: make([]Event, eventCapacity), grown: make(chan struct{})}
+	return &eventLog{ring: make([]Event, eventCapacity), grown: map[string]chan struct{}{}}
 }
 
 // add appends e, stamped with its index and, if unset, the time, and wakes
-// every waiting reader.
+// the readers it concerns.
 func (l *eventLog) add(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
@@ -71,9 +78,26 @@ func (l *eventLog) add(e Event) {
 	l.last++
 	e.Index = l.last
 	l.ring[(l.last-1)%uint64(len(l.ring))] = e
-	close(l.grown)
-	l.grown = make(chan struct{})
+	for filter, ch := range l.grown {
+		if filter == "" || e.Listener == "" || e.Listener == filter {
+			close(ch)
+			delete(l.grown, filter)
+		}
+	}
 	l.mu.Unlock()
+}
+
+// wake is the channel a reader of listener filter waits on; l.mu held.
+func (l *eventLog) wake(filter string) chan struct{} {
+	if _, ok := l.grown[filter]; !ok && len(l.grown) >= maxWakeFilters {
+		filter = ""
+	}
+	ch, ok := l.grown[filter]
+	if !ok {
+		ch = make(chan struct{})
+		l.grown[filter] = ch
+	}
+	return ch
 }
 
 // eventFilter selects events.
@@ -89,7 +113,8 @@ func (f eventFilter) match(e Event) bool {
 }
 
 // read returns the kept events that f selects, oldest first, the index of
-// the newest event, and a channel closed when the next one comes.
+// the newest event, and a channel closed when the next one f's listener
+// filter selects comes.
 func (l *eventLog) read(f eventFilter) ([]Event, uint64, <-chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -105,5 +130,5 @@ func (l *eventLog) read(f eventFilter) ([]Event, uint64, <-chan struct{}) {
 			out = append(out, e)
 		}
 	}
-	return out, l.last, l.grown
+	return out, l.last, l.wake(f.listener)
 }

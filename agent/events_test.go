@@ -66,11 +66,45 @@ func TestEventLog_FiltersAndWakes(t *testing.T) {
 		t.Fatal("woken before an event")
 	default:
 	}
-	l.add(Event{Kind: EventLeft})
+	l.add(Event{Kind: EventJoined, Listener: "b"})
+	select {
+	case <-grown:
+		t.Fatal("b's event woke a reader of a's")
+	default:
+	}
+	l.add(Event{Kind: EventLeft, Listener: "a"})
 	select {
 	case <-grown:
 	case <-time.After(time.Second):
-		t.Fatal("a new event woke no reader")
+		t.Fatal("a's event woke no reader of a's")
+	}
+	_, _, all := l.read(eventFilter{})
+	_, _, ofA := l.read(eventFilter{listener: "a"})
+	l.add(Event{Kind: EventReloaded}) // of no listener: it concerns every reader
+	for _, ch := range []<-chan struct{}{all, ofA} {
+		select {
+		case <-ch:
+		case <-time.After(time.Second):
+			t.Fatal("an event of no listener woke not every reader")
+		}
+	}
+}
+
+// Readers of more listener names than maxWakeFilters wait with the
+// readers of every listener: the names a client sends cannot grow the
+// table.
+func TestEventLog_WakeFiltersAreBounded(t *testing.T) {
+	l := newEventLog()
+	for i := range maxWakeFilters + 100 {
+		l.read(eventFilter{listener: strconv.Itoa(i)})
+	}
+	must.Eq(t, maxWakeFilters+1, len(l.grown)) // and "", every listener's
+	_, _, late := l.read(eventFilter{listener: "late"})
+	l.add(Event{Kind: EventJoined, Listener: "x"})
+	select {
+	case <-late:
+	default:
+		t.Fatal("a reader beyond the bound was not woken with every listener's")
 	}
 }
 
