@@ -97,13 +97,14 @@ type proc struct {
 }
 
 // startPinlb runs `pinlb agent` on the configuration body (an api block is
-// added), under prlimit when nofile > 0, and waits for its API.
-func startPinlb(t *testing.T, body string, nofile int) *proc {
+// added), under prlimit when nofile > 0, with flags after -config-file,
+// and waits for its API.
+func startPinlb(t *testing.T, body string, nofile int, flags ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, api: testsupport.FreePort(t), cfg: filepath.Join(t.TempDir(), "pinlb.hcl"),
 		out: &testsupport.LogBuffer{}, exited: make(chan struct{})}
 	p.write(body)
-	args := []string{pinlbBin, "agent", "-config-file=" + p.cfg}
+	args := append([]string{pinlbBin, "agent", "-config-file=" + p.cfg}, flags...)
 	if nofile > 0 {
 		if _, err := exec.LookPath("prlimit"); err != nil {
 			testsupport.Missing(t, "prlimit(1), from util-linux, to cap pinlb's descriptors")
