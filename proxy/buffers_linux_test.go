@@ -49,21 +49,6 @@ func TestTCP_BufferSizeFixesBothSockets(t *testing.T) {
 	must.Eq(t, [2]int{64 << 10, 64 << 10}, buffersOf(t, l.(*tcpListener).fd))
 }
 
-// An accepted socket has the listening socket's buffers without a
-// setsockopt of its own.
-func TestTCP_AcceptedSocketsInheritBuffers(t *testing.T) {
-	fd, addr, err := listenFD("127.0.0.1:0", 48<<10)
-	must.NoError(t, err)
-	defer unix.Close(fd)
-	c, err := net.Dial("tcp", addr.String())
-	must.NoError(t, err)
-	defer c.Close()
-	accepted, _, err := unix.Accept4(fd, unix.SOCK_CLOEXEC)
-	must.NoError(t, err)
-	defer unix.Close(accepted)
-	must.Eq(t, [2]int{96 << 10, 96 << 10}, buffersOf(t, accepted))
-}
-
 // A size above what the kernel allows (net.core.rmem_max, wmem_max) is
 // said, with what the kernel gave.
 func TestTCP_BufferSizeAboveTheKernelsIsSaid(t *testing.T) {

@@ -36,13 +36,13 @@ func tcpOptionsOf(t *testing.T, fd int) [5]int {
 
 var wantTCPOptions = [5]int{1, int(keepAliveIdle / time.Second), int(keepAliveInterval / time.Second), keepAliveCount, 1}
 
-// The listener carries keep-alive and TCP_NODELAY, and a socket it
-// accepts has them without a setsockopt of its own.
+// The listener carries keep-alive, TCP_NODELAY and its buffer sizes, and
+// a socket it accepts has them without a setsockopt of its own.
 func TestTCP_AcceptedSocketsInheritTCPOptions(t *testing.T) {
 	l := startTCP(t, tcpConfig())
 	must.Eq(t, wantTCPOptions, tcpOptionsOf(t, l.(*tcpListener).fd))
 
-	fd, addr, err := listenFD("127.0.0.1:0", 0)
+	fd, addr, err := listenFD("127.0.0.1:0", 48<<10)
 	must.NoError(t, err)
 	defer unix.Close(fd)
 	c, err := net.Dial("tcp", addr.String())
@@ -52,6 +52,7 @@ func TestTCP_AcceptedSocketsInheritTCPOptions(t *testing.T) {
 	must.NoError(t, err)
 	defer unix.Close(accepted)
 	must.Eq(t, wantTCPOptions, tcpOptionsOf(t, accepted))
+	must.Eq(t, [2]int{96 << 10, 96 << 10}, buffersOf(t, accepted)) // the kernel doubles them
 }
 
 // A backend connection gets keep-alive once it is keepAliveAfter old: the
