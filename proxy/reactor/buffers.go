@@ -30,11 +30,15 @@ func newPipe(size int) (*Pipe, error) {
 	return p, nil
 }
 
-// resize asks the kernel for a pipe of size bytes (at most MaxPipeSize;
-// it rounds up to a power of two pages) and keeps what it got. A pipe
-// that cannot have it keeps its size.
+// resize asks the kernel for a pipe of size bytes (at most MaxPipeSize,
+// which 0 stands for; it rounds up to a power of two pages) and keeps what
+// it got. A pipe that cannot have it keeps its size.
 func (p *Pipe) resize(size int) {
-	got, err := unix.FcntlInt(uintptr(p.w), unix.F_SETPIPE_SZ, min(size, MaxPipeSize))
+	ask := MaxPipeSize
+	if size > 0 {
+		ask = min(size, MaxPipeSize)
+	}
+	got, err := unix.FcntlInt(uintptr(p.w), unix.F_SETPIPE_SZ, ask)
 	if err == nil && got > 0 {
 		p.asked, p.size = size, got
 	}

@@ -278,7 +278,8 @@ func processCPU(t *testing.T) time.Duration {
 }
 
 // A pipe holds the size asked for; a pooled one asked for another size is
-// resized, and none is asked for more than MaxPipeSize.
+// resized, and none is asked for more than MaxPipeSize, which no size
+// stands for.
 func TestReactor_PipesHoldTheSizeAsked(t *testing.T) {
 	r := &Reactor{}
 	p, err := r.GetPipe(128 << 10)
@@ -290,6 +291,10 @@ func TestReactor_PipesHoldTheSizeAsked(t *testing.T) {
 	must.Eq(t, 16<<10, p.size)
 	r.PutPipe(p)
 	p, err = r.GetPipe(64 << 20)
+	must.NoError(t, err)
+	must.Eq(t, MaxPipeSize, p.size)
+	r.PutPipe(p)
+	p, err = r.GetPipe(0) // no size: the most
 	must.NoError(t, err)
 	must.Eq(t, MaxPipeSize, p.size)
 	p.Close()
