@@ -1,5 +1,3 @@
-//go:build unix
-
 package fault
 
 import (
@@ -66,7 +64,7 @@ func pipeTokenFile(t *testing.T) {
 	listen := testsupport.FreePort(t)
 	good := staticListener("grpc", listen, "", addrs(a)...)
 	fifo := filepath.Join(t.TempDir(), "token")
-	must(t, syscall.Mkfifo(fifo, 0o600))
+	must(t, mkfifo(fifo))
 	bad := fmt.Sprintf("consul { token_file = %q }\n%s", fifo, good)
 	file := filepath.Join(t.TempDir(), "bad.hcl")
 	must(t, os.WriteFile(file, []byte(bad), 0o644))
