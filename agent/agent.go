@@ -284,16 +284,23 @@ func (a *Agent) setFeeds(conn consulConn, subs map[sourceKey][]*listener) {
 	}
 }
 
-// Shutdown stops the Consul watches, then every listener: they stop
-// accepting at once, open connections may finish until ctx is done, and are
-// closed then. It is idempotent.
+// Shutdown leaves Consul (register_self) and serves on for its leave_wait,
+// then stops the Consul watches and every listener: TCP ones stop
+// accepting, their open connections may finish until ctx is done and are
+// closed then; UDP ones serve until the TCP ones are done. ctx should
+// allow leave_wait on top of shutdown_timeout. It is idempotent.
 func (a *Agent) Shutdown(ctx context.Context) error {
 	a.mu.Lock()
-	self := a.self
+	self, leaveWait := a.self, a.cfg.RegisterSelf.LeaveWait
 	a.self = nil
 	a.mu.Unlock()
 	if self != nil {
 		self.stop() // leave Consul first, so no new client is sent here
+		a.logger.Info("left consul; serving on while DNS forgets this host", "leave_wait", leaveWait)
+		select { // clients that resolved this host a moment ago still come
+		case <-time.After(leaveWait):
+		case <-ctx.Done():
+		}
 	}
 	a.mu.Lock()
 	a.stopped = true
@@ -312,17 +319,38 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 		f.stop()
 		<-f.done
 	}
-	errs := make(chan error, len(all))
-	for _, pl := range all {
-		go func() { errs <- pl.Shutdown(ctx) }()
-	}
-	var err error
-	for range all {
-		err = errors.Join(err, <-errs)
-	}
+	// UDP serves until TCP has drained: an agent's spans and stats go on
+	// over UDP while its TCP channels finish.
+	tcp, udp := byProtocol(all)
+	err := errors.Join(shutdownAll(ctx, tcp), shutdownAll(ctx, udp))
 	a.stopOps()
 	if err != nil {
 		return fmt.Errorf("shutdown: open connections were closed at the deadline: %w", context.Cause(ctx))
 	}
 	return nil
+}
+
+// byProtocol splits listeners into TCP and UDP ones.
+func byProtocol(all []proxy.Listener) (tcp, udp []proxy.Listener) {
+	for _, pl := range all {
+		if pl.Addr().Network() == "udp" {
+			udp = append(udp, pl)
+		} else {
+			tcp = append(tcp, pl)
+		}
+	}
+	return tcp, udp
+}
+
+// shutdownAll shuts listeners down together and joins their errors.
+func shutdownAll(ctx context.Context, listeners []proxy.Listener) error {
+	errs := make(chan error, len(listeners))
+	for _, pl := range listeners {
+		go func() { errs <- pl.Shutdown(ctx) }()
+	}
+	var err error
+	for range listeners {
+		err = errors.Join(err, <-errs)
+	}
+	return err
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
@@ -39,9 +38,11 @@ Usage: pinlb agent [options]
   Signals:
     SIGHUP           Reload the configuration. If it is invalid, the errors
                      are logged and the running configuration stays.
-    SIGINT, SIGTERM  Stop accepting, let open connections finish for up to
-                     shutdown_timeout, then close them and exit 0. A second
-                     signal closes them at once and exits 2.
+    SIGINT, SIGTERM  Leave Consul (register_self) and serve on for its
+                     leave_wait; then stop accepting, let open connections
+                     finish for up to shutdown_timeout (UDP serves until TCP
+                     has drained), close them and exit 0. A second signal
+                     closes them at once and exits 2.
     SIGUSR1          Print the last interval of every metric, as JSON, to
                      standard error.
     SIGUSR2          Reopen the access log file (after logrotate moved it).
@@ -188,7 +189,7 @@ func (c *AgentCommand) serve(a *agent.Agent, logger hclog.Logger, sigs <-chan os
 				logger.Info("access log reopened")
 			}
 		default:
-			return c.shutdown(a, a.Config().ShutdownTimeout, logger, sigs)
+			return c.shutdown(a, a.Config(), logger, sigs)
 		}
 	}
 	return exitOK
@@ -202,10 +203,14 @@ func (w uiErrorWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// shutdown drains the agent until shutdown_timeout; a second signal forces
-// it.
-func (c *AgentCommand) shutdown(a *agent.Agent, timeout time.Duration, logger hclog.Logger, sigs <-chan os.Signal) int {
-	logger.Info("shutting down: no new connections; waiting for open ones", "timeout", timeout)
+// shutdown drains the agent until shutdown_timeout, after register_self's
+// leave_wait; a second signal forces it.
+func (c *AgentCommand) shutdown(a *agent.Agent, cfg *config.Config, logger hclog.Logger, sigs <-chan os.Signal) int {
+	timeout := cfg.ShutdownTimeout
+	if cfg.RegisterSelf.Enabled {
+		timeout += cfg.RegisterSelf.LeaveWait
+	}
+	logger.Info("shutting down: leaving consul, then no new connections; waiting for open ones", "timeout", timeout)
 	notify(logger, daemon.SdNotifyStopping, "STATUS=draining open connections")
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

@@ -138,11 +138,12 @@ func (v *validator) accessLog(l *accessLogBlock) AccessLog {
 
 func (v *validator) registerSelf(r *registerSelfBlock) RegisterSelf {
 	out := RegisterSelf{
-		Enabled: true,
-		Service: DefaultRegisterSelfService,
-		ID:      deref(r.ID),
-		Address: deref(r.Address),
-		TTL:     v.duration(r.TTL, r.TTLRange, DefaultRegisterSelfTTL, false),
+		Enabled:   true,
+		Service:   DefaultRegisterSelfService,
+		ID:        deref(r.ID),
+		Address:   deref(r.Address),
+		TTL:       v.duration(r.TTL, r.TTLRange, DefaultRegisterSelfTTL, false),
+		LeaveWait: v.duration(r.LeaveWait, r.LeaveWaitRange, DefaultRegisterSelfLeaveWait, true),
 	}
 	if r.Service != nil {
 		out.Service = *r.Service

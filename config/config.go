@@ -99,6 +99,10 @@ type RegisterSelf struct {
 	Address string // empty: the Consul agent's address
 	Tags    []string
 	TTL     time.Duration
+	// LeaveWait is how long a stopping pinlb goes on serving as before
+	// once it left Consul, so that DNS answers and caches that still
+	// name it expire before it stops accepting.
+	LeaveWait time.Duration
 }
 
 // Listener is one listener block: a TCP or UDP port and where it forwards.

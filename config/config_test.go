@@ -172,6 +172,7 @@ telemetry { disable_hostname = false }`,
 	must.Eq(t, AccessLog{Path: "-", Format: "json"}, cfg.AccessLog)
 	must.Eq(t, RegisterSelf{
 		Enabled: true, Service: DefaultRegisterSelfService, Address: "10.0.0.5", Tags: []string{"edge"}, TTL: DefaultRegisterSelfTTL,
+		LeaveWait: DefaultRegisterSelfLeaveWait,
 	}, cfg.RegisterSelf)
 }
 

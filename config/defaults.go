@@ -148,4 +148,9 @@ const (
 	// DefaultRegisterSelfTTL is the TTL of the per-listener checks; pinlb
 	// refreshes them three times per TTL.
 	DefaultRegisterSelfTTL = 10 * time.Second
+	// DefaultRegisterSelfLeaveWait: a stopping pinlb serves 5 s more after
+	// it left Consul. Consul's DNS answers carry a TTL of 0 unless
+	// dns_config sets one; 5 s covers a resolver's short cache and the
+	// answers in flight.
+	DefaultRegisterSelfLeaveWait = 5 * time.Second
 )

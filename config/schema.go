@@ -91,15 +91,17 @@ type accessLogBlock struct {
 }
 
 type registerSelfBlock struct {
-	Service      *string   `hcl:"service,optional"`
-	ServiceRange hcl.Range `hcl:"service,attr_value_range"`
-	ID           *string   `hcl:"id,optional"`
-	Address      *string   `hcl:"address,optional"`
-	AddressRange hcl.Range `hcl:"address,attr_value_range"`
-	Tags         *[]string `hcl:"tags,optional"`
-	TTL          *string   `hcl:"ttl,optional"`
-	TTLRange     hcl.Range `hcl:"ttl,attr_value_range"`
-	DefRange     hcl.Range `hcl:",def_range"`
+	Service        *string   `hcl:"service,optional"`
+	ServiceRange   hcl.Range `hcl:"service,attr_value_range"`
+	ID             *string   `hcl:"id,optional"`
+	Address        *string   `hcl:"address,optional"`
+	AddressRange   hcl.Range `hcl:"address,attr_value_range"`
+	Tags           *[]string `hcl:"tags,optional"`
+	TTL            *string   `hcl:"ttl,optional"`
+	TTLRange       hcl.Range `hcl:"ttl,attr_value_range"`
+	LeaveWait      *string   `hcl:"leave_wait,optional"`
+	LeaveWaitRange hcl.Range `hcl:"leave_wait,attr_value_range"`
+	DefRange       hcl.Range `hcl:",def_range"`
 }
 
 type listenerBlock struct {

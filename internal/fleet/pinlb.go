@@ -31,7 +31,9 @@ type PinlbOptions struct {
 	Extra string
 }
 
-// fleetHCL is what a fleet host adds to the -dev listeners.
+// fleetHCL is what a fleet host adds to the -dev listeners. Its
+// leave_wait is 1 s, not 5: the tests stop hosts when they end, and a
+// kill stands for a host lost.
 func fleetHCL(h *Host, o PinlbOptions) string {
 	consistency := ""
 	if o.Consistency != "" {
@@ -43,9 +45,10 @@ consul {
   %s
 }
 register_self {
-  id      = "pinlb-%s"
-  address = "%s"
-  ttl     = "3s"
+  id         = "pinlb-%s"
+  address    = "%s"
+  ttl        = "3s"
+  leave_wait = "1s"
 }
 %s
 `, consistency, h.Name, h.IP, o.Extra)

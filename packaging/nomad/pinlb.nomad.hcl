@@ -37,7 +37,9 @@ job "pinlb" {
         change_signal = "SIGHUP"
       }
 
-      # pinlb drains open connections for shutdown_timeout (30s) on SIGTERM.
+      # On SIGTERM pinlb leaves Consul, serves on for register_self's
+      # leave_wait (5s), then drains open connections for shutdown_timeout
+      # (30s): kill_timeout covers both.
       kill_signal  = "SIGTERM"
       kill_timeout = "45s"
 
