@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"strings"
 	"sync/atomic"
 
 	metrics "github.com/hashicorp/go-metrics"
@@ -14,30 +15,57 @@ import (
 // scenario). Prometheus reads them instead when it scrapes, from the
 // listeners' own counters (endpointCollector), and keeps nothing between
 // scrapes; only the push sinks (statsd, dogstatsd) are sent them every
-// second, by sampleEndpoints.
+// second, by sampleEndpoints. Both read endpointSeries.
+
+// endpointSeries is one series every endpoint of a protocol has, besides
+// its state.
+type endpointSeries struct {
+	key      []string // after "endpoint": {"bytes_in", "total"}
+	help     string
+	counter  bool
+	protocol string // TCP or UDP only; "" for both
+	value    func(EndpointStatus) uint64
+}
+
+var endpointSeriesSet = []endpointSeries{
+	{[]string{"active"}, "Open TCP connections, or UDP sessions bound to the endpoint.", false, "",
+		func(e EndpointStatus) uint64 { return uint64(max(e.Active, 0)) }},
+	{[]string{"bytes_in", "total"}, "Bytes sent to the endpoint.", true, "",
+		func(e EndpointStatus) uint64 { return e.BytesIn }},
+	{[]string{"bytes_out", "total"}, "Bytes received from the endpoint.", true, "",
+		func(e EndpointStatus) uint64 { return e.BytesOut }},
+	{[]string{"connections", "total"}, "TCP connections made to the endpoint.", true, proxy.TCP,
+		func(e EndpointStatus) uint64 { return e.Connections }},
+	{[]string{"connect_failures", "total"}, "Failed TCP connects to the endpoint.", true, proxy.TCP,
+		func(e EndpointStatus) uint64 { return e.ConnectFailures }},
+	{[]string{"datagrams_in", "total"}, "UDP datagrams sent to the endpoint.", true, proxy.UDP,
+		func(e EndpointStatus) uint64 { return e.DatagramsIn }},
+	{[]string{"datagrams_out", "total"}, "UDP replies from the endpoint.", true, proxy.UDP,
+		func(e EndpointStatus) uint64 { return e.DatagramsOut }},
+}
+
+func (s endpointSeries) of(protocol string) bool { return s.protocol == "" || s.protocol == protocol }
+
+// endpointStates are the values of the state series' state label: 1 for
+// the endpoint's, 0 for the others.
+var endpointStates = []string{proxy.StateActive, proxy.StateDraining, proxy.StateOut}
 
 // endpointCollector is a prometheus.Collector of every endpoint's series.
 // It describes none: the set follows the pools (an "unchecked" collector).
 type endpointCollector struct {
-	view atomic.Pointer[view] // nil until the agent runs
-
-	state, active, bytesIn, bytesOut, connections, connectFailures, datagramsIn, datagramsOut *prometheus.Desc
+	view  atomic.Pointer[view] // nil until the agent runs
+	state *prometheus.Desc
+	descs []*prometheus.Desc // endpointSeriesSet's
 }
 
 func newEndpointCollector(prefix string) *endpointCollector {
-	desc := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc(prefix+"_endpoint_"+name, help, append([]string{"listener", "endpoint", "id"}, labels...), nil)
+	labels := []string{"listener", "endpoint", "id"}
+	c := &endpointCollector{state: prometheus.NewDesc(prefix+"_endpoint_state",
+		"1 for the endpoint's current state, 0 for the other two.", append(labels, "state"), nil)}
+	for _, s := range endpointSeriesSet {
+		c.descs = append(c.descs, prometheus.NewDesc(prefix+"_endpoint_"+strings.Join(s.key, "_"), s.help, labels, nil))
 	}
-	return &endpointCollector{
-		state:           desc("state", "1 for the endpoint's current state, 0 for the other two.", "state"),
-		active:          desc("active", "Open TCP connections, or UDP sessions bound to the endpoint."),
-		bytesIn:         desc("bytes_in_total", "Bytes sent to the endpoint."),
-		bytesOut:        desc("bytes_out_total", "Bytes received from the endpoint."),
-		connections:     desc("connections_total", "TCP connections made to the endpoint."),
-		connectFailures: desc("connect_failures_total", "Failed TCP connects to the endpoint."),
-		datagramsIn:     desc("datagrams_in_total", "UDP datagrams sent to the endpoint."),
-		datagramsOut:    desc("datagrams_out_total", "UDP replies from the endpoint."),
-	}
+	return c
 }
 
 func (c *endpointCollector) Describe(chan<- *prometheus.Desc) {}
@@ -55,21 +83,18 @@ func (c *endpointCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func (c *endpointCollector) collectEndpoint(ch chan<- prometheus.Metric, protocol, listener string, e EndpointStatus) {
-	send := func(d *prometheus.Desc, kind prometheus.ValueType, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, kind, v, append([]string{listener, e.Address, e.ID}, labels...)...)
+	for _, s := range endpointStates {
+		ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, boolFloat(e.State == s), listener, e.Address, e.ID, s)
 	}
-	for _, s := range []string{proxy.StateActive, proxy.StateDraining, proxy.StateOut} {
-		send(c.state, prometheus.GaugeValue, boolFloat(e.State == s), s)
-	}
-	send(c.active, prometheus.GaugeValue, float64(e.Active))
-	send(c.bytesIn, prometheus.CounterValue, float64(e.BytesIn))
-	send(c.bytesOut, prometheus.CounterValue, float64(e.BytesOut))
-	if protocol == proxy.TCP {
-		send(c.connections, prometheus.CounterValue, float64(e.Connections))
-		send(c.connectFailures, prometheus.CounterValue, float64(e.ConnectFailures))
-	} else {
-		send(c.datagramsIn, prometheus.CounterValue, float64(e.DatagramsIn))
-		send(c.datagramsOut, prometheus.CounterValue, float64(e.DatagramsOut))
+	for i, s := range endpointSeriesSet {
+		if !s.of(protocol) {
+			continue
+		}
+		kind := prometheus.GaugeValue
+		if s.counter {
+			kind = prometheus.CounterValue
+		}
+		ch <- prometheus.MustNewConstMetric(c.descs[i], kind, float64(s.value(e)), listener, e.Address, e.ID)
 	}
 }
 
@@ -81,19 +106,18 @@ func (t *telemetry) sampleEndpoints(ls ListenerStatus) {
 	}
 	for _, e := range ls.Endpoints {
 		el := []metrics.Label{{Name: "listener", Value: ls.Name}, {Name: "endpoint", Value: e.Address}, {Name: "id", Value: e.ID}}
-		ek := func(k ...string) []string { return append([]string{"endpoint"}, k...) }
-		for _, s := range []string{proxy.StateActive, proxy.StateDraining, proxy.StateOut} {
-			t.push.SetPrecisionGaugeWithLabels(ek("state"), boolFloat(e.State == s), append(el[:3:3], metrics.Label{Name: "state", Value: s}))
+		for _, s := range endpointStates {
+			t.push.SetPrecisionGaugeWithLabels([]string{"endpoint", "state"}, boolFloat(e.State == s), append(el[:3:3], metrics.Label{Name: "state", Value: s}))
 		}
-		t.push.SetPrecisionGaugeWithLabels(ek("active"), float64(e.Active), el)
-		t.pushCounter(ek("bytes_in", "total"), e.BytesIn, el)
-		t.pushCounter(ek("bytes_out", "total"), e.BytesOut, el)
-		if ls.Protocol == proxy.TCP {
-			t.pushCounter(ek("connections", "total"), e.Connections, el)
-			t.pushCounter(ek("connect_failures", "total"), e.ConnectFailures, el)
-		} else {
-			t.pushCounter(ek("datagrams_in", "total"), e.DatagramsIn, el)
-			t.pushCounter(ek("datagrams_out", "total"), e.DatagramsOut, el)
+		for _, s := range endpointSeriesSet {
+			key := append([]string{"endpoint"}, s.key...)
+			switch {
+			case !s.of(ls.Protocol):
+			case s.counter:
+				t.pushCounter(key, s.value(e), el)
+			default:
+				t.push.SetPrecisionGaugeWithLabels(key, float64(s.value(e)), el)
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -53,7 +54,7 @@ func (c *Client) request(ctx context.Context, path string, q *api.QueryOptions) 
 			v.Set(key, value)
 		}
 	}
-	dc := cmpOr(q.Datacenter, c.conf.Datacenter)
+	dc := cmp.Or(q.Datacenter, c.conf.Datacenter)
 	set("dc", dc, dc != "")
 	set("ns", c.conf.Namespace, c.conf.Namespace != "")
 	set("partition", c.conf.Partition, c.conf.Partition != "")
@@ -79,13 +80,6 @@ func (c *Client) request(ctx context.Context, path string, q *api.QueryOptions) 
 		req.SetBasicAuth(a.Username, a.Password)
 	}
 	return req, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // queryMeta reads what the watch uses of an answer's headers.
